@@ -1,0 +1,551 @@
+/* bench_load: stream encoding (protobuf-c through proto_frame_encode) and the
+ * epoll sender thread of pna-bench. */
+#include "bench/bench_load.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "bench/bench_util.h"
+#include "lib/arena.h"
+#include "proto/proto_frame.h"
+
+#define LOAD_DOMAINS 100
+#define LOAD_ACCOUNT_MAX 48
+#define LOAD_WRITE_CHUNK (1u << 20) /* bytes per write() */
+#define LOAD_IN_BYTES (16u << 10)   /* acks and errors are small */
+#define LOAD_MAX_FRAME (1u << 20)   /* pnad's default max_frame */
+
+static uint64_t rng_next(uint64_t *x)
+{
+	/* xorshift64*: a fixed, fast sequence; quality is not the point. */
+	*x ^= *x >> 12;
+	*x ^= *x << 25;
+	*x ^= *x >> 27;
+	return *x * 0x2545F4914F6CDD1DULL;
+}
+
+static void grow(struct bench_stream *st, size_t *cap, size_t need)
+{
+	if (st->len + need <= *cap)
+		return;
+	while (st->len + need > *cap)
+		*cap = *cap ? *cap * 2 : 1u << 16;
+	st->buf = realloc(st->buf, *cap);
+	if (!st->buf)
+		abort();
+}
+
+static void encode_hello(const struct bench_workload *w, uint32_t idx, struct bench_stream *st)
+{
+	Pna__Frame f = PNA__FRAME__INIT;
+	Pna__Hello h = PNA__HELLO__INIT;
+	int rc;
+
+	snprintf(st->store_id, sizeof(st->store_id), "b%u", idx);
+	h.version = PNA_PROTO_VERSION;
+	h.store_id = st->store_id;
+	h.credential = (char *)w->credential;
+	f.msg_case = PNA__FRAME__MSG_HELLO;
+	f.hello = &h;
+	rc = proto_frame_encode(&f, st->hello, sizeof(st->hello));
+	st->hello_len = rc > 0 ? (size_t)rc : 0;
+}
+
+/* Stream `idx` of `w` with sequence numbers from first_seq; replaces what st
+ * held. See struct bench_workload for what it contains. */
+static int encode_stream(const struct bench_workload *w, uint32_t idx, uint64_t first_seq,
+			 struct bench_stream *st)
+{
+	uint64_t n = w->events / w->conns + (idx < w->events % w->conns);
+	uint32_t nacct = (w->accounts - idx + w->conns - 1) / w->conns;
+	uint64_t rng = 0x9E3779B97F4A7C15ULL * (idx + 1), done = 0;
+	Pna__Frame f = PNA__FRAME__INIT;
+	Pna__Batch b = PNA__BATCH__INIT;
+	Pna__Event *ev, **evp;
+	char(*names)[LOAD_ACCOUNT_MAX];
+	uint32_t *uid;
+	size_t cap = 0;
+
+	free(st->buf);
+	memset(st, 0, sizeof(*st));
+	encode_hello(w, idx, st);
+	if (!st->hello_len)
+		return -EINVAL;
+	names = calloc(nacct, sizeof(*names));
+	uid = calloc(nacct, sizeof(*uid));
+	ev = calloc(w->per_frame, sizeof(*ev));
+	evp = calloc(w->per_frame, sizeof(*evp));
+	if (!names || !uid || !ev || !evp)
+		abort();
+	for (uint32_t j = 0; j < nacct; j++) {
+		uint32_t k = idx + w->conns * j;
+
+		snprintf(names[j], sizeof(names[j]), "user%u@example%u.com", k, k % LOAD_DOMAINS);
+	}
+	for (uint32_t i = 0; i < w->per_frame; i++) {
+		pna__event__init(&ev[i]);
+		ev[i].type = PNA__EVENT_TYPE__MESSAGE_NEW;
+		ev[i].mailbox = "INBOX";
+		ev[i].has_uid = 1;
+		evp[i] = &ev[i];
+	}
+	f.msg_case = PNA__FRAME__MSG_BATCH;
+	f.batch = &b;
+	b.events = evp;
+	while (done < n) {
+		size_t k = n - done < w->per_frame ? (size_t)(n - done) : w->per_frame;
+		int rc;
+
+		for (size_t i = 0; i < k; i++) {
+			uint32_t j = (uint32_t)(rng_next(&rng) % nacct);
+
+			ev[i].account = names[j];
+			ev[i].uid = ++uid[j];
+		}
+		b.first_seq = first_seq + done;
+		b.n_events = k;
+		grow(st, &cap, proto_frame_size(&f));
+		rc = proto_frame_encode(&f, st->buf + st->len, cap - st->len);
+		if (rc < 0)
+			break;
+		st->len += (size_t)rc;
+		st->frames++;
+		done += k;
+	}
+	free(names);
+	free(uid);
+	free(ev);
+	free(evp);
+	st->first_seq = first_seq;
+	st->events = done;
+	return done == n ? 0 : -EINVAL;
+}
+
+int bench_streams_encode(const struct bench_workload *w, uint64_t first_seq,
+			 struct bench_streams *out)
+{
+	int rc = 0;
+
+	memset(out, 0, sizeof(*out));
+	if (w->conns == 0 || w->per_frame == 0 || w->accounts < w->conns ||
+	    w->events < w->conns || first_seq == 0)
+		return -EINVAL;
+	out->w = *w;
+	out->n = w->conns;
+	out->s = calloc(w->conns, sizeof(*out->s));
+	if (!out->s)
+		abort();
+	for (uint32_t i = 0; i < w->conns && rc == 0; i++) {
+		rc = encode_stream(w, i, first_seq, &out->s[i]);
+		out->events += out->s[i].events;
+		out->frames += out->s[i].frames;
+		out->bytes += out->s[i].len;
+	}
+	if (rc < 0)
+		bench_streams_free(out);
+	return rc;
+}
+
+void bench_streams_free(struct bench_streams *ss)
+{
+	for (uint32_t i = 0; ss->s && i < ss->n; i++)
+		free(ss->s[i].buf);
+	free(ss->s);
+	memset(ss, 0, sizeof(*ss));
+}
+
+struct conn {
+	int fd;
+	struct bench_stream *st;
+	size_t off;          /* bytes of st->buf written */
+	uint64_t last_seq;   /* of the stream's last event */
+	uint64_t acked;      /* highest cumulative ack read */
+	bool written, complete;
+	size_t in_len;
+	uint8_t in[LOAD_IN_BYTES];
+};
+
+struct bench_sender {
+	struct bench_streams *ss;
+	enum bench_send_mode mode;
+	struct conn *c;      /* ss->n entries */
+	uint32_t nwritten, ncomplete;
+	int epfd;
+	struct arena *arena; /* Ack and Error frames decode into it */
+	pthread_t thread;
+	bool started;
+	int stop;            /* atomic: set by bench_sender_close */
+	pthread_mutex_t mu;  /* guards st */
+	struct bench_send_status st;
+};
+
+__attribute__((format(printf, 3, 4))) static int fail(struct bench_sender *s, int err,
+						      const char *fmt, ...)
+{
+	va_list ap;
+
+	pthread_mutex_lock(&s->mu);
+	if (!s->st.error) {
+		s->st.error = err;
+		va_start(ap, fmt);
+		vsnprintf(s->st.reason, sizeof(s->st.reason), fmt, ap);
+		va_end(ap);
+	}
+	pthread_mutex_unlock(&s->mu);
+	return err;
+}
+
+static int write_all(int fd, const uint8_t *p, size_t len)
+{
+	while (len) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static const char *error_name(int code)
+{
+	const ProtobufCEnumValue *v =
+		protobuf_c_enum_descriptor_get_value(&pna__error_code__descriptor, code);
+
+	return v ? v->name : "unknown error";
+}
+
+/* One frame from pnad. 0, or the failure (recorded). */
+static int on_frame(struct bench_sender *s, struct conn *c, const uint8_t *p, size_t plen)
+{
+	Pna__Frame *f = proto_frame_decode(p, plen, s->arena);
+
+	if (!f)
+		return fail(s, -EBADMSG, "store %s: pnad sent a frame that does not decode",
+			    c->st->store_id);
+	switch (f->msg_case) {
+	case PNA__FRAME__MSG_ACK:
+		if (f->ack->seq > c->acked)
+			c->acked = f->ack->seq;
+		if (c->acked >= c->last_seq && !c->complete) {
+			c->complete = true;
+			s->ncomplete++;
+		}
+		return 0;
+	case PNA__FRAME__MSG_ERROR:
+		return fail(s, -EPROTO, "store %s: pnad sent %s: %s", c->st->store_id,
+			    error_name(f->error->code),
+			    f->error->reason ? f->error->reason : "(no reason)");
+	default:
+		return fail(s, -EPROTO, "store %s: pnad sent an unexpected frame (case %d)",
+			    c->st->store_id, (int)f->msg_case);
+	}
+}
+
+/* Split and handle the frames in c->in; keep a partial one. */
+static int parse_in(struct bench_sender *s, struct conn *c)
+{
+	size_t used = 0;
+	int rc = 0;
+
+	while (used < c->in_len) {
+		const uint8_t *p;
+		const char *why;
+		size_t plen;
+		int n = proto_frame_split(c->in + used, c->in_len - used, LOAD_MAX_FRAME, &p,
+					  &plen, &why);
+
+		if (n == -EAGAIN)
+			break;
+		if (n < 0)
+			return fail(s, n, "store %s: bad frame from pnad: %s", c->st->store_id,
+				    why);
+		rc = on_frame(s, c, p, plen);
+		if (rc < 0)
+			break;
+		used += (size_t)n;
+	}
+	arena_reset(s->arena);
+	memmove(c->in, c->in + used, c->in_len - used);
+	c->in_len -= used;
+	if (rc == 0 && c->in_len == sizeof(c->in))
+		return fail(s, -EMSGSIZE, "store %s: a frame from pnad is over %u bytes",
+			    c->st->store_id, LOAD_IN_BYTES);
+	return rc;
+}
+
+static int on_readable(struct bench_sender *s, struct conn *c)
+{
+	for (;;) {
+		ssize_t n = read(c->fd, c->in + c->in_len, sizeof(c->in) - c->in_len);
+		int rc;
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return 0;
+		if (n < 0)
+			return fail(s, -errno, "store %s: read: %s", c->st->store_id,
+				    strerror(errno));
+		if (n == 0)
+			return fail(s, -EPIPE,
+				    "store %s: pnad closed the connection (acked %llu of %llu)",
+				    c->st->store_id, (unsigned long long)c->acked,
+				    (unsigned long long)c->last_seq);
+		c->in_len += (size_t)n;
+		rc = parse_in(s, c);
+		if (rc < 0)
+			return rc;
+	}
+}
+
+static int on_writable(struct bench_sender *s, struct conn *c, uint32_t idx)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.u32 = idx };
+
+	while (c->off < c->st->len) {
+		size_t left = c->st->len - c->off;
+		ssize_t n = write(c->fd, c->st->buf + c->off,
+				  left < LOAD_WRITE_CHUNK ? left : LOAD_WRITE_CHUNK);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return 0;
+		if (n < 0)
+			return fail(s, -errno, "store %s: write: %s", c->st->store_id,
+				    strerror(errno));
+		c->off += (size_t)n;
+	}
+	c->written = true;
+	if (++s->nwritten == s->ss->n) {
+		pthread_mutex_lock(&s->mu);
+		s->st.t_written = bench_now();
+		pthread_mutex_unlock(&s->mu);
+	}
+	if (s->mode == BENCH_SEND_BLIND)
+		return epoll_ctl(s->epfd, EPOLL_CTL_DEL, c->fd, NULL) < 0 ? -errno : 0;
+	return epoll_ctl(s->epfd, EPOLL_CTL_MOD, c->fd, &ev) < 0 ? -errno : 0;
+}
+
+static bool finished(const struct bench_sender *s)
+{
+	return s->mode == BENCH_SEND_BLIND ? s->nwritten == s->ss->n
+					   : s->ncomplete == s->ss->n;
+}
+
+static void publish(struct bench_sender *s)
+{
+	uint64_t acked = 0;
+
+	for (uint32_t i = 0; i < s->ss->n; i++) {
+		const struct conn *c = &s->c[i];
+
+		if (c->acked >= c->st->first_seq)
+			acked += c->acked - c->st->first_seq + 1;
+	}
+	pthread_mutex_lock(&s->mu);
+	s->st.acked = acked;
+	if (finished(s) && !s->st.done) {
+		s->st.done = true;
+		if (s->mode == BENCH_SEND_ACKED)
+			s->st.t_acked = bench_now();
+		s->st.cpu = bench_thread_cpu_seconds();
+	}
+	pthread_mutex_unlock(&s->mu);
+}
+
+static void *sender_thread(void *arg)
+{
+	struct bench_sender *s = arg;
+	struct epoll_event evs[64];
+	int rc = 0;
+
+	while (rc == 0 && !finished(s) && !__atomic_load_n(&s->stop, __ATOMIC_RELAXED)) {
+		int n = epoll_wait(s->epfd, evs, 64, 100);
+
+		if (n < 0 && errno != EINTR)
+			rc = fail(s, -errno, "epoll_wait: %s", strerror(errno));
+		for (int i = 0; i < n && rc == 0; i++) {
+			uint32_t idx = evs[i].data.u32;
+			struct conn *c = &s->c[idx];
+
+			if (evs[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP) &&
+			    s->mode == BENCH_SEND_ACKED)
+				rc = on_readable(s, c);
+			else if (evs[i].events & EPOLLERR)
+				rc = fail(s, -ECONNRESET, "store %s: socket error",
+					  c->st->store_id);
+			if (rc == 0 && !c->written && evs[i].events & EPOLLOUT)
+				rc = on_writable(s, c, idx);
+		}
+		publish(s);
+	}
+	return NULL;
+}
+
+/* Read frames until one arrives: the Welcome (or an Error). */
+static int read_welcome(struct bench_sender *s, struct conn *c, uint64_t *resume, char *err,
+			size_t errlen)
+{
+	const uint8_t *p;
+	const char *why;
+	Pna__Frame *f;
+	size_t plen;
+	int n = -EAGAIN;
+
+	while (n == -EAGAIN) {
+		ssize_t r = read(c->fd, c->in + c->in_len, sizeof(c->in) - c->in_len);
+
+		if (r <= 0) {
+			snprintf(err, errlen, "store %s: no Welcome from pnad: %s", c->st->store_id,
+				 r == 0 ? "connection closed" : strerror(errno));
+			return r == 0 ? -EPIPE : -errno;
+		}
+		c->in_len += (size_t)r;
+		n = proto_frame_split(c->in, c->in_len, LOAD_MAX_FRAME, &p, &plen, &why);
+	}
+	f = n > 0 ? proto_frame_decode(p, plen, s->arena) : NULL;
+	if (f && f->msg_case == PNA__FRAME__MSG_WELCOME) {
+		*resume = f->welcome->resume_seq ? f->welcome->resume_seq : 1;
+		memmove(c->in, c->in + n, c->in_len - (size_t)n);
+		c->in_len -= (size_t)n;
+		arena_reset(s->arena);
+		return 0;
+	}
+	if (f && f->msg_case == PNA__FRAME__MSG_ERROR)
+		snprintf(err, errlen, "store %s: pnad answered the Hello with %s: %s",
+			 c->st->store_id, error_name(f->error->code),
+			 f->error->reason ? f->error->reason : "(no reason)");
+	else
+		snprintf(err, errlen, "store %s: pnad answered the Hello with %s",
+			 c->st->store_id, n < 0 ? why : "a frame that is not a Welcome");
+	arena_reset(s->arena);
+	return -EPROTO;
+}
+
+/* Connect stream idx, send its Hello, and in ACKED mode read the Welcome. */
+static int open_conn(struct bench_sender *s, uint32_t idx, uint16_t port, double timeout,
+		     char *err, size_t errlen)
+{
+	struct conn *c = &s->c[idx];
+	struct timeval tv = { .tv_sec = (time_t)timeout };
+	struct epoll_event ev = { .events = EPOLLOUT, .data.u32 = idx };
+	uint64_t resume = 1;
+	int rc;
+
+	c->st = &s->ss->s[idx];
+	c->fd = bench_tcp_connect(port);
+	if (c->fd < 0) {
+		snprintf(err, errlen, "connect to 127.0.0.1:%u: %s", port, strerror(-c->fd));
+		return c->fd;
+	}
+	setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	rc = write_all(c->fd, c->st->hello, c->st->hello_len);
+	if (rc < 0) {
+		snprintf(err, errlen, "store %s: sending Hello: %s", c->st->store_id,
+			 strerror(-rc));
+		return rc;
+	}
+	if (s->mode == BENCH_SEND_ACKED) {
+		ev.events |= EPOLLIN;
+		rc = read_welcome(s, c, &resume, err, errlen);
+		if (rc < 0)
+			return rc;
+		if (resume != c->st->first_seq) {
+			bench_progress("store %s resumes at seq %llu: re-encoding its stream",
+				       c->st->store_id, (unsigned long long)resume);
+			s->ss->bytes -= c->st->len;
+			if (encode_stream(&s->ss->w, idx, resume, c->st) < 0)
+				return -EINVAL;
+			s->ss->bytes += c->st->len;
+		}
+	}
+	c->last_seq = c->st->first_seq + c->st->events - 1;
+	c->acked = c->st->first_seq - 1;
+	if (fcntl(c->fd, F_SETFL, fcntl(c->fd, F_GETFL) | O_NONBLOCK) < 0 ||
+	    epoll_ctl(s->epfd, EPOLL_CTL_ADD, c->fd, &ev) < 0) {
+		snprintf(err, errlen, "store %s: %s", c->st->store_id, strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
+int bench_sender_open(struct bench_streams *ss, uint16_t port, enum bench_send_mode mode,
+		      double timeout, struct bench_sender **out, char *err, size_t errlen)
+{
+	struct bench_sender *s = calloc(1, sizeof(*s));
+	int rc = 0;
+
+	if (!s)
+		abort();
+	s->ss = ss;
+	s->mode = mode;
+	s->c = calloc(ss->n, sizeof(*s->c));
+	s->arena = arena_create(LOAD_IN_BYTES);
+	if (!s->c)
+		abort();
+	pthread_mutex_init(&s->mu, NULL);
+	for (uint32_t i = 0; i < ss->n; i++)
+		s->c[i].fd = -1;
+	s->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (s->epfd < 0) {
+		rc = -errno;
+		snprintf(err, errlen, "epoll_create1: %s", strerror(errno));
+	}
+	for (uint32_t i = 0; i < ss->n && rc == 0; i++)
+		rc = open_conn(s, i, port, timeout, err, errlen);
+	if (rc < 0) {
+		bench_sender_close(s, NULL);
+		return rc;
+	}
+	*out = s;
+	return 0;
+}
+
+int bench_sender_start(struct bench_sender *s)
+{
+	int rc = pthread_create(&s->thread, NULL, sender_thread, s);
+
+	s->started = rc == 0;
+	return -rc;
+}
+
+void bench_sender_status(struct bench_sender *s, struct bench_send_status *st)
+{
+	pthread_mutex_lock(&s->mu);
+	*st = s->st;
+	pthread_mutex_unlock(&s->mu);
+}
+
+void bench_sender_close(struct bench_sender *s, struct bench_send_status *st)
+{
+	if (!s)
+		return;
+	__atomic_store_n(&s->stop, 1, __ATOMIC_RELAXED);
+	if (s->started)
+		pthread_join(s->thread, NULL);
+	if (st)
+		*st = s->st;
+	for (uint32_t i = 0; i < s->ss->n; i++)
+		if (s->c[i].fd >= 0)
+			close(s->c[i].fd);
+	if (s->epfd >= 0)
+		close(s->epfd);
+	arena_destroy(s->arena);
+	pthread_mutex_destroy(&s->mu);
+	free(s->c);
+	free(s);
+}

@@ -1,0 +1,43 @@
+/* bench_sink: the baseline of `pna-bench ingest`. A forked child process
+ * accepts the connections on a loopback port and, from one epoll loop, reads
+ * each socket into a buffer and splits frames off it with proto_frame_split:
+ * no decoding, no routing, nothing answered. Its rate is the cost of just
+ * reading the bytes pnad reads. It reports through a pipe once it has split
+ * the number of frames it was told to expect. */
+#ifndef PNA_BENCH_SINK_H
+#define PNA_BENCH_SINK_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct bench_sink_opts {
+	uint32_t conns;      /* connections to accept */
+	uint64_t frames;     /* frames to split before reporting (Hellos included) */
+	size_t max_frame;    /* as pnad's max_frame */
+	size_t read_bytes;   /* bytes asked of each read() */
+};
+
+struct bench_sink_result {
+	int error;           /* 0, or -errno of the failure */
+	uint64_t frames;     /* split */
+	uint64_t bytes;      /* read */
+	uint64_t reads;      /* read() calls that returned data */
+	char reason[160];    /* with error */
+};
+
+struct bench_sink;
+
+/* Fork the sink child; it listens before this returns. 0 and *out (caller
+ * owns; finish with bench_sink_stop), or -errno. */
+int bench_sink_start(const struct bench_sink_opts *o, struct bench_sink **out);
+uint16_t bench_sink_port(const struct bench_sink *s);
+pid_t bench_sink_pid(const struct bench_sink *s);
+/* Wait up to `timeout` seconds for the child's report. 0 with *r filled
+ * (r->error set when the child failed), -ETIMEDOUT, or -EPIPE when the child
+ * died without reporting. */
+int bench_sink_wait(struct bench_sink *s, double timeout, struct bench_sink_result *r);
+/* Tell the child to exit, wait for it and free `s`. Accepts NULL. */
+void bench_sink_stop(struct bench_sink *s);
+
+#endif

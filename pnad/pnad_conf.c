@@ -1,0 +1,168 @@
+/* pnad_conf: pnad's key table and the checks that span keys. */
+#include "pnad/pnad_conf.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/conf.h"
+#include "lib/log.h"
+
+#define F(field) offsetof(struct pnad_conf, field)
+#define STR(field) sizeof(((struct pnad_conf *)0)->field)
+
+static int check_level(void *obj, const char *v, const char **why)
+{
+	enum log_level l;
+
+	(void)obj;
+	if (log_level_parse(v, &l) < 0) {
+		*why = "expected error, warn, info or debug";
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int check_hostport(void *obj, const char *v, const char **why)
+{
+	const char *colon = strrchr(v, ':');
+	char *end;
+	long port;
+
+	(void)obj;
+	if (!colon || colon == v) {
+		*why = "expected host:port";
+		return -EINVAL;
+	}
+	port = strtol(colon + 1, &end, 10);
+	if (*end || port < 1 || port > 65535) {
+		*why = "port must be 1..65535";
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* store = <id> <credential> */
+static int parse_store(void *obj, const char *v, const char **why)
+{
+	struct pnad_conf *c = obj;
+	struct pnad_store *s;
+	const char *sp = strpbrk(v, " \t");
+	size_t idlen = sp ? (size_t)(sp - v) : strlen(v);
+
+	if (c->nstores == PNAD_MAX_STORES) {
+		*why = "too many stores";
+		return -EINVAL;
+	}
+	if (idlen == 0 || idlen >= PNAD_STORE_ID_MAX) {
+		*why = "store id must be 1..63 bytes";
+		return -EINVAL;
+	}
+	if (pnad_conf_store(c, v, idlen) >= 0) {
+		*why = "store id given twice";
+		return -EINVAL;
+	}
+	s = &c->stores[c->nstores];
+	memcpy(s->id, v, idlen);
+	s->id[idlen] = '\0';
+	if (sp) {
+		while (*sp == ' ' || *sp == '\t')
+			sp++;
+		if (strlen(sp) >= sizeof(s->credential)) {
+			*why = "credential too long";
+			return -EINVAL;
+		}
+		strcpy(s->credential, sp);
+	}
+	if (!s->credential[0]) {
+		*why = "expected 'store = <id> <credential>'";
+		return -EINVAL;
+	}
+	c->nstores++;
+	return 0;
+}
+
+/* Designated initialisers keep each row readable: name, type, field,
+ * bounds, default, extra check, help. */
+#define STRKEY(n, fld, dflt, chk, text)                                        \
+	{ .name = n, .type = CONF_STR, .off = F(fld), .max = STR(fld),         \
+	  .def = dflt, .fn = chk, .help = text }
+#define INTKEY(n, fld, lo, hi, dflt, fl, text)                                 \
+	{ .name = n, .type = CONF_INT, .off = F(fld), .min = lo, .max = hi,    \
+	  .def = dflt, .flags = fl, .help = text }
+
+static const struct conf_key pnad_keys[] = {
+	STRKEY("name", name, "pnad", NULL, "prefix of the shared-memory segment names"),
+	STRKEY("listen", listen, "127.0.0.1:7600", check_hostport,
+	       "ingest address (mail stores connect here)"),
+	STRKEY("control", control, "/tmp/pnad.ctl", NULL, "control socket path (pnactl)"),
+	STRKEY("log_level", log_level, "info", check_level, "error, warn, info or debug"),
+	STRKEY("redis", redis, "127.0.0.1:6379", check_hostport,
+	       "Redis holding the durable subscriptions"),
+	INTKEY("shards", shards, 0, PNAD_MAX_SHARDS, "0", 0,
+	       "shard processes (0: one per core)"),
+	INTKEY("max_frame", max_frame, 64, 64 << 20, "1M", 0, "largest ingest frame in bytes"),
+	INTKEY("max_connections", max_connections, 1, 1 << 20, "4096", 0,
+	       "concurrent ingest connections"),
+	INTKEY("ring_bytes", ring_bytes, 64 << 10, 1LL << 30, "8M", CONF_POW2,
+	       "bytes of each router->shard ring (power of two)"),
+	INTKEY("mailboxes", mailboxes, 16, 1 << 26, "65536", 0,
+	       "mailbox-state capacity of each shard"),
+	INTKEY("recv_buffers", recv_buffers, 8, 32768, "256", CONF_POW2,
+	       "io_uring provided receive buffers (power of two)"),
+	INTKEY("recv_buffer_size", recv_buffer_size, 1024, 1 << 20, "64K", 0,
+	       "bytes of each receive buffer"),
+	{ .name = "unlink_on_exit", .type = CONF_BOOL, .off = F(unlink_on_exit),
+	  .def = "no", .help = "remove the segments on a clean stop (state is then rebuilt)" },
+	{ .name = "store", .type = CONF_LIST, .fn = parse_store,
+	  .help = "a mail store allowed to connect: store = <id> <credential>" },
+};
+
+int pnad_conf_load(const char *path, struct pnad_conf *c, char *err, size_t errlen)
+{
+	int rc;
+
+	memset(c, 0, sizeof(*c));
+	rc = conf_load(path, pnad_keys, sizeof(pnad_keys) / sizeof(pnad_keys[0]),
+		       c, err, errlen);
+	if (rc < 0)
+		return rc;
+	if (c->nstores == 0) {
+		snprintf(err, errlen, "%s: no 'store' line: no mail store could connect",
+			 path);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int pnad_conf_store(const struct pnad_conf *c, const char *id, size_t len)
+{
+	for (uint32_t i = 0; i < c->nstores; i++)
+		if (strlen(c->stores[i].id) == len && memcmp(c->stores[i].id, id, len) == 0)
+			return (int)i;
+	return -1;
+}
+
+int pnad_conf_listen_addr(const struct pnad_conf *c, char *host, size_t hostlen,
+			  uint16_t *port)
+{
+	const char *colon = strrchr(c->listen, ':');
+	size_t n;
+
+	if (!colon)
+		return -EINVAL;
+	n = (size_t)(colon - c->listen);
+	if (n >= hostlen)
+		return -EINVAL;
+	memcpy(host, c->listen, n);
+	host[n] = '\0';
+	/* [::1]:7600 */
+	if (n >= 2 && host[0] == '[' && host[n - 1] == ']') {
+		memmove(host, host + 1, n - 2);
+		host[n - 2] = '\0';
+	}
+	*port = (uint16_t)atoi(colon + 1);
+	return 0;
+}

@@ -1,0 +1,47 @@
+/* pnad_conf: pnad's configuration, read once by the supervisor and inherited
+ * by every child across fork. The key table (pnad_conf.c) is the reference of
+ * every key, its default and bounds; docs/operations.md lists them. */
+#ifndef PNA_PNAD_CONF_H
+#define PNA_PNAD_CONF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define PNAD_MAX_STORES 256
+#define PNAD_MAX_SHARDS 256
+#define PNAD_STORE_ID_MAX 64
+
+struct pnad_store {
+	char id[PNAD_STORE_ID_MAX];
+	char credential[128];
+};
+
+struct pnad_conf {
+	char name[32];           /* prefix of shm segment names: /<name>.shard.N */
+	char listen[64];         /* ingest address, host:port */
+	char control[108];       /* control socket path (pnactl) */
+	char log_level[16];
+	char redis[64];          /* host:port, used by the subscriptions */
+	int64_t shards;          /* shard processes; 0 = one per core */
+	int64_t max_frame;       /* bytes of one ingest frame */
+	int64_t max_connections; /* concurrent ingest connections */
+	int64_t ring_bytes;      /* data bytes of each router->shard ring */
+	int64_t mailboxes;       /* mailbox-state capacity of each shard */
+	int64_t recv_buffers;    /* provided receive buffers (io_uring) */
+	int64_t recv_buffer_size;
+	int unlink_on_exit;      /* remove segments on a clean stop */
+	uint32_t nstores;
+	struct pnad_store stores[PNAD_MAX_STORES];
+};
+
+/* Load and validate `path`. 0, or -errno with "file:line: reason" in err. */
+int pnad_conf_load(const char *path, struct pnad_conf *c, char *err, size_t errlen);
+
+/* Index of store `id` (len bytes) or -1. */
+int pnad_conf_store(const struct pnad_conf *c, const char *id, size_t len);
+
+/* Split c->listen into host and port. 0 or -EINVAL. */
+int pnad_conf_listen_addr(const struct pnad_conf *c, char *host, size_t hostlen,
+			  uint16_t *port);
+
+#endif

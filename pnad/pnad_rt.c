@@ -1,0 +1,34 @@
+/* pnad_rt: signal handling every pnad process shares. */
+#include "pnad/pnad_rt.h"
+
+#include <string.h>
+#include <sys/prctl.h>
+
+volatile sig_atomic_t pnad_stopping;
+
+static void on_stop(int sig)
+{
+	(void)sig;
+	pnad_stopping = 1;
+}
+
+void pnad_child_signals(void)
+{
+	struct sigaction sa;
+	sigset_t all;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_stop;
+	sigemptyset(&sa.sa_mask);
+	/* No SA_RESTART: a blocking read or io_uring wait returns EINTR. */
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);
+	sa.sa_handler = SIG_DFL;
+	sigaction(SIGCHLD, &sa, NULL);
+	/* The supervisor blocks these for its signalfd; children must not. */
+	sigemptyset(&all);
+	sigprocmask(SIG_SETMASK, &all, NULL);
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
+}

@@ -1,0 +1,37 @@
+/* pnad_rt: what the supervisor sets up before forking and every child
+ * inherits: the config, the mapped segments and the eventfds. Owned by the
+ * supervisor; children use it read-only (they write into the segments). */
+#ifndef PNA_PNAD_RT_H
+#define PNA_PNAD_RT_H
+
+#include <signal.h>
+#include <stdint.h>
+
+#include "lib/shm.h"
+#include "pnad/pnad_conf.h"
+
+struct pnad_shard_rt {
+	struct shm_seg seg;  /* shard_seg layout (shard/shard_seg.h) */
+	int data_efd;        /* router -> shard: records in the ring */
+	int space_efd;       /* shard -> router: space freed in the ring */
+};
+
+struct pnad_rt {
+	const struct pnad_conf *conf;
+	uint32_t nshards;
+	struct pnad_shard_rt *shards;   /* nshards entries */
+	struct shm_seg router_seg;      /* router_seg layout */
+};
+
+/* Set by the SIGTERM/SIGINT handler every process installs. */
+extern volatile sig_atomic_t pnad_stopping;
+
+/* Install the stop handler (no SA_RESTART, so blocking calls return EINTR)
+ * and ask the kernel for SIGTERM when the supervisor dies. */
+void pnad_child_signals(void);
+
+/* Entry points of the child processes; return the exit status. */
+int router_main(struct pnad_rt *rt);
+int shard_main(struct pnad_rt *rt, uint32_t index);
+
+#endif

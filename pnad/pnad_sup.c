@@ -1,0 +1,332 @@
+/* pnad_sup: segments, fork, restart and shutdown of pnad's processes. */
+#include "pnad/pnad_sup.h"
+
+#include <errno.h>
+#include <liburing.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lib/log.h"
+#include "pnad/pnad_ctl.h"
+#include "pnad/pnad_rt.h"
+#include "router/router_seg.h"
+#include "shard/shard_seg.h"
+
+#define EX_IOURING 78     /* the router's status when io_uring is unavailable */
+#define RESTART_BURST 5   /* restarts within RESTART_WINDOW before slowing down */
+#define RESTART_WINDOW 10
+
+/* A child process: the router (shard = -1) or shard `shard`. */
+struct child {
+	pid_t pid;
+	int shard;
+	time_t window_start;
+	unsigned restarts_in_window;
+};
+
+struct sup {
+	struct pnad_rt rt;
+	struct child *children; /* [0] router, [1 + i] shard i */
+	uint32_t nchildren;
+	int sfd, ctl_fd;
+	int status;
+};
+
+static void seg_name(char *buf, size_t len, const char *prefix, const char *role, int i)
+{
+	if (i < 0)
+		snprintf(buf, len, "/%s.%s", prefix, role);
+	else
+		snprintf(buf, len, "/%s.%s.%d", prefix, role, i);
+}
+
+/* Fail early, in the supervisor, with a message that says what to do. */
+static int probe_io_uring(void)
+{
+	struct io_uring ring;
+	int rc = io_uring_queue_init(2, &ring, 0);
+
+	if (rc == 0) {
+		io_uring_queue_exit(&ring);
+		return 0;
+	}
+	log_error("io_uring is unavailable (%s): pnad needs it for ingest. "
+		  "Enable it with `sysctl kernel.io_uring_disabled=0`, or run the "
+		  "container with a seccomp profile that allows io_uring_setup, "
+		  "io_uring_enter and io_uring_register",
+		  strerror(-rc));
+	return rc;
+}
+
+static int open_segments(struct sup *s)
+{
+	const struct pnad_conf *c = s->rt.conf;
+	char name[64];
+	int rc;
+
+	s->rt.shards = calloc(s->rt.nshards, sizeof(*s->rt.shards));
+	if (!s->rt.shards)
+		abort();
+	for (uint32_t i = 0; i < s->rt.nshards; i++) {
+		struct pnad_shard_rt *sh = &s->rt.shards[i];
+
+		seg_name(name, sizeof(name), c->name, "shard", (int)i);
+		rc = shard_seg_open(name, i, s->rt.nshards, (uint64_t)c->ring_bytes,
+				    (uint32_t)c->mailboxes, &sh->seg);
+		if (rc < 0) {
+			log_error("shared memory %s: %s", name, strerror(-rc));
+			return rc;
+		}
+		log_info("shard %u segment %s: %s (%zu MiB)", i, name,
+			 sh->seg.created ? "created" : "re-attached", sh->seg.size >> 20);
+		sh->data_efd = eventfd(0, EFD_CLOEXEC);
+		sh->space_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (sh->data_efd < 0 || sh->space_efd < 0)
+			return -errno;
+	}
+	seg_name(name, sizeof(name), c->name, "router", -1);
+	rc = router_seg_open(name, c, &s->rt.router_seg);
+	if (rc < 0)
+		log_error("shared memory %s: %s", name, strerror(-rc));
+	return rc;
+}
+
+static void close_segments(struct sup *s, int unlink_them)
+{
+	char name[64];
+
+	for (uint32_t i = 0; s->rt.shards && i < s->rt.nshards; i++) {
+		struct pnad_shard_rt *sh = &s->rt.shards[i];
+
+		shm_seg_close(&sh->seg);
+		if (sh->data_efd > 0)
+			close(sh->data_efd);
+		if (sh->space_efd > 0)
+			close(sh->space_efd);
+		if (unlink_them) {
+			seg_name(name, sizeof(name), s->rt.conf->name, "shard", (int)i);
+			shm_seg_unlink(name);
+		}
+	}
+	shm_seg_close(&s->rt.router_seg);
+	if (unlink_them) {
+		seg_name(name, sizeof(name), s->rt.conf->name, "router", -1);
+		shm_seg_unlink(name);
+	}
+	free(s->rt.shards);
+	s->rt.shards = NULL;
+}
+
+static int spawn(struct sup *s, struct child *ch)
+{
+	pid_t pid = fork();
+
+	if (pid < 0) {
+		log_error("fork: %s", strerror(errno));
+		return -errno;
+	}
+	if (pid == 0) {
+		int rc;
+
+		close(s->sfd);
+		if (s->ctl_fd >= 0)
+			close(s->ctl_fd);
+		rc = ch->shard < 0 ? router_main(&s->rt)
+				   : shard_main(&s->rt, (uint32_t)ch->shard);
+		_exit(rc);
+	}
+	ch->pid = pid;
+	return 0;
+}
+
+static struct child *child_of(struct sup *s, pid_t pid)
+{
+	for (uint32_t i = 0; i < s->nchildren; i++)
+		if (s->children[i].pid == pid)
+			return &s->children[i];
+	return NULL;
+}
+
+/* A child died while pnad runs: restart it, slowing down when it keeps dying
+ * so that a crash loop does not eat the machine. */
+static void on_child_exit(struct sup *s, struct child *ch, int wstatus)
+{
+	time_t now = time(NULL);
+	const char *what = ch->shard < 0 ? "router" : "shard";
+
+	ch->pid = 0;
+	if (WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == EX_IOURING) {
+		log_error("router cannot use io_uring; stopping");
+		s->status = EX_IOURING;
+		pnad_stopping = 1;
+		return;
+	}
+	if (WIFSIGNALED(wstatus))
+		log_warn("%s %d killed by signal %d; restarting", what, ch->shard,
+			 WTERMSIG(wstatus));
+	else
+		log_warn("%s %d exited with status %d; restarting", what, ch->shard,
+			 WEXITSTATUS(wstatus));
+	if (now - ch->window_start > RESTART_WINDOW) {
+		ch->window_start = now;
+		ch->restarts_in_window = 0;
+	}
+	if (++ch->restarts_in_window > RESTART_BURST)
+		sleep(1);
+	spawn(s, ch);
+}
+
+static void reap(struct sup *s)
+{
+	int wstatus;
+	pid_t pid;
+
+	while ((pid = waitpid(-1, &wstatus, WNOHANG)) > 0) {
+		struct child *ch = child_of(s, pid);
+
+		if (ch && !pnad_stopping)
+			on_child_exit(s, ch, wstatus);
+		else if (ch)
+			ch->pid = 0;
+	}
+}
+
+static void on_signal(struct sup *s)
+{
+	struct signalfd_siginfo si;
+
+	while (read(s->sfd, &si, sizeof(si)) == sizeof(si)) {
+		if (si.ssi_signo == SIGCHLD)
+			reap(s);
+		else if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) {
+			log_info("signal %u: stopping", si.ssi_signo);
+			pnad_stopping = 1;
+		}
+	}
+}
+
+/* SIGTERM every child, wait up to 5 s, then SIGKILL what is left. */
+static void stop_children(struct sup *s)
+{
+	struct timespec start, now;
+	unsigned alive;
+
+	for (uint32_t i = 0; i < s->nchildren; i++)
+		if (s->children[i].pid > 0)
+			kill(s->children[i].pid, SIGTERM);
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	for (;;) {
+		int wstatus;
+		pid_t pid = waitpid(-1, &wstatus, WNOHANG);
+		struct child *ch = pid > 0 ? child_of(s, pid) : NULL;
+
+		if (ch)
+			ch->pid = 0;
+		alive = 0;
+		for (uint32_t i = 0; i < s->nchildren; i++)
+			alive += s->children[i].pid > 0;
+		if (!alive)
+			return;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (now.tv_sec - start.tv_sec >= 5)
+			break;
+		if (pid <= 0)
+			usleep(10000);
+	}
+	for (uint32_t i = 0; i < s->nchildren; i++) {
+		if (s->children[i].pid > 0) {
+			log_warn("child %d did not stop; killing it", s->children[i].pid);
+			kill(s->children[i].pid, SIGKILL);
+			waitpid(s->children[i].pid, NULL, 0);
+		}
+	}
+}
+
+static int setup_signals(struct sup *s)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGCHLD);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	s->sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	return s->sfd < 0 ? -errno : 0;
+}
+
+static void loop(struct sup *s)
+{
+	while (!pnad_stopping) {
+		struct pollfd p[2] = { { .fd = s->sfd, .events = POLLIN },
+				       { .fd = s->ctl_fd, .events = POLLIN } };
+
+		if (poll(p, 2, 1000) < 0 && errno != EINTR)
+			break;
+		if (p[0].revents)
+			on_signal(s);
+		if (p[1].revents && !pnad_stopping)
+			pnad_ctl_serve(&s->rt, s->ctl_fd);
+	}
+}
+
+int pnad_sup_run(const struct pnad_conf *conf)
+{
+	struct sup s = { .rt.conf = conf, .ctl_fd = -1, .sfd = -1 };
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	int rc;
+
+	s.rt.nshards = conf->shards ? (uint32_t)conf->shards : (uint32_t)(ncpu > 0 ? ncpu : 1);
+	if (probe_io_uring() < 0)
+		return EX_IOURING;
+	if (setup_signals(&s) < 0 || open_segments(&s) < 0) {
+		s.status = 1;
+		goto out_close;
+	}
+	s.ctl_fd = pnad_ctl_listen(&s.rt);
+	if (s.ctl_fd < 0) {
+		log_error("control socket %s: %s", conf->control, strerror(-s.ctl_fd));
+		s.status = 1;
+		goto out_close;
+	}
+	s.nchildren = 1 + s.rt.nshards;
+	s.children = calloc(s.nchildren, sizeof(*s.children));
+	if (!s.children)
+		abort();
+	/* Shards first, so the router never waits on a consumer that is not
+	 * there yet. */
+	for (uint32_t i = 0; i < s.nchildren; i++) {
+		s.children[i].shard = i == 0 ? -1 : (int)i - 1;
+		s.children[i].window_start = time(NULL);
+	}
+	for (uint32_t i = s.nchildren; i-- > 0;) {
+		rc = spawn(&s, &s.children[i]);
+		if (rc < 0) {
+			s.status = 1;
+			goto out_stop;
+		}
+	}
+	log_info("pnad running: %u shards, ingest on %s, control %s", s.rt.nshards,
+		 conf->listen, conf->control);
+	loop(&s);
+out_stop:
+	stop_children(&s);
+	free(s.children);
+	close(s.ctl_fd);
+	unlink(conf->control);
+out_close:
+	close_segments(&s, conf->unlink_on_exit);
+	if (s.sfd >= 0)
+		close(s.sfd);
+	log_info("pnad stopped");
+	return s.status;
+}

@@ -1,0 +1,139 @@
+/* shard_main: the shard process. It drains the router's ring of routed
+ * events into the mailbox-state table of its segment, counting what it did,
+ * and sleeps on its eventfd when the ring is empty. */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lib/evrec.h"
+#include "lib/log.h"
+#include "lib/ring.h"
+#include "pnad/pnad_rt.h"
+#include "shard/shard_seg.h"
+#include "shard/shard_state.h"
+
+#define BATCH 256
+
+struct shard {
+	struct shard_seg *seg;
+	struct ring *ring;
+	void *state;
+	int data_efd;
+	int space_efd;
+};
+
+static void count(uint64_t *c)
+{
+	__atomic_add_fetch(c, 1, __ATOMIC_RELAXED);
+}
+
+static void efd_wake(int fd)
+{
+	uint64_t one = 1;
+
+	/* EAGAIN means the counter is already non-zero: the wake is there. */
+	if (write(fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		log_error("eventfd write: %s", strerror(errno));
+}
+
+static void apply_one(struct shard *sh, const struct evrec *e, uint32_t len,
+		      uint64_t pos)
+{
+	struct shard_counters *c = &sh->seg->c;
+	int rc;
+
+	/* The router writes whole records; a short one means a corrupted
+	 * segment, not bad input. */
+	if (len < sizeof(*e) || evrec_size(e->len) > len) {
+		log_error("ring record at %llu: %u bytes, not an event",
+			  (unsigned long long)pos, len);
+		return;
+	}
+	rc = shard_state_apply(sh->state, e, pos, ring_next_pos(sh->ring));
+	if (rc == 0)
+		count(&c->events_replayed);
+	else if (rc == -ENOSPC)
+		count(&c->table_full);
+	else if (rc < 0 || shard_state_stateless(e))
+		count(&c->events_no_state); /* -EINVAL: no usable account */
+	else
+		count(&c->events_applied);
+}
+
+/* Apply up to BATCH records; how many. */
+static unsigned drain(struct shard *sh)
+{
+	const void *rec;
+	uint32_t len;
+	uint64_t pos;
+	unsigned n;
+
+	for (n = 0; n < BATCH; n++) {
+		rec = ring_peek(sh->ring, &len, &pos);
+		if (!rec)
+			break;
+		apply_one(sh, rec, len, pos);
+		ring_release(sh->ring);
+	}
+	if (n && ring_producer_waiting(sh->ring))
+		efd_wake(sh->space_efd);
+	return n;
+}
+
+/* Sleep until the router writes data_efd or a stop signal arrives. The stop
+ * signals are blocked between the pnad_stopping check and ppoll, which
+ * unblocks them atomically, so a SIGTERM cannot slip in before the sleep. */
+static void sleep_on_data(struct shard *sh)
+{
+	struct pollfd pfd = { .fd = sh->data_efd, .events = POLLIN };
+	sigset_t stop, old;
+	uint64_t v;
+
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGTERM);
+	sigaddset(&stop, SIGINT);
+	sigprocmask(SIG_BLOCK, &stop, &old);
+	if (!pnad_stopping && ppoll(&pfd, 1, NULL, &old) > 0 &&
+	    read(sh->data_efd, &v, sizeof(v)) < 0 && errno != EAGAIN &&
+	    errno != EINTR)
+		log_error("eventfd read: %s", strerror(errno));
+	sigprocmask(SIG_SETMASK, &old, NULL);
+}
+
+int shard_main(struct pnad_rt *rt, uint32_t index)
+{
+	struct pnad_shard_rt *srt = &rt->shards[index];
+	struct shard sh = {
+		.seg = shard_seg_of(&srt->seg),
+		.ring = shard_seg_ring(&srt->seg),
+		.state = shard_seg_state(&srt->seg),
+		.data_efd = srt->data_efd,
+		.space_efd = srt->space_efd,
+	};
+	enum log_level level = LOG_INFO;
+
+	if (log_level_parse(rt->conf->log_level, &level) < 0)
+		level = LOG_INFO;
+	log_init("shard", (int)index, level);
+	pnad_child_signals();
+	__atomic_store_n(&sh.seg->pid, (int32_t)getpid(), __ATOMIC_RELAXED);
+	count(&sh.seg->c.restarts);
+	shard_state_recover(sh.state);
+	log_info("attached: %u mailboxes, applied up to %llu",
+		 shard_state_count(sh.state),
+		 (unsigned long long)shard_state_applied_pos(sh.state));
+
+	while (!pnad_stopping) {
+		if (drain(&sh))
+			continue;
+		if (ring_producer_waiting(sh.ring))
+			efd_wake(sh.space_efd);
+		if (ring_consumer_wait(sh.ring))
+			sleep_on_data(&sh);
+	}
+	log_info("stopping");
+	return 0;
+}

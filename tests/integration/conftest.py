@@ -1,0 +1,194 @@
+"""Fixtures that start pnad (and later its peers) on loopback ports chosen at
+run time, talk to it through pnactl and the feeder, and stop every process
+they started by its pid."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+import uuid
+
+import pytest
+
+BIN = os.environ.get("PNA_BIN", os.path.join(os.path.dirname(__file__), "../../build"))
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(pred, timeout=20, what="condition"):
+    end = time.time() + timeout
+    while time.time() < end:
+        v = pred()
+        if v:
+            return v
+        time.sleep(0.05)
+    raise AssertionError("timed out waiting for " + what)
+
+
+def parse_kv(text):
+    out = {}
+    for line in text.splitlines():
+        k, _, v = line.partition(" ")
+        out.setdefault(k, []).append(v)
+    return {k: v[0] if len(v) == 1 else v for k, v in out.items()}
+
+
+class Pnad:
+    def __init__(self, tmp, shards=2, stores=(("s1", "secret1"),), extra=""):
+        self.tmp = tmp
+        self.name = "pt" + uuid.uuid4().hex[:10]
+        self.port = free_port()
+        self.sock = str(tmp / "pnad.ctl")
+        self.conf = tmp / "pnad.conf"
+        self.log = tmp / "pnad.log"
+        self.stores = dict(stores)
+        lines = [
+            "name = %s" % self.name,
+            "listen = 127.0.0.1:%d" % self.port,
+            "control = %s" % self.sock,
+            "shards = %d" % shards,
+            "ring_bytes = 1M",
+            "mailboxes = 65536",
+            "unlink_on_exit = yes",
+        ] + ["store = %s %s" % s for s in stores] + [extra]
+        self.conf.write_text("\n".join(lines) + "\n")
+        self.proc = None
+
+    def start(self):
+        self.logf = open(self.log, "ab")
+        self.proc = subprocess.Popen([os.path.join(BIN, "pnad"), "-c", str(self.conf)],
+                                     stdout=self.logf, stderr=subprocess.STDOUT)
+        wait_until(self._ready, what="pnad to listen (log: %s)" % self.log)
+        return self
+
+    def _ready(self):
+        if self.proc.poll() is not None:
+            raise AssertionError("pnad exited with %s: %s" % (self.proc.returncode,
+                                                             self.log.read_text()))
+        try:
+            socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+        except OSError:
+            return False
+        st = self.stats()
+        return st is not None and int(st.get("router.pid", 0)) > 0
+
+    def ctl(self, *args, check=True):
+        r = subprocess.run([os.path.join(BIN, "pnactl"), "-s", self.sock] + list(args),
+                           capture_output=True, text=True, timeout=30)
+        if check and r.returncode != 0:
+            raise AssertionError("pnactl %s: %s" % (" ".join(args), r.stderr))
+        return r
+
+    def stats(self):
+        r = self.ctl("stats", check=False)
+        return parse_kv(r.stdout) if r.returncode == 0 else None
+
+    def mailbox(self, key):
+        r = self.ctl("mailbox", key, check=False)
+        return parse_kv(r.stdout) if r.returncode == 0 else None
+
+    def account(self, acct):
+        r = self.ctl("account", acct)
+        boxes = {}
+        for line in r.stdout.splitlines():
+            if line.startswith("mailbox "):
+                parts = line.split()
+                boxes[parts[1]] = dict(p.split("=") for p in parts[2:])
+        return parse_kv(r.stdout), boxes
+
+    def wait_drained(self, timeout=60):
+        """Wait until every shard has consumed its ring: acked events are
+        in a ring, applied only once the shard took them."""
+        def drained():
+            st = self.stats()
+            i, ok = 0, True
+            while "shard.%d.ring_used" % i in st:
+                ok = ok and int(st["shard.%d.ring_used" % i]) == 0
+                i += 1
+            return st if ok else None
+        return wait_until(drained, timeout=timeout, what="shards to drain their rings")
+
+    def child_pids(self):
+        st = self.stats()
+        pids = [int(st["router.pid"])]
+        i = 0
+        while "shard.%d.pid" % i in st:
+            pids.append(int(st["shard.%d.pid" % i]))
+            i += 1
+        return pids
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc:
+            self.logf.close()
+        for f in os.listdir("/dev/shm"):
+            if f.startswith(self.name + "."):
+                os.unlink(os.path.join("/dev/shm", f))
+        return self.proc.returncode if self.proc else None
+
+
+@pytest.fixture
+def pnad_factory(tmp_path):
+    started = []
+
+    def make(**kw):
+        d = tmp_path / ("pnad%d" % len(started))
+        d.mkdir()
+        p = Pnad(d, **kw)
+        started.append(p)
+        return p.start()
+
+    yield make
+    for p in started:
+        pids = []
+        try:
+            pids = p.child_pids() if p.proc.poll() is None else []
+        except Exception:
+            pass
+        p.stop()
+        for pid in pids:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                continue
+            os.kill(pid, signal.SIGKILL)
+            raise AssertionError("child %d outlived pnad" % pid)
+
+
+def feed(pnad, lines, store="s1", args=(), timeout=300):
+    """Stream JSON lines through pna-feed; return its summary as a dict."""
+    data = "".join(json.dumps(l) + "\n" for l in lines)
+    cmd = [os.path.join(BIN, "pna-feed"), "-H", "127.0.0.1", "-p", str(pnad.port),
+           "-s", store, "-k", pnad.stores[store], "--quiet"] + list(args) + ["-"]
+    r = subprocess.run(cmd, input=data, capture_output=True, text=True, timeout=timeout)
+    assert r.returncode == 0, "pna-feed failed (%d): %s" % (r.returncode, r.stderr)
+    return dict(kv.split("=") for kv in r.stdout.split())
+
+
+def start_feed(pnad, lines, store="s1", args=()):
+    """pna-feed in the background; returns the Popen (stdin already written)."""
+    path = pnad.tmp / ("feed-%s-%s.jsonl" % (store, uuid.uuid4().hex[:6]))
+    with open(path, "w") as f:
+        for l in lines:
+            f.write(json.dumps(l) + "\n")
+    cmd = [os.path.join(BIN, "pna-feed"), "-H", "127.0.0.1", "-p", str(pnad.port),
+           "-s", store, "-k", pnad.stores[store], "--quiet"] + list(args) + [str(path)]
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def finish_feed(proc, timeout=300):
+    out, err = proc.communicate(timeout=timeout)
+    assert proc.returncode == 0, "pna-feed failed (%d): %s" % (proc.returncode, err)
+    return dict(kv.split("=") for kv in out.split())
