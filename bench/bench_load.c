@@ -136,8 +136,8 @@ int bench_streams_encode(const struct bench_workload *w, uint64_t first_seq,
 	int rc = 0;
 
 	memset(out, 0, sizeof(*out));
-	if (w->conns == 0 || w->per_frame == 0 || w->accounts < w->conns ||
-	    w->events < w->conns || first_seq == 0)
+	if (w->conns == 0 || w->per_frame == 0 || w->accounts < w->conns || w->events < w->conns ||
+	    first_seq == 0)
 		return -EINVAL;
 	out->w = *w;
 	out->n = w->conns;
@@ -166,9 +166,9 @@ void bench_streams_free(struct bench_streams *ss)
 struct conn {
 	int fd;
 	struct bench_stream *st;
-	size_t off;          /* bytes of st->buf written */
-	uint64_t last_seq;   /* of the stream's last event */
-	uint64_t acked;      /* highest cumulative ack read */
+	size_t off;	   /* bytes of st->buf written */
+	uint64_t last_seq; /* of the stream's last event */
+	uint64_t acked;	   /* highest cumulative ack read */
 	bool written, complete;
 	size_t in_len;
 	uint8_t in[LOAD_IN_BYTES];
@@ -177,14 +177,14 @@ struct conn {
 struct bench_sender {
 	struct bench_streams *ss;
 	enum bench_send_mode mode;
-	struct conn *c;      /* ss->n entries */
+	struct conn *c; /* ss->n entries */
 	uint32_t nwritten, ncomplete;
 	int epfd;
 	struct arena *arena; /* Ack and Error frames decode into it */
 	pthread_t thread;
 	bool started;
-	int stop;            /* atomic: set by bench_sender_close */
-	pthread_mutex_t mu;  /* guards st */
+	int stop;	    /* atomic: set by bench_sender_close */
+	pthread_mutex_t mu; /* guards st */
 	struct bench_send_status st;
 };
 
@@ -264,8 +264,8 @@ static int parse_in(struct bench_sender *s, struct conn *c)
 		const uint8_t *p;
 		const char *why;
 		size_t plen;
-		int n = proto_frame_split(c->in + used, c->in_len - used, LOAD_MAX_FRAME, &p,
-					  &plen, &why);
+		int n = proto_frame_split(c->in + used, c->in_len - used, LOAD_MAX_FRAME, &p, &plen,
+					  &why);
 
 		if (n == -EAGAIN)
 			break;
@@ -342,8 +342,7 @@ static int on_writable(struct bench_sender *s, struct conn *c, uint32_t idx)
 
 static bool finished(const struct bench_sender *s)
 {
-	return s->mode == BENCH_SEND_BLIND ? s->nwritten == s->ss->n
-					   : s->ncomplete == s->ss->n;
+	return s->mode == BENCH_SEND_BLIND ? s->nwritten == s->ss->n : s->ncomplete == s->ss->n;
 }
 
 static void publish(struct bench_sender *s)
@@ -430,15 +429,15 @@ static int read_welcome(struct bench_sender *s, struct conn *c, uint64_t *resume
 			 c->st->store_id, error_name(f->error->code),
 			 f->error->reason ? f->error->reason : "(no reason)");
 	else
-		snprintf(err, errlen, "store %s: pnad answered the Hello with %s",
-			 c->st->store_id, n < 0 ? why : "a frame that is not a Welcome");
+		snprintf(err, errlen, "store %s: pnad answered the Hello with %s", c->st->store_id,
+			 n < 0 ? why : "a frame that is not a Welcome");
 	arena_reset(s->arena);
 	return -EPROTO;
 }
 
 /* Connect stream idx, send its Hello, and in ACKED mode read the Welcome. */
-static int open_conn(struct bench_sender *s, uint32_t idx, uint16_t port, double timeout,
-		     char *err, size_t errlen)
+static int open_conn(struct bench_sender *s, uint32_t idx, uint16_t port, double timeout, char *err,
+		     size_t errlen)
 {
 	struct conn *c = &s->c[idx];
 	struct timeval tv = { .tv_sec = (time_t)timeout };

@@ -15,29 +15,29 @@
  * Each event picks one of them pseudo-randomly (fixed seed) and gives it
  * the next uid of that account, so a stream is the same bytes every time. */
 struct bench_workload {
-	uint32_t conns;          /* connections, one stream each */
-	uint64_t events;         /* total, split as evenly as possible */
-	uint32_t per_frame;      /* events per Batch frame (1 = unbatched) */
-	uint32_t accounts;       /* >= conns */
-	const char *credential;  /* of every store; not copied */
+	uint32_t conns;		/* connections, one stream each */
+	uint64_t events;	/* total, split as evenly as possible */
+	uint32_t per_frame;	/* events per Batch frame (1 = unbatched) */
+	uint32_t accounts;	/* >= conns */
+	const char *credential; /* of every store; not copied */
 };
 
 struct bench_stream {
 	char store_id[16];
-	uint8_t hello[128];      /* the Hello frame */
+	uint8_t hello[128]; /* the Hello frame */
 	size_t hello_len;
-	uint8_t *buf;            /* the Batch frames (owned) */
+	uint8_t *buf; /* the Batch frames (owned) */
 	size_t len;
-	uint64_t first_seq;      /* sequence number of the first event */
+	uint64_t first_seq; /* sequence number of the first event */
 	uint64_t events;
-	uint64_t frames;         /* Batch frames in buf */
+	uint64_t frames; /* Batch frames in buf */
 };
 
 struct bench_streams {
-	struct bench_stream *s;  /* n entries (owned) */
+	struct bench_stream *s; /* n entries (owned) */
 	uint32_t n;
 	uint64_t events, frames, bytes; /* totals over the streams, Hellos excluded */
-	struct bench_workload w; /* what they were encoded from */
+	struct bench_workload w;	/* what they were encoded from */
 };
 
 /* Encode the streams of `w`, sequence numbers starting at first_seq on every
@@ -54,13 +54,13 @@ enum bench_send_mode {
 
 /* What the sender did so far. Times are bench_now() values, 0 until reached. */
 struct bench_send_status {
-	bool done;               /* everything written (and acked, ACKED mode) */
-	int error;               /* -errno; the sender stopped */
-	char reason[256];        /* set with error */
-	uint64_t acked;          /* events acked over all connections */
-	double t_written;        /* last byte handed to the kernel */
-	double t_acked;          /* last ack read */
-	double cpu;              /* CPU seconds of the sender thread, once done */
+	bool done;	  /* everything written (and acked, ACKED mode) */
+	int error;	  /* -errno; the sender stopped */
+	char reason[256]; /* set with error */
+	uint64_t acked;	  /* events acked over all connections */
+	double t_written; /* last byte handed to the kernel */
+	double t_acked;	  /* last ack read */
+	double cpu;	  /* CPU seconds of the sender thread, once done */
 };
 
 struct bench_sender;

@@ -17,14 +17,15 @@
 #include <unistd.h>
 
 #include "bench/bench_util.h"
+#include "lib/arena.h"
 #include "proto/proto_frame.h"
 
 #define SINK_LISTEN_ID UINT32_MAX
 
 struct sink_conn {
 	int fd;
-	size_t len;          /* bytes held in buf (a partial frame) */
-	uint8_t *buf;        /* cap bytes */
+	size_t len;   /* bytes held in buf (a partial frame) */
+	uint8_t *buf; /* cap bytes */
 };
 
 struct sink_child {
@@ -33,14 +34,15 @@ struct sink_child {
 	struct sink_conn *c;
 	uint32_t nconns;
 	size_t cap;
+	struct arena *arena; /* decode mode */
 	struct bench_sink_result r;
 };
 
 struct bench_sink {
 	pid_t pid;
 	uint16_t port;
-	int report_fd;       /* child -> parent */
-	int stop_fd;         /* parent -> child; closed to stop it */
+	int report_fd; /* child -> parent */
+	int stop_fd;   /* parent -> child; closed to stop it */
 };
 
 static int child_fail(struct sink_child *k, int err, const char *what)
@@ -68,6 +70,21 @@ static int on_accept(struct sink_child *k)
 	return 0;
 }
 
+static int decode(struct sink_child *k, const uint8_t *p, size_t plen)
+{
+	Pna__Frame *f = proto_frame_decode(p, plen, k->arena);
+
+	if (!f) {
+		k->r.error = -EBADMSG;
+		snprintf(k->r.reason, sizeof(k->r.reason), "a frame does not decode");
+		return -EBADMSG;
+	}
+	if (f->msg_case == PNA__FRAME__MSG_BATCH)
+		k->r.events += f->batch->n_events;
+	arena_reset(k->arena);
+	return 0;
+}
+
 /* Split every whole frame in c->buf; keep the partial one at the front. */
 static int split(struct sink_child *k, struct sink_conn *c)
 {
@@ -77,8 +94,8 @@ static int split(struct sink_child *k, struct sink_conn *c)
 		const uint8_t *p;
 		const char *why;
 		size_t plen;
-		int n = proto_frame_split(c->buf + used, c->len - used, k->o->max_frame, &p,
-					  &plen, &why);
+		int n = proto_frame_split(c->buf + used, c->len - used, k->o->max_frame, &p, &plen,
+					  &why);
 
 		if (n == -EAGAIN)
 			break;
@@ -89,6 +106,8 @@ static int split(struct sink_child *k, struct sink_conn *c)
 		}
 		used += (size_t)n;
 		k->r.frames++;
+		if (k->arena && decode(k, p, plen) < 0)
+			return -EBADMSG;
 	}
 	if (used) {
 		memmove(c->buf, c->buf + used, c->len - used);
@@ -159,6 +178,8 @@ static int child_setup(struct sink_child *k, int lfd)
 		if (!k->c[i].buf)
 			abort();
 	}
+	if (k->o->decode)
+		k->arena = arena_create(k->cap);
 	k->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (k->epfd < 0 || fcntl(lfd, F_SETFL, O_NONBLOCK) < 0 ||
 	    epoll_ctl(k->epfd, EPOLL_CTL_ADD, lfd, &ev) < 0)
@@ -166,7 +187,8 @@ static int child_setup(struct sink_child *k, int lfd)
 	return 0;
 }
 
-static void child_main(const struct bench_sink_opts *o, int lfd, int report_fd, int stop_fd)
+__attribute__((noreturn)) static void child_main(const struct bench_sink_opts *o, int lfd,
+						 int report_fd, int stop_fd)
 {
 	struct sink_child k = { .o = o };
 	char c;
@@ -194,14 +216,20 @@ int bench_sink_start(const struct bench_sink_opts *o, struct bench_sink **out)
 		free(s);
 		return lfd;
 	}
-	if (pipe2(report, O_CLOEXEC) < 0)
+	if (pipe2(report, O_CLOEXEC) < 0) {
+		err = -errno;
 		goto err_close_listen;
-	if (pipe2(stop, O_CLOEXEC) < 0)
+	}
+	if (pipe2(stop, O_CLOEXEC) < 0) {
+		err = -errno;
 		goto err_close_report;
+	}
 	fflush(NULL);
 	s->pid = fork();
-	if (s->pid < 0)
+	if (s->pid < 0) {
+		err = -errno;
 		goto err_close_stop;
+	}
 	if (s->pid == 0) {
 		close(report[0]);
 		close(stop[1]);
@@ -216,17 +244,12 @@ int bench_sink_start(const struct bench_sink_opts *o, struct bench_sink **out)
 	return 0;
 
 err_close_stop:
-	err = -errno;
 	close(stop[0]);
 	close(stop[1]);
-	errno = -err;
 err_close_report:
-	err = -errno;
 	close(report[0]);
 	close(report[1]);
-	errno = -err;
 err_close_listen:
-	err = -errno;
 	close(lfd);
 	free(s);
 	return err;

@@ -3,27 +3,32 @@
  * each socket into a buffer and splits frames off it with proto_frame_split:
  * no decoding, no routing, nothing answered. Its rate is the cost of just
  * reading the bytes pnad reads. It reports through a pipe once it has split
- * the number of frames it was told to expect. */
+ * the number of frames it was told to expect. With `decode` set it also
+ * decodes every frame (protobuf-c into an arena, as the router does): the
+ * floor of any reader of this protocol. */
 #ifndef PNA_BENCH_SINK_H
 #define PNA_BENCH_SINK_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
 struct bench_sink_opts {
-	uint32_t conns;      /* connections to accept */
-	uint64_t frames;     /* frames to split before reporting (Hellos included) */
-	size_t max_frame;    /* as pnad's max_frame */
-	size_t read_bytes;   /* bytes asked of each read() */
+	uint32_t conns;	   /* connections to accept */
+	uint64_t frames;   /* frames to split before reporting (Hellos included) */
+	size_t max_frame;  /* as pnad's max_frame */
+	size_t read_bytes; /* bytes asked of each read() */
+	bool decode;	   /* also decode each frame */
 };
 
 struct bench_sink_result {
-	int error;           /* 0, or -errno of the failure */
-	uint64_t frames;     /* split */
-	uint64_t bytes;      /* read */
-	uint64_t reads;      /* read() calls that returned data */
-	char reason[160];    /* with error */
+	int error;	  /* 0, or -errno of the failure */
+	uint64_t frames;  /* split */
+	uint64_t bytes;	  /* read */
+	uint64_t reads;	  /* read() calls that returned data */
+	uint64_t events;  /* in the Batch frames decoded (decode only) */
+	char reason[160]; /* with error */
 };
 
 struct bench_sink;

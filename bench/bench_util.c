@@ -297,6 +297,32 @@ double bench_thread_cpu_seconds(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+double bench_self_cpu_seconds(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+double bench_machine_busy_seconds(void)
+{
+	unsigned long long v[8] = { 0 };
+	long hz = sysconf(_SC_CLK_TCK);
+	FILE *f = fopen("/proc/stat", "re");
+	int n;
+
+	if (!f)
+		return -1;
+	/* cpu user nice system idle iowait irq softirq steal ... */
+	n = fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3],
+		   &v[4], &v[5], &v[6], &v[7]);
+	fclose(f);
+	if (n < 7 || hz <= 0)
+		return -1;
+	return (double)(v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / (double)hz;
+}
+
 void bench_dump_file(const char *path, const char *prefix, size_t tail)
 {
 	char *buf, *line, *save;
@@ -393,7 +419,7 @@ void bench_machine_get(struct bench_machine *m)
 struct bench_json {
 	FILE *f;
 	int depth;
-	bool first[JSON_DEPTH]; /* nothing written yet at this level */
+	bool first[JSON_DEPTH];	 /* nothing written yet at this level */
 	char closer[JSON_DEPTH]; /* '}' or ']' for this level */
 	int err;
 };

@@ -53,8 +53,13 @@ size_t bench_proc_tree(pid_t pid, pid_t *out, size_t cap);
 /* CPU seconds used so far by process `pid` (all its threads, live and
  * exited), nanosecond resolution; negative when it is gone. */
 double bench_cpu_seconds(pid_t pid);
-/* CPU seconds used so far by the calling thread. */
+/* CPU seconds used so far by the calling thread; by this whole process. */
 double bench_thread_cpu_seconds(void);
+double bench_self_cpu_seconds(void);
+/* Busy CPU seconds of the whole machine since boot, over every CPU (from
+ * /proc/stat, 1/USER_HZ resolution); negative when unreadable. The busy time
+ * of a window minus what the bench and pnad used is other load. */
+double bench_machine_busy_seconds(void);
 
 /* Copy the last `tail` bytes of file `path` to stderr, each line prefixed
  * with `prefix`. */
@@ -68,10 +73,10 @@ void bench_tmpdir_remove(const char *dir);
 
 struct bench_machine {
 	long nproc;
-	char kernel[160];   /* uname -sr */
-	char cpu[128];      /* /proc/cpuinfo model name */
+	char kernel[160]; /* uname -sr */
+	char cpu[128];	  /* /proc/cpuinfo model name */
 	char host[72];
-	char date[32];      /* UTC, ISO 8601 */
+	char date[32]; /* UTC, ISO 8601 */
 	uint64_t mem_bytes;
 };
 

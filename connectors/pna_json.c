@@ -248,8 +248,8 @@ static int set_event(struct json_object *v, Pna__Event *out, const char **why)
 	if (!json_object_is_type(v, json_type_string))
 		return fail(why, -EBADMSG, "\"event\" is not a string");
 	s = json_object_get_string(v);
-	/* Cyrus's copy and move: an append as far as the destination goes
-	 * (PROTOCOLS.md 2.3); the source gets its own expunge. */
+	/* Cyrus's copy and move are appends to the destination mailbox
+	 * (PROTOCOLS.md 2.3); oldMailboxID names the source. */
 	if (strcasecmp(s, "vnd.cmu.MessageCopy") == 0 || strcasecmp(s, "vnd.cmu.MessageMove") == 0)
 		t = PNA__EVENT_TYPE__MESSAGE_APPEND;
 	else

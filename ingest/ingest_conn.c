@@ -14,6 +14,8 @@
 #include <string.h>
 
 #include "lib/arena.h"
+#include "lib/hash.h"
+#include "lib/log.h"
 #include "proto/proto_frame.h"
 
 #define RBUF_SMALL 4096u
@@ -47,9 +49,9 @@ int ingest_table_create(const struct ingest_params *p, struct ingest_table **out
 	struct ingest_table *t;
 	size_t arena;
 
-	if (!p->conf || !p->seg || !p->rings || !p->nshards || !p->nconns ||
-	    !p->pool.count || !p->pool.size || !p->pool.release ||
-	    p->conf->max_frame <= 0 || p->nconns >= INGEST_NONE)
+	if (!p->conf || !p->seg || !p->rings || !p->nshards || !p->nconns || !p->pool.count ||
+	    !p->pool.size || !p->pool.release || p->conf->max_frame <= 0 ||
+	    p->nconns >= INGEST_NONE)
 		return -EINVAL;
 	t = xcalloc(1, sizeof(*t));
 	t->conf = p->conf;
@@ -89,6 +91,9 @@ int ingest_table_create(const struct ingest_params *p, struct ingest_table **out
 	t->store_conn = xcalloc(PNAD_MAX_STORES, sizeof(*t->store_conn));
 	for (uint32_t i = 0; i < PNAD_MAX_STORES; i++)
 		t->store_conn[i] = -1;
+	t->store_key = xcalloc(PNAD_MAX_STORES, sizeof(*t->store_key));
+	for (uint32_t i = 0; i < p->conf->nstores && i < PNAD_MAX_STORES; i++)
+		t->store_key[i] = hash64(p->conf->stores[i].id, strlen(p->conf->stores[i].id));
 	t->wait_head = xcalloc(p->nshards, sizeof(*t->wait_head));
 	t->wait_tail = xcalloc(p->nshards, sizeof(*t->wait_tail));
 	t->wait_len = xcalloc(p->nshards, sizeof(*t->wait_len));
@@ -114,6 +119,7 @@ void ingest_table_destroy(struct ingest_table *t)
 	free(t->dirty);
 	free(t->scratch);
 	free(t->store_conn);
+	free(t->store_key);
 	free(t->wait_head);
 	free(t->wait_tail);
 	free(t->wait_len);
@@ -130,10 +136,20 @@ void ingest_conn_dirty(struct ingest_table *t, struct ingest_conn *c)
 	t->dirty[t->ndirty++] = c->slot;
 }
 
+struct ingest_conn *ingest_table_pop_dirty(struct ingest_table *t)
+{
+	struct ingest_conn *c;
+
+	if (!t->ndirty)
+		return NULL;
+	c = &t->conns[t->dirty[--t->ndirty]];
+	c->dirty = 0;
+	return c;
+}
+
 /* --- held receive buffers --- */
 
-static void q_push(struct ingest_table *t, struct ingest_conn *c, uint32_t bid,
-		   uint32_t len)
+static void q_push(struct ingest_table *t, struct ingest_conn *c, uint32_t bid, uint32_t len)
 {
 	t->blen[bid] = len;
 	t->bnext[bid] = INGEST_NONE;
@@ -179,8 +195,8 @@ static void wait_unlink(struct ingest_table *t, struct ingest_conn *c)
 		t->want_space[s] = 0;
 }
 
-static void pause_on(struct ingest_table *t, struct ingest_conn *c,
-		     uint32_t shard, uint32_t need, uint32_t idx)
+static void pause_on(struct ingest_table *t, struct ingest_conn *c, uint32_t shard, uint32_t need,
+		     uint32_t idx)
 {
 	c->paused = 1;
 	c->in_frame = 1;
@@ -209,8 +225,7 @@ static void drop_store(struct ingest_table *t, struct ingest_conn *c)
 {
 	if (c->store >= 0 && t->store_conn[c->store] == (int32_t)c->slot) {
 		t->store_conn[c->store] = -1;
-		__atomic_store_n(&t->seg->stores[c->store].connected, 0,
-				 __ATOMIC_RELAXED);
+		__atomic_store_n(&t->seg->stores[c->store].connected, 0, __ATOMIC_RELAXED);
 	}
 	c->store = -1;
 }
@@ -255,8 +270,16 @@ bool ingest_conn_ack(struct ingest_table *t, struct ingest_conn *c)
 	return true;
 }
 
-void ingest_conn_fail(struct ingest_table *t, struct ingest_conn *c,
-		      Pna__ErrorCode code, const char *fmt, ...)
+static const char *error_name(Pna__ErrorCode code)
+{
+	const ProtobufCEnumValue *v =
+		protobuf_c_enum_descriptor_get_value(&pna__error_code__descriptor, (int)code);
+
+	return v ? v->name : "ERR_?";
+}
+
+void ingest_conn_fail(struct ingest_table *t, struct ingest_conn *c, Pna__ErrorCode code,
+		      const char *fmt, ...)
 {
 	char reason[INGEST_REASON_MAX + 1];
 	va_list ap;
@@ -267,12 +290,14 @@ void ingest_conn_fail(struct ingest_table *t, struct ingest_conn *c,
 	va_start(ap, fmt);
 	vsnprintf(reason, sizeof(reason), fmt, ap);
 	va_end(ap);
+	log_info("slot %u%s%s%s: %s: %s", c->slot, c->store >= 0 ? " (store '" : "",
+		 c->store >= 0 ? t->conf->stores[c->store].id : "", c->store >= 0 ? "')" : "",
+		 error_name(code), reason);
 	/* Tell the store what did make it before saying why we stop. */
 	ingest_conn_ack(t, c);
 	stop_input(t, c);
 	out_compact(c);
-	rc = proto_frame_error(c->out + c->out_len, INGEST_OUT_CAP - c->out_len,
-			       code, reason);
+	rc = proto_frame_error(c->out + c->out_len, INGEST_OUT_CAP - c->out_len, code, reason);
 	if (rc > 0)
 		c->out_len += (uint32_t)rc;
 	if ((unsigned)code < ROUTER_NERR)
@@ -396,17 +421,18 @@ static void hello(struct ingest_table *t, struct ingest_conn *c, const Pna__Hell
 	if (h->version != PNA_PROTO_VERSION) {
 		ingest_conn_fail(t, c, PNA__ERROR_CODE__ERR_BAD_VERSION,
 				 "protocol version %" PRIu32 " is not supported "
-				 "(this server speaks %d)", h->version, PNA_PROTO_VERSION);
+				 "(this server speaks %d)",
+				 h->version, PNA_PROTO_VERSION);
 		return;
 	}
 	idx = store_find(t->conf, h->store_id);
 	if (idx < 0) {
-		ingest_conn_fail(t, c, PNA__ERROR_CODE__ERR_UNKNOWN_STORE,
-				 "unknown store '%s'", printable(id, sizeof(id), h->store_id));
+		ingest_conn_fail(t, c, PNA__ERROR_CODE__ERR_UNKNOWN_STORE, "unknown store '%s'",
+				 printable(id, sizeof(id), h->store_id));
 		return;
 	}
-	if (!cred_equal(t->conf->stores[idx].credential,
-			sizeof(t->conf->stores[idx].credential), h->credential)) {
+	if (!cred_equal(t->conf->stores[idx].credential, sizeof(t->conf->stores[idx].credential),
+			h->credential)) {
 		ingest_conn_fail(t, c, PNA__ERROR_CODE__ERR_BAD_CREDENTIAL,
 				 "bad credential for store '%s'",
 				 printable(id, sizeof(id), h->store_id));
@@ -422,6 +448,8 @@ static void hello(struct ingest_table *t, struct ingest_conn *c, const Pna__Hell
 	c->state = INGEST_SESSION;
 	__atomic_store_n(&t->seg->stores[idx].connected, 1, __ATOMIC_RELAXED);
 	welcome(t, c, t->seg->stores[idx].last_seq);
+	log_info("slot %u: store '%s' connected, resuming at seq %" PRIu64, c->slot,
+		 t->conf->stores[idx].id, t->seg->stores[idx].last_seq + 1);
 	ingest_conn_dirty(t, c);
 }
 
@@ -457,8 +485,8 @@ static bool batch(struct ingest_table *t, struct ingest_conn *c, const Pna__Batc
 			dups++;
 			continue;
 		}
-		if (router_route_put(t->rings[shards[i]], b->events[i], seq,
-				     (uint16_t)c->store, &need) < 0) {
+		if (router_route_put(t->rings[shards[i]], b->events[i], seq, (uint16_t)c->store,
+				     t->store_key[c->store], &need) < 0) {
 			pause_on(t, c, shards[i], need, (uint32_t)i);
 			break;
 		}
@@ -486,18 +514,24 @@ static bool batch(struct ingest_table *t, struct ingest_conn *c, const Pna__Batc
 static const char *msg_name(Pna__Frame__MsgCase m)
 {
 	switch (m) {
-	case PNA__FRAME__MSG_HELLO: return "Hello";
-	case PNA__FRAME__MSG_WELCOME: return "Welcome";
-	case PNA__FRAME__MSG_BATCH: return "Batch";
-	case PNA__FRAME__MSG_ACK: return "Ack";
-	case PNA__FRAME__MSG_ERROR: return "Error";
-	default: return "unknown";
+	case PNA__FRAME__MSG_HELLO:
+		return "Hello";
+	case PNA__FRAME__MSG_WELCOME:
+		return "Welcome";
+	case PNA__FRAME__MSG_BATCH:
+		return "Batch";
+	case PNA__FRAME__MSG_ACK:
+		return "Ack";
+	case PNA__FRAME__MSG_ERROR:
+		return "Error";
+	default:
+		return "unknown";
 	}
 }
 
 /* Handle one whole frame. False when the connection paused or failed. */
-static bool frame(struct ingest_table *t, struct ingest_conn *c,
-		  const uint8_t *payload, size_t plen)
+static bool frame(struct ingest_table *t, struct ingest_conn *c, const uint8_t *payload,
+		  size_t plen)
 {
 	Pna__Frame *f;
 
@@ -505,8 +539,7 @@ static bool frame(struct ingest_table *t, struct ingest_conn *c,
 	f = proto_frame_decode(payload, plen, t->arena);
 	if (!f) {
 		ingest_conn_fail(t, c, PNA__ERROR_CODE__ERR_DECODE,
-				 "frame payload of %zu bytes is not a valid pna.Frame",
-				 plen);
+				 "frame payload of %zu bytes is not a valid pna.Frame", plen);
 		return false;
 	}
 	if (!c->in_frame)
@@ -526,8 +559,7 @@ static bool frame(struct ingest_table *t, struct ingest_conn *c,
 				 "the first frame must be a Hello, not a Batch");
 		break;
 	case PNA__FRAME__MSG__NOT_SET:
-		ingest_conn_fail(t, c, PNA__ERROR_CODE__ERR_UNEXPECTED,
-				 "frame has no message set");
+		ingest_conn_fail(t, c, PNA__ERROR_CODE__ERR_UNEXPECTED, "frame has no message set");
 		break;
 	default:
 		if (c->state == INGEST_HELLO)
@@ -546,8 +578,7 @@ static bool frame(struct ingest_table *t, struct ingest_conn *c,
 /* Bytes of the frame at buf (header + payload): > 0, 0 while the length
  * varint is incomplete, or -EBADMSG / -EMSGSIZE as proto_frame_split says.
  * *plen gets the announced payload length once known. */
-static int64_t frame_total(const uint8_t *buf, size_t len, size_t max_frame,
-			   uint64_t *plen)
+static int64_t frame_total(const uint8_t *buf, size_t len, size_t max_frame, uint64_t *plen)
 {
 	uint64_t v = 0;
 	size_t i;
@@ -563,13 +594,12 @@ static int64_t frame_total(const uint8_t *buf, size_t len, size_t max_frame,
 	return i == PROTO_VARINT_MAX ? -EBADMSG : 0;
 }
 
-static void header_error(struct ingest_table *t, struct ingest_conn *c,
-			 int64_t rc, uint64_t plen)
+static void header_error(struct ingest_table *t, struct ingest_conn *c, int64_t rc, uint64_t plen)
 {
 	if (rc == -EMSGSIZE)
 		ingest_conn_fail(t, c, PNA__ERROR_CODE__ERR_FRAME_TOO_LARGE,
-				 "frame of %" PRIu64 " bytes is larger than max_frame %zu",
-				 plen, t->max_frame);
+				 "frame of %" PRIu64 " bytes is larger than max_frame %zu", plen,
+				 t->max_frame);
 	else
 		ingest_conn_fail(t, c, PNA__ERROR_CODE__ERR_BAD_VARINT,
 				 "frame length varint is longer than 10 bytes");
@@ -584,8 +614,7 @@ static void rbuf_reserve(struct ingest_table *t, struct ingest_conn *c, size_t n
 
 	if (need <= c->rcap)
 		return;
-	cap = (c->rcap == 0 && need <= RBUF_SMALL) ? RBUF_SMALL
-						    : t->max_frame + PROTO_VARINT_MAX;
+	cap = (c->rcap == 0 && need <= RBUF_SMALL) ? RBUF_SMALL : t->max_frame + PROTO_VARINT_MAX;
 	p = realloc(c->rbuf, cap);
 	if (!p)
 		abort();
@@ -594,8 +623,7 @@ static void rbuf_reserve(struct ingest_table *t, struct ingest_conn *c, size_t n
 }
 
 /* Keep the n bytes of an incomplete frame that end the head buffer. */
-static void stash(struct ingest_table *t, struct ingest_conn *c,
-		  const uint8_t *p, uint32_t n)
+static void stash(struct ingest_table *t, struct ingest_conn *c, const uint8_t *p, uint32_t n)
 {
 	uint64_t plen;
 	int64_t total = frame_total(p, n, t->max_frame, &plen);
@@ -643,11 +671,15 @@ static void finish_eof(struct ingest_table *t, struct ingest_conn *c)
 	if (c->rlen) {
 		ingest_conn_fail(t, c, PNA__ERROR_CODE__ERR_TRUNCATED,
 				 "connection closed inside a frame (%" PRIu32
-				 " bytes of it received)", c->rlen);
+				 " bytes of it received)",
+				 c->rlen);
 		return;
 	}
 	/* A clean end: send the last ack, then close (eof: no linger). */
 	ingest_conn_ack(t, c);
+	if (c->store >= 0)
+		log_info("slot %u: store '%s' disconnected at seq %" PRIu64, c->slot,
+			 t->conf->stores[c->store].id, t->seg->stores[c->store].last_seq);
 	drop_store(t, c);
 	c->state = INGEST_CLOSING;
 	ingest_conn_dirty(t, c);
@@ -666,8 +698,7 @@ static void drain(struct ingest_table *t, struct ingest_conn *c)
 		if (c->rlen) {
 			if (!fill(t, c))
 				break;
-			proto_frame_split(c->rbuf, c->rlen, t->max_frame, &payload,
-					  &plen, &why);
+			proto_frame_split(c->rbuf, c->rlen, t->max_frame, &payload, &plen, &why);
 			if (!frame(t, c, payload, plen))
 				break;
 			c->rlen = 0;
@@ -702,8 +733,7 @@ static void drain(struct ingest_table *t, struct ingest_conn *c)
 		finish_eof(t, c);
 }
 
-void ingest_conn_input(struct ingest_table *t, struct ingest_conn *c,
-		       uint32_t bid, uint32_t len)
+void ingest_conn_input(struct ingest_table *t, struct ingest_conn *c, uint32_t bid, uint32_t len)
 {
 	CTR_ADD(t->seg->c.bytes, len);
 	if (!live(c) || len == 0) {

@@ -37,14 +37,13 @@ int ingest_uring_init(struct io_uring *ring, unsigned sq, unsigned cq)
 
 static void *map_anon(size_t bytes)
 {
-	void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 
 	return p == MAP_FAILED ? NULL : p;
 }
 
-int ingest_uring_bufs_init(struct io_uring *ring, struct ingest_uring_bufs *b,
-			   uint32_t count, uint32_t size, uint16_t bgid)
+int ingest_uring_bufs_init(struct io_uring *ring, struct ingest_uring_bufs *b, uint32_t count,
+			   uint32_t size, uint16_t bgid)
 {
 	struct io_uring_buf_reg reg;
 	int rc;
@@ -92,7 +91,8 @@ void ingest_uring_bufs_free(struct io_uring *ring, struct ingest_uring_bufs *b)
 {
 	if (!b->br)
 		return;
-	io_uring_unregister_buf_ring(ring, b->bgid);
+	if (ring)
+		io_uring_unregister_buf_ring(ring, b->bgid);
 	munmap(b->br, b->br_bytes);
 	munmap(b->mem, b->mem_bytes);
 	memset(b, 0, sizeof(*b));
@@ -100,9 +100,8 @@ void ingest_uring_bufs_free(struct io_uring *ring, struct ingest_uring_bufs *b)
 
 void ingest_uring_buf_put(struct ingest_uring_bufs *b, uint32_t bid)
 {
-	io_uring_buf_ring_add(b->br, b->mem + (size_t)bid * b->size, b->size,
-			      (unsigned short)bid, io_uring_buf_ring_mask(b->entries),
-			      (int)b->pending);
+	io_uring_buf_ring_add(b->br, b->mem + (size_t)bid * b->size, b->size, (unsigned short)bid,
+			      io_uring_buf_ring_mask(b->entries), (int)b->pending);
 	b->pending++;
 	b->avail++;
 }
@@ -126,8 +125,7 @@ struct io_uring_sqe *ingest_uring_sqe(struct io_uring *ring)
 	return sqe;
 }
 
-int ingest_uring_listen(const char *host, uint16_t port, int backlog, int *fd,
-			const char **why)
+int ingest_uring_listen(const char *host, uint16_t port, int backlog, int *fd, const char **why)
 {
 	struct addrinfo hints, *res = NULL;
 	char portstr[8];

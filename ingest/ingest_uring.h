@@ -10,11 +10,12 @@
 
 /* What a completion is for. */
 enum ingest_op {
-	INGEST_OP_ACCEPT = 1, /* multishot accept on the listener */
-	INGEST_OP_RECV,       /* multishot recv of slot */
-	INGEST_OP_SEND,       /* send of slot's out buffer */
-	INGEST_OP_CANCEL,     /* cancel of slot's recv or send */
-	INGEST_OP_SPACE,      /* poll of shard `slot`'s space eventfd */
+	INGEST_OP_ACCEPT = 1,  /* multishot accept on the listener */
+	INGEST_OP_RECV,	       /* multishot recv of slot */
+	INGEST_OP_SEND,	       /* send of slot's out buffer */
+	INGEST_OP_CANCEL_RECV, /* cancel of slot's recv */
+	INGEST_OP_CANCEL_SEND, /* cancel of slot's send */
+	INGEST_OP_SPACE,       /* poll of shard `slot`'s space eventfd */
 };
 
 /* user_data = {op: 8 bits, generation: 24 bits, slot: 32 bits}: a stale
@@ -51,7 +52,7 @@ struct ingest_uring_bufs {
 	size_t mem_bytes;
 	uint32_t count, size, entries;
 	uint16_t bgid;
-	uint32_t avail;   /* buffers the kernel can fill now */
+	uint32_t avail;	  /* buffers the kernel can fill now */
 	uint32_t pending; /* returned since the last publish */
 };
 
@@ -63,8 +64,9 @@ int ingest_uring_init(struct io_uring *ring, unsigned sq, unsigned cq);
 /* Allocate and register the buffer ring (liburing 2.3 has no
  * io_uring_setup_buf_ring: the memory is mapped here, page-aligned) and hand
  * every buffer to the kernel. count <= 32768. 0 or -errno. */
-int ingest_uring_bufs_init(struct io_uring *ring, struct ingest_uring_bufs *b,
-			   uint32_t count, uint32_t size, uint16_t bgid);
+int ingest_uring_bufs_init(struct io_uring *ring, struct ingest_uring_bufs *b, uint32_t count,
+			   uint32_t size, uint16_t bgid);
+/* Unregister (ring may be NULL once the ring is gone) and unmap. */
 void ingest_uring_bufs_free(struct io_uring *ring, struct ingest_uring_bufs *b);
 
 /* Give buffer bid back to the kernel; visible after ingest_uring_bufs_publish. */
@@ -79,7 +81,6 @@ struct io_uring_sqe *ingest_uring_sqe(struct io_uring *ring);
 /* A TCP listening socket on host:port (host "" or "*" for any address) with
  * SO_REUSEADDR, SO_REUSEPORT and TCP_NODELAY. 0 and *fd, or -errno with a
  * static reason in *why. */
-int ingest_uring_listen(const char *host, uint16_t port, int backlog, int *fd,
-			const char **why);
+int ingest_uring_listen(const char *host, uint16_t port, int backlog, int *fd, const char **why);
 
 #endif

@@ -21,14 +21,13 @@ static inline size_t slen(const char *s)
 
 static bool needs_mailbox(int type)
 {
-	return (type >= PNA__EVENT_TYPE__MESSAGE_NEW &&
-		type <= PNA__EVENT_TYPE__FLAGS_CLEAR) ||
+	return (type >= PNA__EVENT_TYPE__MESSAGE_NEW && type <= PNA__EVENT_TYPE__FLAGS_CLEAR) ||
 	       (type >= PNA__EVENT_TYPE__MAILBOX_CREATE &&
 		type <= PNA__EVENT_TYPE__MAILBOX_UNSUBSCRIBE);
 }
 
-__attribute__((format(printf, 5, 6))) static int
-bad(char *why, size_t whylen, size_t idx, uint64_t seq, const char *fmt, ...)
+__attribute__((format(printf, 5, 6))) static int bad(char *why, size_t whylen, size_t idx,
+						     uint64_t seq, const char *fmt, ...)
 {
 	va_list ap;
 	int n;
@@ -72,8 +71,8 @@ static const char *check_path(const char *in, size_t len, size_t alen)
 }
 
 int router_route_check(const Pna__Event *ev, size_t idx, uint64_t seq,
-		       const struct router_route_limits *lim, uint16_t *shard,
-		       char *why, size_t whylen)
+		       const struct router_route_limits *lim, uint16_t *shard, char *why,
+		       size_t whylen)
 {
 	char acct[NAMES_ACCOUNT_MAX + 1];
 	size_t len[EVREC_NSTR];
@@ -81,8 +80,7 @@ int router_route_check(const Pna__Event *ev, size_t idx, uint64_t seq,
 	const char *name = evrec_type_name((unsigned)type), *r;
 	uint32_t size;
 
-	if (type <= PNA__EVENT_TYPE__EVENT_UNKNOWN ||
-	    type > PNA__EVENT_TYPE__SIEVE_NOTIFY)
+	if (type <= PNA__EVENT_TYPE__EVENT_UNKNOWN || type > PNA__EVENT_TYPE__SIEVE_NOTIFY)
 		return bad(why, whylen, idx, seq, "unknown event type %d", type);
 	lens(ev, len);
 	if (!len[EVREC_ACCOUNT])
@@ -91,8 +89,7 @@ int router_route_check(const Pna__Event *ev, size_t idx, uint64_t seq,
 		return bad(why, whylen, idx, seq, "%s", r);
 	if (needs_mailbox(type) && !len[EVREC_PATH])
 		return bad(why, whylen, idx, seq, "%s without a mailbox", name);
-	if (len[EVREC_PATH] &&
-	    (r = check_path(ev->mailbox, len[EVREC_PATH], len[EVREC_ACCOUNT])))
+	if (len[EVREC_PATH] && (r = check_path(ev->mailbox, len[EVREC_PATH], len[EVREC_ACCOUNT])))
 		return bad(why, whylen, idx, seq, "%s", r);
 	if (type == PNA__EVENT_TYPE__MAILBOX_RENAME && !len[EVREC_OLD_PATH])
 		return bad(why, whylen, idx, seq, "%s without an old_mailbox", name);
@@ -103,23 +100,22 @@ int router_route_check(const Pna__Event *ev, size_t idx, uint64_t seq,
 		return bad(why, whylen, idx, seq, "%s without a target", name);
 	for (int i = EVREC_UIDSET; i < EVREC_NSTR; i++)
 		if (len[i] > UINT16_MAX)
-			return bad(why, whylen, idx, seq,
-				   "%s is %zu bytes, above the limit of %u",
+			return bad(why, whylen, idx, seq, "%s is %zu bytes, above the limit of %u",
 				   str_field[i], len[i], UINT16_MAX);
-	if (len[EVREC_UIDSET] &&
-	    uidset_count(ev->uidset, len[EVREC_UIDSET], 0, &r) < 0)
+	if (len[EVREC_UIDSET] && uidset_count(ev->uidset, len[EVREC_UIDSET], 0, &r) < 0)
 		return bad(why, whylen, idx, seq, "uidset '%.40s': %s", ev->uidset, r);
 	size = router_route_size(ev);
 	if (size > lim->max_record)
 		return bad(why, whylen, idx, seq,
 			   "event needs %" PRIu32 " bytes, above the shard ring's "
-			   "record limit of %" PRIu32, size, lim->max_record);
+			   "record limit of %" PRIu32,
+			   size, lim->max_record);
 	*shard = (uint16_t)hash_jump(hash64(acct, len[EVREC_ACCOUNT]), lim->nshards);
 	return 0;
 }
 
-int router_route_batch(const Pna__Batch *b, const struct router_route_limits *lim,
-		       uint16_t *shards, char *why, size_t whylen)
+int router_route_batch(const Pna__Batch *b, const struct router_route_limits *lim, uint16_t *shards,
+		       char *why, size_t whylen)
 {
 	size_t n = b->n_events;
 	int rc;
@@ -136,8 +132,8 @@ int router_route_batch(const Pna__Batch *b, const struct router_route_limits *li
 		return -EINVAL;
 	}
 	for (size_t i = 0; i < n; i++) {
-		rc = router_route_check(b->events[i], i, b->first_seq + i, lim,
-					&shards[i], why, whylen);
+		rc = router_route_check(b->events[i], i, b->first_seq + i, lim, &shards[i], why,
+					whylen);
 		if (rc < 0)
 			return rc;
 	}
@@ -172,13 +168,14 @@ static char *put_path(char *p, const char *s, size_t len)
 	return p + len + 1;
 }
 
-static void encode(const Pna__Event *ev, uint64_t seq, uint16_t store,
+static void encode(const Pna__Event *ev, uint64_t seq, uint16_t store, uint64_t store_key,
 		   const size_t len[EVREC_NSTR], struct evrec *rec)
 {
 	const char *r;
 	char *p;
 	uint8_t fl = 0;
 
+	rec->store_key = store_key;
 	rec->store_seq = seq;
 	rec->modseq = ev->has_modseq ? ev->modseq : 0;
 	rec->uidvalidity = ev->has_uidvalidity ? ev->uidvalidity : 0;
@@ -198,8 +195,7 @@ static void encode(const Pna__Event *ev, uint64_t seq, uint16_t store,
 	for (int i = 0; i < EVREC_NSTR; i++)
 		rec->len[i] = (uint16_t)len[i];
 	p = rec->str;
-	if (names_account(ev->account, len[EVREC_ACCOUNT], p,
-			  len[EVREC_ACCOUNT] + 1, &r) < 0)
+	if (names_account(ev->account, len[EVREC_ACCOUNT], p, len[EVREC_ACCOUNT] + 1, &r) < 0)
 		p[0] = '\0';
 	p += len[EVREC_ACCOUNT] + 1;
 	p = put_path(p, ev->mailbox, len[EVREC_PATH]);
@@ -210,17 +206,17 @@ static void encode(const Pna__Event *ev, uint64_t seq, uint16_t store,
 	put_str(p, ev->text, len[EVREC_TEXT]);
 }
 
-void router_route_encode(const Pna__Event *ev, uint64_t seq, uint16_t store,
+void router_route_encode(const Pna__Event *ev, uint64_t seq, uint16_t store, uint64_t store_key,
 			 struct evrec *rec)
 {
 	size_t len[EVREC_NSTR];
 
 	lens(ev, len);
-	encode(ev, seq, store, len, rec);
+	encode(ev, seq, store, store_key, len, rec);
 }
 
-int router_route_put(struct ring *r, const Pna__Event *ev, uint64_t seq,
-		     uint16_t store, uint32_t *need)
+int router_route_put(struct ring *r, const Pna__Event *ev, uint64_t seq, uint16_t store,
+		     uint64_t store_key, uint32_t *need)
 {
 	size_t len[EVREC_NSTR], n = sizeof(struct evrec);
 	void *rec;
@@ -233,7 +229,7 @@ int router_route_put(struct ring *r, const Pna__Event *ev, uint64_t seq,
 		*need = (uint32_t)n;
 		return -ENOBUFS;
 	}
-	encode(ev, seq, store, len, rec);
+	encode(ev, seq, store, store_key, len, rec);
 	ring_commit(r, (uint32_t)n);
 	return 0;
 }

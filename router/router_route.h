@@ -29,29 +29,30 @@ struct router_route_limits {
  * reason like "event 3 (seq 1042): MessageNew without a mailbox" in why
  * (whylen bytes, NUL-terminated). */
 int router_route_check(const Pna__Event *ev, size_t idx, uint64_t seq,
-		       const struct router_route_limits *lim, uint16_t *shard,
-		       char *why, size_t whylen);
+		       const struct router_route_limits *lim, uint16_t *shard, char *why,
+		       size_t whylen);
 
 /* Validate every event of `b` (event i has seq first_seq + i). 0 with
  * shards[i] set for each event (caller owns shards, n_events entries), or the
  * first failure as router_route_check reports it. Rejects a batch whose
  * sequence numbers start at 0 or overflow. */
-int router_route_batch(const Pna__Batch *b, const struct router_route_limits *lim,
-		       uint16_t *shards, char *why, size_t whylen);
+int router_route_batch(const Pna__Batch *b, const struct router_route_limits *lim, uint16_t *shards,
+		       char *why, size_t whylen);
 
 /* Bytes of the evrec of a checked event. */
 uint32_t router_route_size(const Pna__Event *ev);
 
 /* Fill `rec` (router_route_size bytes, caller owns) from a checked event:
- * names canonicalised while copied, counts and flags, store index and seq.
+ * names canonicalised while copied, counts and flags, the store's config
+ * index and key (hash64 of its id, for the shard's duplicate check) and seq.
  * The message body and unnamed parameters are never copied. */
-void router_route_encode(const Pna__Event *ev, uint64_t seq, uint16_t store,
+void router_route_encode(const Pna__Event *ev, uint64_t seq, uint16_t store, uint64_t store_key,
 			 struct evrec *rec);
 
 /* Reserve, encode and commit a checked event into ring `r` (the caller is
  * its only producer). 0, or -ENOBUFS when the ring has no room now, with the
  * record's size in *need for ring_producer_wait. */
-int router_route_put(struct ring *r, const Pna__Event *ev, uint64_t seq,
-		     uint16_t store, uint32_t *need);
+int router_route_put(struct ring *r, const Pna__Event *ev, uint64_t seq, uint16_t store,
+		     uint64_t store_key, uint32_t *need);
 
 #endif

@@ -1,0 +1,231 @@
+/* bench_pnad: config, start, counters, CPU by role and stop of the pnad
+ * that pna-bench measures. */
+#include "bench/bench_pnad.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "bench/bench_util.h"
+#include "router/router_seg.h"
+#include "shard/shard_seg.h"
+
+#define LOG_TAIL 6000
+#define START_TIMEOUT 10 /* seconds for pnad to listen, and to stop */
+
+static void seg_name(char *buf, size_t len, const char *name, int shard)
+{
+	if (shard < 0)
+		snprintf(buf, len, "/%s.router", name);
+	else
+		snprintf(buf, len, "/%s.shard.%d", name, shard);
+}
+
+/* Segments left by a pnad that did not stop cleanly would make the next one
+ * resume instead of starting fresh. */
+static void unlink_segments(const struct bench_pnad *p)
+{
+	char seg[64];
+
+	for (int i = -1; i < (int)p->nshards; i++) {
+		seg_name(seg, sizeof(seg), p->name, i);
+		shm_seg_unlink(seg);
+	}
+}
+
+static int write_conf(const struct bench_pnad_opts *o, const struct bench_pnad *p)
+{
+	FILE *f = fopen(p->conf, "we");
+
+	if (!f)
+		return -errno;
+	fprintf(f,
+		"# written by pna-bench\n"
+		"name = %s\nlisten = 127.0.0.1:%u\ncontrol = %s/ctl\nshards = %u\n"
+		"ring_bytes = %s\nmailboxes = %llu\nunlink_on_exit = yes\n",
+		p->name, p->port, o->dir, p->nshards, o->ring_bytes,
+		(unsigned long long)o->mailboxes);
+	for (uint32_t i = 0; i < o->stores; i++)
+		fprintf(f, "store = b%u %s\n", i, o->credential);
+	return fclose(f) == 0 ? 0 : -errno;
+}
+
+void bench_pnad_failed(const struct bench_pnad *p, const char *what)
+{
+	fprintf(stderr, "pna-bench: pnad %s; its log (%s):\n", what, p->log);
+	bench_dump_file(p->log, "  pnad| ", LOG_TAIL);
+}
+
+/* Attach every shard segment and the router's, read-only. */
+static int attach(struct bench_pnad *p)
+{
+	char seg[64];
+	int rc;
+
+	for (uint32_t i = 0; i < p->nshards; i++) {
+		seg_name(seg, sizeof(seg), p->name, (int)i);
+		rc = shm_seg_attach_ro(seg, SHARD_SEG_KIND, &p->shard[i]);
+		if (rc < 0) {
+			fprintf(stderr, "pna-bench: shard segment %s: %s\n", seg, strerror(-rc));
+			return rc;
+		}
+	}
+	seg_name(seg, sizeof(seg), p->name, -1);
+	if (shm_seg_attach_ro(seg, ROUTER_SEG_KIND, &p->router) < 0)
+		p->router.base = NULL; /* only the router's pid and counters are lost */
+	return 0;
+}
+
+static void detach(struct bench_pnad *p)
+{
+	for (uint32_t i = 0; i < p->nshards; i++)
+		shm_seg_close(&p->shard[i]);
+	shm_seg_close(&p->router);
+}
+
+int bench_pnad_start(const struct bench_pnad_opts *o, struct bench_pnad *p)
+{
+	char *argv[] = { (char *)o->path, "-c", p->conf, NULL };
+	char ws[48], why[96];
+	int rc, wstatus = 0;
+
+	memset(p, 0, sizeof(*p));
+	snprintf(p->name, sizeof(p->name), "bench%d", (int)getpid());
+	snprintf(p->conf, sizeof(p->conf), "%s/pnad-%s.conf", o->dir, o->label);
+	snprintf(p->log, sizeof(p->log), "%s/pnad-%s.log", o->dir, o->label);
+	p->nshards = o->shards;
+	unlink_segments(p);
+	rc = bench_free_port(&p->port);
+	if (rc == 0)
+		rc = write_conf(o, p);
+	if (rc == 0)
+		rc = bench_spawn(argv, p->log, &p->pid);
+	if (rc < 0) {
+		fprintf(stderr, "pna-bench: starting %s: %s\n", o->path, strerror(-rc));
+		return rc;
+	}
+	rc = bench_wait_port(p->port, p->pid, START_TIMEOUT, &wstatus);
+	if (rc == -ECHILD) {
+		snprintf(why, sizeof(why), "exited at start (%s)",
+			 bench_wstatus(ws, sizeof(ws), wstatus));
+		bench_pnad_failed(p, why);
+		p->pid = 0;
+		unlink_segments(p);
+		return rc;
+	}
+	if (rc == 0)
+		rc = attach(p);
+	if (rc < 0) {
+		bench_pnad_failed(p, rc == -ETIMEDOUT ? "did not listen within 10 s"
+						      : "has no usable segments");
+		detach(p);
+		bench_stop(p->pid, SIGTERM, START_TIMEOUT, &wstatus);
+		unlink_segments(p);
+		p->pid = 0;
+	}
+	return rc;
+}
+
+int bench_pnad_check_alive(struct bench_pnad *p)
+{
+	char ws[48], why[96];
+	int wstatus;
+
+	if (p->pid <= 0 || waitpid(p->pid, &wstatus, WNOHANG) != p->pid)
+		return 0;
+	p->pid = 0;
+	snprintf(why, sizeof(why), "died during the run (%s)",
+		 bench_wstatus(ws, sizeof(ws), wstatus));
+	bench_pnad_failed(p, why);
+	return -ECHILD;
+}
+
+static uint64_t rd(const uint64_t *p)
+{
+	return __atomic_load_n(p, __ATOMIC_RELAXED);
+}
+
+uint64_t bench_pnad_taken(const struct bench_pnad *p, struct bench_shard_sum *sum)
+{
+	struct bench_shard_sum t = { 0 };
+
+	for (uint32_t i = 0; i < p->nshards; i++) {
+		const struct shard_counters *c = &shard_seg_of(&p->shard[i])->c;
+
+		t.applied += rd(&c->events_applied);
+		t.replayed += rd(&c->events_replayed);
+		t.no_state += rd(&c->events_no_state);
+		t.table_full += rd(&c->table_full);
+	}
+	if (sum)
+		*sum = t;
+	return t.applied + t.replayed + t.no_state + t.table_full;
+}
+
+void bench_pnad_router(const struct bench_pnad *p, struct bench_router_sum *sum)
+{
+	const struct router_counters *c;
+
+	memset(sum, 0, sizeof(*sum));
+	if (!p->router.base)
+		return;
+	c = &router_seg_of(&p->router)->c;
+	sum->frames = rd(&c->frames);
+	sum->acks = rd(&c->acks);
+	sum->backpressure = rd(&c->backpressure);
+}
+
+void bench_pnad_cpu_begin(struct bench_pnad *p)
+{
+	p->nprocs = bench_proc_tree(p->pid, p->procs, BENCH_PNAD_MAX_PROCS);
+	for (size_t i = 0; i < p->nprocs; i++)
+		p->cpu0[i] = bench_cpu_seconds(p->procs[i]);
+}
+
+static bool is_shard(const struct bench_pnad *p, pid_t pid)
+{
+	for (uint32_t s = 0; s < p->nshards; s++)
+		if (__atomic_load_n(&shard_seg_of(&p->shard[s])->pid, __ATOMIC_RELAXED) == pid)
+			return true;
+	return false;
+}
+
+void bench_pnad_cpu_end(const struct bench_pnad *p, struct bench_pnad_cpu *c)
+{
+	pid_t router = p->router.base ? router_seg_of(&p->router)->pid : 0;
+
+	memset(c, 0, sizeof(*c));
+	for (size_t i = 0; i < p->nprocs; i++) {
+		double d = bench_cpu_seconds(p->procs[i]) - p->cpu0[i];
+
+		if (p->cpu0[i] < 0 || d < 0)
+			continue; /* gone (a restarted child): its time is lost */
+		if (p->procs[i] == router)
+			c->router += d;
+		else if (is_shard(p, p->procs[i]))
+			c->shards += d;
+		else
+			c->other += d;
+		c->total += d;
+	}
+}
+
+void bench_pnad_stop(struct bench_pnad *p)
+{
+	char ws[48];
+	int wstatus = 0;
+
+	detach(p);
+	if (p->pid > 0 && bench_stop(p->pid, SIGTERM, START_TIMEOUT, &wstatus) == 0 &&
+	    !(WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0)) {
+		fprintf(stderr, "pna-bench: warning: pnad stopped with %s; its log (%s):\n",
+			bench_wstatus(ws, sizeof(ws), wstatus), p->log);
+		bench_dump_file(p->log, "  pnad| ", LOG_TAIL);
+	}
+	p->pid = 0;
+	unlink_segments(p);
+}

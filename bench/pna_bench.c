@@ -1,0 +1,48 @@
+/* pna_bench: `pna-bench COMMAND [options]`, pnad's benchmarks. Each command
+ * lives in its own module (bench_<command>.c) and is listed in the table
+ * below; `make bench` runs `pna-bench ingest`. */
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "bench/bench_ingest.h"
+
+struct command {
+	const char *name;
+	int (*main)(int argc, char **argv);
+	const char *help;
+};
+
+static const struct command commands[] = {
+	{ "ingest", bench_ingest_main,
+	  "events/s through the router into the shards, against a same-run baseline" },
+};
+
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: pna-bench COMMAND [options]   (pna-bench COMMAND --help)\n");
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].help);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
+		usage(stdout);
+		return 0;
+	}
+	/* A peer that closes while we write must give EPIPE, not kill us. */
+	signal(SIGPIPE, SIG_IGN);
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		if (!strcmp(argv[1], commands[i].name))
+			return commands[i].main(argc - 1, argv + 1);
+	fprintf(stderr, "pna-bench: unknown command '%s'\n", argv[1]);
+	usage(stderr);
+	return 2;
+}
