@@ -129,7 +129,9 @@ fuzz:
 			$(shell pkg-config --libs libprotobuf-c json-c) -o $(FUZZ_B)/$$n; \
 		mkdir -p $(FUZZ_B)/corpus-$$n; \
 		$(FUZZ_B)/$$n -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
-			$(FUZZ_B)/corpus-$$n tests/fuzz/corpus/$$n 2>&1 | tail -n 3; \
+			$(FUZZ_B)/corpus-$$n tests/fuzz/corpus/$$n >$(FUZZ_B)/$$n.log 2>&1 || \
+			{ tail -n 40 $(FUZZ_B)/$$n.log; echo "$$n: FAILED"; exit 1; }; \
+		grep -E 'stat::number_of_executed_units|stat::new_units_added' $(FUZZ_B)/$$n.log; \
 	done
 
 FORMAT_SRC = $(shell git ls-files '*.c' '*.h' 2>/dev/null)

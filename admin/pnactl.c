@@ -13,13 +13,12 @@
 
 static void usage(void)
 {
-	fprintf(stderr,
-		"usage: pnactl [-s SOCKET | -c CONFIG] COMMAND [ARG]\n"
-		"  mailbox ACCOUNT/PATH   state and owning shard of a mailbox\n"
-		"  account ACCOUNT        every mailbox of an account\n"
-		"  shard-of ACCOUNT       the shard the hash assigns\n"
-		"  stats                  router, store and shard counters\n"
-		"The socket defaults to $PNA_CONTROL, else /tmp/pnad.ctl.\n");
+	fprintf(stderr, "usage: pnactl [-s SOCKET | -c CONFIG] COMMAND [ARG]\n"
+			"  mailbox ACCOUNT/PATH   state and owning shard of a mailbox\n"
+			"  account ACCOUNT        every mailbox of an account\n"
+			"  shard-of ACCOUNT       the shard the hash assigns\n"
+			"  stats                  router, store and shard counters\n"
+			"The socket defaults to $PNA_CONTROL, else /tmp/pnad.ctl.\n");
 }
 
 static int ctl_connect(const char *path)
@@ -102,8 +101,8 @@ int main(int argc, char **argv)
 		usage();
 		return 2;
 	}
-	n = snprintf(req, sizeof(req), "%s%s%s\n", argv[optind],
-		     optind + 1 < argc ? " " : "", optind + 1 < argc ? argv[optind + 1] : "");
+	n = snprintf(req, sizeof(req), "%s%s%s\n", argv[optind], optind + 1 < argc ? " " : "",
+		     optind + 1 < argc ? argv[optind + 1] : "");
 	if (n >= (int)sizeof(req)) {
 		fprintf(stderr, "pnactl: request too long\n");
 		return 2;

@@ -14,13 +14,13 @@
 struct pna_client;
 
 struct pna_client_opts {
-	const char *host;         /* numeric IPv4/IPv6 or name; copied */
+	const char *host; /* numeric IPv4/IPv6 or name; copied */
 	uint16_t port;
-	const char *store_id;     /* copied */
-	const char *credential;   /* copied; may be NULL */
-	uint32_t batch_events;    /* events per Batch frame (1 = unbatched) */
-	uint32_t max_unacked;     /* events kept for resending; add blocks past it */
-	size_t max_frame;         /* largest frame to build (server's limit) */
+	const char *store_id;	/* copied */
+	const char *credential; /* copied; may be NULL */
+	uint32_t batch_events;	/* events per Batch frame (1 = unbatched) */
+	uint32_t max_unacked;	/* events kept for resending; add blocks past it */
+	size_t max_frame;	/* largest frame to build (server's limit) */
 };
 
 /* Allocate a client (not connected). 0 and *out (caller owns; free with

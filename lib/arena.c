@@ -16,7 +16,7 @@ struct arena_chunk {
 struct arena {
 	struct arena_chunk *head; /* current chunk; the list ends at first */
 	struct arena_chunk *first;
-	size_t cycle_bytes;       /* bytes handed out since the last reset */
+	size_t cycle_bytes; /* bytes handed out since the last reset */
 	size_t limit;
 	ProtobufCAllocator pb;
 };

@@ -8,12 +8,10 @@
 #include <string.h>
 #include <strings.h>
 
-static int set_value(const struct conf_key *k, void *obj, const char *v,
-		     const char **why);
+static int set_value(const struct conf_key *k, void *obj, const char *v, const char **why);
 
 /* A typed key may carry fn as an extra check of the stored value. */
-static int set_checked(const struct conf_key *k, void *obj, const char *v,
-		       const char **why)
+static int set_checked(const struct conf_key *k, void *obj, const char *v, const char **why)
 {
 	int rc = set_value(k, obj, v, why);
 
@@ -22,8 +20,7 @@ static int set_checked(const struct conf_key *k, void *obj, const char *v,
 	return rc;
 }
 
-static int set_value(const struct conf_key *k, void *obj, const char *v,
-		     const char **why)
+static int set_value(const struct conf_key *k, void *obj, const char *v, const char **why)
 {
 	char *end;
 	long long n;
@@ -84,8 +81,7 @@ static int set_value(const struct conf_key *k, void *obj, const char *v,
 	return -EINVAL;
 }
 
-static const struct conf_key *find(const struct conf_key *keys, size_t n,
-				   const char *name)
+static const struct conf_key *find(const struct conf_key *keys, size_t n, const char *name)
 {
 	for (size_t i = 0; i < n; i++)
 		if (strcmp(keys[i].name, name) == 0)
@@ -93,8 +89,7 @@ static const struct conf_key *find(const struct conf_key *keys, size_t n,
 	return NULL;
 }
 
-int conf_defaults(const struct conf_key *keys, size_t n, void *obj, char *err,
-		  size_t errlen)
+int conf_defaults(const struct conf_key *keys, size_t n, void *obj, char *err, size_t errlen)
 {
 	const char *why = NULL;
 
@@ -122,8 +117,8 @@ static char *trim(char *s)
 }
 
 /* Parse one line; 0, or -EINVAL with *why. `seen` marks keys given. */
-static int conf_line(char *line, const struct conf_key *keys, size_t n,
-		     void *obj, unsigned char *seen, const char **why)
+static int conf_line(char *line, const struct conf_key *keys, size_t n, void *obj,
+		     unsigned char *seen, const char **why)
 {
 	char *hash = strchr(line, '#');
 	char *eq, *key, *val;
@@ -163,8 +158,8 @@ static int conf_line(char *line, const struct conf_key *keys, size_t n,
 	return 0;
 }
 
-int conf_load(const char *path, const struct conf_key *keys, size_t n,
-	      void *obj, char *err, size_t errlen)
+int conf_load(const char *path, const struct conf_key *keys, size_t n, void *obj, char *err,
+	      size_t errlen)
 {
 	unsigned char *seen = calloc(n ? n : 1, 1);
 	char line[1024];

@@ -4,13 +4,11 @@
 #include <strings.h>
 
 static const char *const type_names[] = {
-	"Unknown",        "MessageNew",    "MessageAppend",
-	"MessageExpire",  "MessageExpunge", "MessageRead",
-	"MessageTrash",   "FlagsSet",      "FlagsClear",
-	"QuotaExceed",    "QuotaWithin",   "QuotaChange",
-	"Login",          "Logout",        "MailboxCreate",
-	"MailboxDelete",  "MailboxRename", "MailboxSubscribe",
-	"MailboxUnSubscribe", "SieveNotify",
+	"Unknown",	  "MessageNew",	      "MessageAppend",	    "MessageExpire",
+	"MessageExpunge", "MessageRead",      "MessageTrash",	    "FlagsSet",
+	"FlagsClear",	  "QuotaExceed",      "QuotaWithin",	    "QuotaChange",
+	"Login",	  "Logout",	      "MailboxCreate",	    "MailboxDelete",
+	"MailboxRename",  "MailboxSubscribe", "MailboxUnSubscribe", "SieveNotify",
 };
 
 #define NTYPES (sizeof(type_names) / sizeof(type_names[0]))

@@ -9,12 +9,12 @@
 
 enum evrec_str {
 	EVREC_ACCOUNT = 0,
-	EVREC_PATH,       /* the mailbox; for a rename, the new name */
-	EVREC_OLD_PATH,   /* MailboxRename: the old name */
+	EVREC_PATH,	/* the mailbox; for a rename, the new name */
+	EVREC_OLD_PATH, /* MailboxRename: the old name */
 	EVREC_UIDSET,
 	EVREC_FLAGS,
-	EVREC_TARGET,     /* SIEVE_NOTIFY recipient */
-	EVREC_TEXT,       /* SIEVE_NOTIFY text */
+	EVREC_TARGET, /* SIEVE_NOTIFY recipient */
+	EVREC_TEXT,   /* SIEVE_NOTIFY text */
 	EVREC_NSTR
 };
 
@@ -28,17 +28,17 @@ enum {
 };
 
 struct evrec {
-	uint64_t store_key;  /* hash64 of the store id; 0 = no duplicate check */
-	uint64_t store_seq;  /* the mail store's sequence number */
+	uint64_t store_key; /* hash64 of the store id; 0 = no duplicate check */
+	uint64_t store_seq; /* the mail store's sequence number */
 	uint64_t modseq;
 	uint32_t uidvalidity;
 	uint32_t uid;
 	uint32_t uidnext;
 	uint32_t messages;
 	uint32_t unseen;
-	uint16_t store;      /* index of the store in the config */
-	uint8_t type;        /* enum _Pna__EventType */
-	uint8_t flags;       /* EVREC_HAS_* */
+	uint16_t store;		  /* index of the store in the config */
+	uint8_t type;		  /* enum _Pna__EventType */
+	uint8_t flags;		  /* EVREC_HAS_* */
 	uint16_t len[EVREC_NSTR]; /* string lengths without the NUL */
 	char str[];
 };

@@ -44,9 +44,8 @@ void log_write(enum log_level level, const char *fmt, ...)
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
-	n = snprintf(line, sizeof(line), "%02d:%02d:%02d.%03ld %c %s", tm.tm_hour,
-		     tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000, lvl[level],
-		     log_role);
+	n = snprintf(line, sizeof(line), "%02d:%02d:%02d.%03ld %c %s", tm.tm_hour, tm.tm_min,
+		     tm.tm_sec, ts.tv_nsec / 1000000, lvl[level], log_role);
 	if (log_index >= 0)
 		n += snprintf(line + n, sizeof(line) - (size_t)n, "[%d]", log_index);
 	n += snprintf(line + n, sizeof(line) - (size_t)n, "[%d]: ", (int)getpid());

@@ -13,13 +13,12 @@ extern enum log_level log_max_level;
 void log_init(const char *role, int index, enum log_level level);
 /* Parse "error", "warn", "info" or "debug"; -EINVAL otherwise. */
 int log_level_parse(const char *s, enum log_level *out);
-void log_write(enum log_level level, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+void log_write(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-#define LOG(lvl, ...)                                                          \
-	do {                                                                   \
-		if ((lvl) <= log_max_level)                                    \
-			log_write((lvl), __VA_ARGS__);                         \
+#define LOG(lvl, ...)                                  \
+	do {                                           \
+		if ((lvl) <= log_max_level)            \
+			log_write((lvl), __VA_ARGS__); \
 	} while (0)
 #define log_error(...) LOG(LOG_ERROR, __VA_ARGS__)
 #define log_warn(...) LOG(LOG_WARN, __VA_ARGS__)

@@ -11,8 +11,7 @@ static int fail(const char **why, const char *reason)
 	return -EINVAL;
 }
 
-int names_account(const char *in, size_t len, char *out, size_t cap,
-		  const char **why)
+int names_account(const char *in, size_t len, char *out, size_t cap, const char **why)
 {
 	const char *at = NULL;
 	size_t i;
@@ -40,8 +39,7 @@ int names_account(const char *in, size_t len, char *out, size_t cap,
 	return (int)len;
 }
 
-int names_path(const char *in, size_t len, char *out, size_t cap,
-	       const char **why)
+int names_path(const char *in, size_t len, char *out, size_t cap, const char **why)
 {
 	size_t i;
 
@@ -62,8 +60,7 @@ int names_path(const char *in, size_t len, char *out, size_t cap,
 	memcpy(out, in, len);
 	out[len] = '\0';
 	/* RFC 3501 section 5.1: INBOX is case-insensitive, other names are not. */
-	if (len >= 5 && strncasecmp(out, "INBOX", 5) == 0 &&
-	    (len == 5 || out[5] == '/'))
+	if (len >= 5 && strncasecmp(out, "INBOX", 5) == 0 && (len == 5 || out[5] == '/'))
 		memcpy(out, "INBOX", 5);
 	return (int)len;
 }

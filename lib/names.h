@@ -12,14 +12,12 @@
 /* Canonical account: user@domain with the domain lower-cased; the user part
  * is kept as given. Writes a NUL-terminated copy to out (cap bytes) and
  * returns its length, or -EINVAL with *why set to a static reason. */
-int names_account(const char *in, size_t len, char *out, size_t cap,
-		  const char **why);
+int names_account(const char *in, size_t len, char *out, size_t cap, const char **why);
 
 /* Canonical mailbox path: '/'-separated, no empty component, no leading or
  * trailing '/', "INBOX" (any case) as the first component spelled INBOX.
  * Returns the length written (NUL-terminated), or -EINVAL with *why. */
-int names_path(const char *in, size_t len, char *out, size_t cap,
-	       const char **why);
+int names_path(const char *in, size_t len, char *out, size_t cap, const char **why);
 
 /* Split "alice@example.com/INBOX/x" at the first '/'. Returns the account
  * length; *path points past the '/', or to "" when there is none. */

@@ -12,9 +12,8 @@
 
 static int hdr_valid(const struct shm_hdr *h, uint32_t kind, size_t size)
 {
-	return h->magic == SHM_MAGIC && h->version == SHM_VERSION &&
-	       h->kind == kind && h->size == size &&
-	       __atomic_load_n(&h->ready, __ATOMIC_ACQUIRE) == 1;
+	return h->magic == SHM_MAGIC && h->version == SHM_VERSION && h->kind == kind &&
+	       h->size == size && __atomic_load_n(&h->ready, __ATOMIC_ACQUIRE) == 1;
 }
 
 int shm_seg_open(const char *name, uint32_t kind, size_t size, struct shm_seg *out)

@@ -14,17 +14,17 @@
 struct shm_hdr {
 	uint32_t magic;
 	uint32_t version;
-	uint32_t kind;       /* which layout follows (module-defined) */
-	uint32_t ready;      /* set last, once the creator initialised it */
-	uint64_t size;       /* total mapped bytes */
+	uint32_t kind;	     /* which layout follows (module-defined) */
+	uint32_t ready;	     /* set last, once the creator initialised it */
+	uint64_t size;	     /* total mapped bytes */
 	uint64_t generation; /* bumped by every process that attaches as writer */
 	uint64_t created;    /* unix time */
 };
 
 struct shm_seg {
-	void *base;          /* mapping; starts with struct shm_hdr */
+	void *base; /* mapping; starts with struct shm_hdr */
 	size_t size;
-	int created;         /* 1 if this open created (or reset) the segment */
+	int created; /* 1 if this open created (or reset) the segment */
 	char name[64];
 };
 

@@ -8,8 +8,7 @@
 #define STAR -1 /* a parsed '*' */
 
 /* One seq-number at s[*i]: its value, or STAR. 0 or -EBADMSG with *why. */
-static int parse_number(const char *s, size_t len, size_t *i, int64_t *out,
-			const char **why)
+static int parse_number(const char *s, size_t len, size_t *i, int64_t *out, const char **why)
 {
 	uint64_t v = 0;
 	size_t p = *i;

@@ -86,12 +86,16 @@ static int parse_store(void *obj, const char *v, const char **why)
 
 /* Designated initialisers keep each row readable: name, type, field,
  * bounds, default, extra check, help. */
-#define STRKEY(n, fld, dflt, chk, text)                                        \
-	{ .name = n, .type = CONF_STR, .off = F(fld), .max = STR(fld),         \
-	  .def = dflt, .fn = chk, .help = text }
-#define INTKEY(n, fld, lo, hi, dflt, fl, text)                                 \
-	{ .name = n, .type = CONF_INT, .off = F(fld), .min = lo, .max = hi,    \
-	  .def = dflt, .flags = fl, .help = text }
+#define STRKEY(n, fld, dflt, chk, text)                                                   \
+	{                                                                                 \
+		.name = n, .type = CONF_STR, .off = F(fld), .max = STR(fld), .def = dflt, \
+		.fn = chk, .help = text                                                   \
+	}
+#define INTKEY(n, fld, lo, hi, dflt, fl, text)                                                 \
+	{                                                                                      \
+		.name = n, .type = CONF_INT, .off = F(fld), .min = lo, .max = hi, .def = dflt, \
+		.flags = fl, .help = text                                                      \
+	}
 
 static const struct conf_key pnad_keys[] = {
 	STRKEY("name", name, "pnad", NULL, "prefix of the shared-memory segment names"),
@@ -101,8 +105,7 @@ static const struct conf_key pnad_keys[] = {
 	STRKEY("log_level", log_level, "info", check_level, "error, warn, info or debug"),
 	STRKEY("redis", redis, "127.0.0.1:6379", check_hostport,
 	       "Redis holding the durable subscriptions"),
-	INTKEY("shards", shards, 0, PNAD_MAX_SHARDS, "0", 0,
-	       "shard processes (0: one per core)"),
+	INTKEY("shards", shards, 0, PNAD_MAX_SHARDS, "0", 0, "shard processes (0: one per core)"),
 	INTKEY("max_frame", max_frame, 64, 64 << 20, "1M", 0, "largest ingest frame in bytes"),
 	INTKEY("max_connections", max_connections, 1, 1 << 20, "4096", 0,
 	       "concurrent ingest connections"),
@@ -114,9 +117,14 @@ static const struct conf_key pnad_keys[] = {
 	       "io_uring provided receive buffers (power of two)"),
 	INTKEY("recv_buffer_size", recv_buffer_size, 1024, 1 << 20, "64K", 0,
 	       "bytes of each receive buffer"),
-	{ .name = "unlink_on_exit", .type = CONF_BOOL, .off = F(unlink_on_exit),
-	  .def = "no", .help = "remove the segments on a clean stop (state is then rebuilt)" },
-	{ .name = "store", .type = CONF_LIST, .fn = parse_store,
+	{ .name = "unlink_on_exit",
+	  .type = CONF_BOOL,
+	  .off = F(unlink_on_exit),
+	  .def = "no",
+	  .help = "remove the segments on a clean stop (state is then rebuilt)" },
+	{ .name = "store",
+	  .type = CONF_LIST,
+	  .fn = parse_store,
 	  .help = "a mail store allowed to connect: store = <id> <credential>" },
 };
 
@@ -125,13 +133,11 @@ int pnad_conf_load(const char *path, struct pnad_conf *c, char *err, size_t errl
 	int rc;
 
 	memset(c, 0, sizeof(*c));
-	rc = conf_load(path, pnad_keys, sizeof(pnad_keys) / sizeof(pnad_keys[0]),
-		       c, err, errlen);
+	rc = conf_load(path, pnad_keys, sizeof(pnad_keys) / sizeof(pnad_keys[0]), c, err, errlen);
 	if (rc < 0)
 		return rc;
 	if (c->nstores == 0) {
-		snprintf(err, errlen, "%s: no 'store' line: no mail store could connect",
-			 path);
+		snprintf(err, errlen, "%s: no 'store' line: no mail store could connect", path);
 		return -EINVAL;
 	}
 	return 0;
@@ -145,8 +151,7 @@ int pnad_conf_store(const struct pnad_conf *c, const char *id, size_t len)
 	return -1;
 }
 
-int pnad_conf_listen_addr(const struct pnad_conf *c, char *host, size_t hostlen,
-			  uint16_t *port)
+int pnad_conf_listen_addr(const struct pnad_conf *c, char *host, size_t hostlen, uint16_t *port)
 {
 	const char *colon = strrchr(c->listen, ':');
 	size_t n;

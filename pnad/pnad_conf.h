@@ -17,19 +17,19 @@ struct pnad_store {
 };
 
 struct pnad_conf {
-	char name[32];           /* prefix of shm segment names: /<name>.shard.N */
-	char listen[64];         /* ingest address, host:port */
-	char control[108];       /* control socket path (pnactl) */
+	char name[32];	   /* prefix of shm segment names: /<name>.shard.N */
+	char listen[64];   /* ingest address, host:port */
+	char control[108]; /* control socket path (pnactl) */
 	char log_level[16];
-	char redis[64];          /* host:port, used by the subscriptions */
-	int64_t shards;          /* shard processes; 0 = one per core */
-	int64_t max_frame;       /* bytes of one ingest frame */
+	char redis[64];		 /* host:port, used by the subscriptions */
+	int64_t shards;		 /* shard processes; 0 = one per core */
+	int64_t max_frame;	 /* bytes of one ingest frame */
 	int64_t max_connections; /* concurrent ingest connections */
-	int64_t ring_bytes;      /* data bytes of each router->shard ring */
-	int64_t mailboxes;       /* mailbox-state capacity of each shard */
-	int64_t recv_buffers;    /* provided receive buffers (io_uring) */
+	int64_t ring_bytes;	 /* data bytes of each router->shard ring */
+	int64_t mailboxes;	 /* mailbox-state capacity of each shard */
+	int64_t recv_buffers;	 /* provided receive buffers (io_uring) */
 	int64_t recv_buffer_size;
-	int unlink_on_exit;      /* remove segments on a clean stop */
+	int unlink_on_exit; /* remove segments on a clean stop */
 	uint32_t nstores;
 	struct pnad_store stores[PNAD_MAX_STORES];
 };
@@ -41,7 +41,6 @@ int pnad_conf_load(const char *path, struct pnad_conf *c, char *err, size_t errl
 int pnad_conf_store(const struct pnad_conf *c, const char *id, size_t len);
 
 /* Split c->listen into host and port. 0 or -EINVAL. */
-int pnad_conf_listen_addr(const struct pnad_conf *c, char *host, size_t hostlen,
-			  uint16_t *port);
+int pnad_conf_listen_addr(const struct pnad_conf *c, char *host, size_t hostlen, uint16_t *port);
 
 #endif

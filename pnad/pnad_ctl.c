@@ -57,11 +57,11 @@ static const void *state_of(const struct pnad_rt *rt, uint32_t i)
 
 static void put_mailbox(struct out *o, const struct shard_mailbox *mb)
 {
-	put(o, "uidvalidity %u\nuidnext %u\nmessages %u\nunseen %u\n"
-	       "modseq %llu\nevents %llu\nlast_event %s\n",
-	    mb->uidvalidity, mb->uidnext, mb->messages, mb->unseen,
-	    (unsigned long long)mb->modseq, (unsigned long long)mb->events,
-	    evrec_type_name(mb->last_type));
+	put(o,
+	    "uidvalidity %u\nuidnext %u\nmessages %u\nunseen %u\n"
+	    "modseq %llu\nevents %llu\nlast_event %s\n",
+	    mb->uidvalidity, mb->uidnext, mb->messages, mb->unseen, (unsigned long long)mb->modseq,
+	    (unsigned long long)mb->events, evrec_type_name(mb->last_type));
 }
 
 /* Canonical account and path of "user@domain/path"; path may be empty. */
@@ -121,10 +121,11 @@ static int walk_one(const struct shard_mailbox *mb, void *arg)
 {
 	struct acct_walk *w = arg;
 
-	put(w->o, "mailbox %s shard=%u messages=%u unseen=%u uidnext=%u "
-		  "uidvalidity=%u events=%llu\n",
-	    mb->path, w->shard, mb->messages, mb->unseen, mb->uidnext,
-	    mb->uidvalidity, (unsigned long long)mb->events);
+	put(w->o,
+	    "mailbox %s shard=%u messages=%u unseen=%u uidnext=%u "
+	    "uidvalidity=%u events=%llu\n",
+	    mb->path, w->shard, mb->messages, mb->unseen, mb->uidnext, mb->uidvalidity,
+	    (unsigned long long)mb->events);
 	w->n++;
 	return 0;
 }
@@ -150,17 +151,17 @@ static void cmd_stats(const struct pnad_rt *rt, struct out *o)
 	const struct router_seg *r = router_seg_of(&rt->router_seg);
 
 	put(o, "ok\nshards %u\n", rt->nshards);
-	put(o, "router.pid %d\nrouter.accepted %llu\nrouter.refused %llu\n"
-	       "router.open %llu\nrouter.frames %llu\nrouter.events %llu\n"
-	       "router.bytes %llu\nrouter.acks %llu\nrouter.backpressure %llu\n",
-	    r->pid, (unsigned long long)rd(&r->c.accepted),
-	    (unsigned long long)rd(&r->c.refused), (unsigned long long)rd(&r->c.open),
-	    (unsigned long long)rd(&r->c.frames), (unsigned long long)rd(&r->c.events),
-	    (unsigned long long)rd(&r->c.bytes), (unsigned long long)rd(&r->c.acks),
-	    (unsigned long long)rd(&r->c.backpressure));
+	put(o,
+	    "router.pid %d\nrouter.accepted %llu\nrouter.refused %llu\n"
+	    "router.open %llu\nrouter.frames %llu\nrouter.events %llu\n"
+	    "router.bytes %llu\nrouter.acks %llu\nrouter.backpressure %llu\n",
+	    r->pid, (unsigned long long)rd(&r->c.accepted), (unsigned long long)rd(&r->c.refused),
+	    (unsigned long long)rd(&r->c.open), (unsigned long long)rd(&r->c.frames),
+	    (unsigned long long)rd(&r->c.events), (unsigned long long)rd(&r->c.bytes),
+	    (unsigned long long)rd(&r->c.acks), (unsigned long long)rd(&r->c.backpressure));
 	for (unsigned e = 1; e < ROUTER_NERR; e++) {
-		const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value(
-			&pna__error_code__descriptor, (int)e);
+		const ProtobufCEnumValue *v =
+			protobuf_c_enum_descriptor_get_value(&pna__error_code__descriptor, (int)e);
 
 		if (v)
 			put(o, "router.errors.%s %llu\n", v->name,
@@ -169,23 +170,25 @@ static void cmd_stats(const struct pnad_rt *rt, struct out *o)
 	for (uint32_t i = 0; i < r->nstores; i++) {
 		const struct router_store *s = &r->stores[i];
 
-		put(o, "store.%s.last_seq %llu\nstore.%s.events %llu\n"
-		       "store.%s.duplicates %llu\nstore.%s.gaps %llu\n"
-		       "store.%s.connected %u\n",
+		put(o,
+		    "store.%s.last_seq %llu\nstore.%s.events %llu\n"
+		    "store.%s.duplicates %llu\nstore.%s.gaps %llu\n"
+		    "store.%s.connected %u\n",
 		    s->id, (unsigned long long)rd(&s->last_seq), s->id,
 		    (unsigned long long)rd(&s->events), s->id,
-		    (unsigned long long)rd(&s->duplicates), s->id,
-		    (unsigned long long)rd(&s->gaps), s->id, s->connected);
+		    (unsigned long long)rd(&s->duplicates), s->id, (unsigned long long)rd(&s->gaps),
+		    s->id, s->connected);
 	}
 	for (uint32_t i = 0; i < rt->nshards; i++) {
 		const struct shard_seg *h = shard_seg_of(&rt->shards[i].seg);
 		const void *st = state_of(rt, i);
 
-		put(o, "shard.%u.pid %d\nshard.%u.events_applied %llu\n"
-		       "shard.%u.events_replayed %llu\nshard.%u.events_no_state %llu\n"
-		       "shard.%u.table_full %llu\nshard.%u.restarts %llu\n"
-		       "shard.%u.mailboxes %u\nshard.%u.mailbox_capacity %u\n"
-		       "shard.%u.ring_used %llu\nshard.%u.ring_bytes %llu\n",
+		put(o,
+		    "shard.%u.pid %d\nshard.%u.events_applied %llu\n"
+		    "shard.%u.events_replayed %llu\nshard.%u.events_no_state %llu\n"
+		    "shard.%u.table_full %llu\nshard.%u.restarts %llu\n"
+		    "shard.%u.mailboxes %u\nshard.%u.mailbox_capacity %u\n"
+		    "shard.%u.ring_used %llu\nshard.%u.ring_bytes %llu\n",
 		    i, h->pid, i, (unsigned long long)rd(&h->c.events_applied), i,
 		    (unsigned long long)rd(&h->c.events_replayed), i,
 		    (unsigned long long)rd(&h->c.events_no_state), i,

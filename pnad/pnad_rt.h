@@ -11,16 +11,16 @@
 #include "pnad/pnad_conf.h"
 
 struct pnad_shard_rt {
-	struct shm_seg seg;  /* shard_seg layout (shard/shard_seg.h) */
-	int data_efd;        /* router -> shard: records in the ring */
-	int space_efd;       /* shard -> router: space freed in the ring */
+	struct shm_seg seg; /* shard_seg layout (shard/shard_seg.h) */
+	int data_efd;	    /* router -> shard: records in the ring */
+	int space_efd;	    /* shard -> router: space freed in the ring */
 };
 
 struct pnad_rt {
 	const struct pnad_conf *conf;
 	uint32_t nshards;
-	struct pnad_shard_rt *shards;   /* nshards entries */
-	struct shm_seg router_seg;      /* router_seg layout */
+	struct pnad_shard_rt *shards; /* nshards entries */
+	struct shm_seg router_seg;    /* router_seg layout */
 };
 
 /* Set by the SIGTERM/SIGINT handler every process installs. */

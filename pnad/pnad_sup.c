@@ -20,8 +20,8 @@
 #include "router/router_seg.h"
 #include "shard/shard_seg.h"
 
-#define EX_IOURING 78     /* the router's status when io_uring is unavailable */
-#define RESTART_BURST 5   /* restarts within RESTART_WINDOW before slowing down */
+#define EX_IOURING 78	/* the router's status when io_uring is unavailable */
+#define RESTART_BURST 5 /* restarts within RESTART_WINDOW before slowing down */
 #define RESTART_WINDOW 10
 
 /* A child process: the router (shard = -1) or shard `shard`. */
@@ -139,8 +139,7 @@ static int spawn(struct sup *s, struct child *ch)
 		close(s->sfd);
 		if (s->ctl_fd >= 0)
 			close(s->ctl_fd);
-		rc = ch->shard < 0 ? router_main(&s->rt)
-				   : shard_main(&s->rt, (uint32_t)ch->shard);
+		rc = ch->shard < 0 ? router_main(&s->rt) : shard_main(&s->rt, (uint32_t)ch->shard);
 		_exit(rc);
 	}
 	ch->pid = pid;
@@ -315,8 +314,8 @@ int pnad_sup_run(const struct pnad_conf *conf)
 			goto out_stop;
 		}
 	}
-	log_info("pnad running: %u shards, ingest on %s, control %s", s.rt.nshards,
-		 conf->listen, conf->control);
+	log_info("pnad running: %u shards, ingest on %s, control %s", s.rt.nshards, conf->listen,
+		 conf->control);
 	loop(&s);
 out_stop:
 	stop_children(&s);

@@ -5,8 +5,8 @@
 
 #include "lib/arena.h"
 
-int proto_frame_split(const uint8_t *buf, size_t len, size_t max_frame,
-		      const uint8_t **payload, size_t *plen, const char **why)
+int proto_frame_split(const uint8_t *buf, size_t len, size_t max_frame, const uint8_t **payload,
+		      size_t *plen, const char **why)
 {
 	uint64_t v = 0;
 	size_t i;
@@ -38,8 +38,7 @@ int proto_frame_split(const uint8_t *buf, size_t len, size_t max_frame,
 	return (int)(i + v);
 }
 
-Pna__Frame *proto_frame_decode(const uint8_t *payload, size_t plen,
-			       struct arena *a)
+Pna__Frame *proto_frame_decode(const uint8_t *payload, size_t plen, struct arena *a)
 {
 	return pna__frame__unpack(arena_allocator(a), plen, payload);
 }
@@ -77,8 +76,7 @@ int proto_frame_encode(const Pna__Frame *f, uint8_t *buf, size_t cap)
 	return (int)(hl + body);
 }
 
-int proto_frame_error(uint8_t *buf, size_t cap, Pna__ErrorCode code,
-		      const char *reason)
+int proto_frame_error(uint8_t *buf, size_t cap, Pna__ErrorCode code, const char *reason)
 {
 	Pna__Frame f = PNA__FRAME__INIT;
 	Pna__Error e = PNA__ERROR__INIT;

@@ -15,11 +15,11 @@
 
 struct router_store {
 	char id[PNAD_STORE_ID_MAX]; /* matched on attach; a renamed store restarts at 0 */
-	uint64_t last_seq;          /* highest seq in a shard ring */
-	uint64_t events;            /* events accepted */
-	uint64_t duplicates;        /* events at or below last_seq, dropped */
-	uint64_t gaps;              /* batches starting past last_seq + 1 */
-	uint32_t connected;         /* 1 while a session is up */
+	uint64_t last_seq;	    /* highest seq in a shard ring */
+	uint64_t events;	    /* events accepted */
+	uint64_t duplicates;	    /* events at or below last_seq, dropped */
+	uint64_t gaps;		    /* batches starting past last_seq + 1 */
+	uint32_t connected;	    /* 1 while a session is up */
 	uint32_t pad;
 };
 
@@ -27,14 +27,14 @@ struct router_store {
 #define ROUTER_NERR 16
 
 struct router_counters {
-	uint64_t accepted;          /* connections accepted */
-	uint64_t refused;           /* connections refused (limit) */
-	uint64_t open;              /* connections open now */
-	uint64_t frames;            /* frames decoded */
-	uint64_t events;            /* events pushed into shard rings */
-	uint64_t bytes;             /* bytes received */
-	uint64_t acks;              /* ack frames sent */
-	uint64_t backpressure;      /* times a connection paused on a full ring */
+	uint64_t accepted;     /* connections accepted */
+	uint64_t refused;      /* connections refused (limit) */
+	uint64_t open;	       /* connections open now */
+	uint64_t frames;       /* frames decoded */
+	uint64_t events;       /* events pushed into shard rings */
+	uint64_t bytes;	       /* bytes received */
+	uint64_t acks;	       /* ack frames sent */
+	uint64_t backpressure; /* times a connection paused on a full ring */
 	uint64_t errors[ROUTER_NERR];
 };
 

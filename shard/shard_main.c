@@ -39,8 +39,7 @@ static void efd_wake(int fd)
 		log_error("eventfd write: %s", strerror(errno));
 }
 
-static void apply_one(struct shard *sh, const struct evrec *e, uint32_t len,
-		      uint64_t pos)
+static void apply_one(struct shard *sh, const struct evrec *e, uint32_t len, uint64_t pos)
 {
 	struct shard_counters *c = &sh->seg->c;
 	int rc;
@@ -48,8 +47,8 @@ static void apply_one(struct shard *sh, const struct evrec *e, uint32_t len,
 	/* The router writes whole records; a short one means a corrupted
 	 * segment, not bad input. */
 	if (len < sizeof(*e) || evrec_size(e->len) > len) {
-		log_error("ring record at %llu: %u bytes, not an event",
-			  (unsigned long long)pos, len);
+		log_error("ring record at %llu: %u bytes, not an event", (unsigned long long)pos,
+			  len);
 		return;
 	}
 	rc = shard_state_apply(sh->state, e, pos, ring_next_pos(sh->ring));
@@ -97,8 +96,7 @@ static void sleep_on_data(struct shard *sh)
 	sigaddset(&stop, SIGINT);
 	sigprocmask(SIG_BLOCK, &stop, &old);
 	if (!pnad_stopping && ppoll(&pfd, 1, NULL, &old) > 0 &&
-	    read(sh->data_efd, &v, sizeof(v)) < 0 && errno != EAGAIN &&
-	    errno != EINTR)
+	    read(sh->data_efd, &v, sizeof(v)) < 0 && errno != EAGAIN && errno != EINTR)
 		log_error("eventfd read: %s", strerror(errno));
 	sigprocmask(SIG_SETMASK, &old, NULL);
 }
@@ -122,8 +120,7 @@ int shard_main(struct pnad_rt *rt, uint32_t index)
 	__atomic_store_n(&sh.seg->pid, (int32_t)getpid(), __ATOMIC_RELAXED);
 	count(&sh.seg->c.restarts);
 	shard_state_recover(sh.state);
-	log_info("attached: %u mailboxes, applied up to %llu",
-		 shard_state_count(sh.state),
+	log_info("attached: %u mailboxes, applied up to %llu", shard_state_count(sh.state),
 		 (unsigned long long)shard_state_applied_pos(sh.state));
 
 	while (!pnad_stopping) {

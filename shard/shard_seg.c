@@ -23,8 +23,8 @@ size_t shard_seg_size(uint64_t ring_bytes, uint32_t cap)
 	return (size_t)ALIGN_UP(state_off(ring_bytes) + shard_state_footprint(cap), 4096);
 }
 
-int shard_seg_open(const char *name, uint32_t index, uint32_t nshards,
-		   uint64_t ring_bytes, uint32_t cap, struct shm_seg *out)
+int shard_seg_open(const char *name, uint32_t index, uint32_t nshards, uint64_t ring_bytes,
+		   uint32_t cap, struct shm_seg *out)
 {
 	size_t size = shard_seg_size(ring_bytes, cap);
 	struct shard_seg *h;

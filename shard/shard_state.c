@@ -23,11 +23,11 @@ enum { REC_EMPTY = 0, REC_USED, REC_TOMB };
 
 /* One mailbox. Everything after `seq` is copied under the seqlock. */
 struct rec {
-	uint32_t seq;        /* odd while the writer copies */
-	uint8_t state;       /* REC_* */
+	uint32_t seq;  /* odd while the writer copies */
+	uint8_t state; /* REC_* */
 	uint8_t last_type;
 	uint16_t key_len;
-	uint64_t hash;       /* hash64(key) */
+	uint64_t hash; /* hash64(key) */
 	uint64_t modseq;
 	uint64_t events;
 	uint64_t last_pos;
@@ -45,12 +45,12 @@ _Static_assert(offsetof(struct rec, state) == 4, "state is word 1");
 /* The write in flight. pos != 0 from the commit point on: a restarted writer
  * copies image into recs[index] again. */
 struct redo {
-	uint64_t pos;       /* event position + 1; 0 = empty */
+	uint64_t pos;	    /* event position + 1; 0 = empty */
 	uint64_t next_pos;  /* applied_pos after this write; 0 mid-event */
 	uint64_t store_key; /* with next_pos: the store sequence to note */
 	uint64_t store_seq;
 	uint32_t index;
-	uint32_t count;     /* the table's count after this write */
+	uint32_t count; /* the table's count after this write */
 	struct rec image;
 };
 
@@ -60,15 +60,15 @@ struct redo {
 #define STORE_SLOTS 512u
 
 struct store_seq {
-	uint64_t key;       /* 0 = empty */
+	uint64_t key; /* 0 = empty */
 	uint64_t seq;
 };
 
 struct region {
 	uint32_t magic;
-	uint32_t slots;     /* a power of two */
-	uint32_t limit;     /* 7/8 of slots: most mailboxes in use */
-	uint32_t count;     /* records in use */
+	uint32_t slots; /* a power of two */
+	uint32_t limit; /* 7/8 of slots: most mailboxes in use */
+	uint32_t count; /* records in use */
 	uint64_t applied_pos;
 	struct store_seq stores[STORE_SLOTS];
 	struct redo redo;
@@ -87,8 +87,8 @@ struct wr {
 	const struct evrec *e;
 	uint64_t pos;
 	uint64_t next_pos;
-	unsigned nput;        /* record writes so far */
-	unsigned crash_nth;   /* tests: die during this write (0 = never) */
+	unsigned nput;	    /* record writes so far */
+	unsigned crash_nth; /* tests: die during this write (0 = never) */
 	unsigned crash_stage;
 };
 
@@ -220,8 +220,7 @@ static uint8_t rec_state_peek(const struct rec *r)
 /* Writer: publish img as recs[idx] through the redo slot, with the table's
  * count after it; `final` also advances applied_pos (the event is done).
  * 0, or -ECANCELED where a test asked the writer to die. */
-static int put(struct wr *w, uint32_t idx, const struct rec *img,
-	       uint32_t count, bool final)
+static int put(struct wr *w, uint32_t idx, const struct rec *img, uint32_t count, bool final)
 {
 	struct region *g = w->g;
 	struct redo *rd = &g->redo;
@@ -268,8 +267,7 @@ void shard_state_recover(void *region)
 		__atomic_store_n(&g->count, rd->count, __ATOMIC_RELAXED);
 		if (rd->next_pos) {
 			store_note(g, rd->store_key, rd->store_seq);
-			__atomic_store_n(&g->applied_pos, rd->next_pos,
-					 __ATOMIC_RELEASE);
+			__atomic_store_n(&g->applied_pos, rd->next_pos, __ATOMIC_RELEASE);
 		}
 	}
 	__atomic_store_n(&rd->pos, 0, __ATOMIC_RELEASE);
@@ -278,14 +276,12 @@ void shard_state_recover(void *region)
 
 uint64_t shard_state_applied_pos(const void *region)
 {
-	return __atomic_load_n(&((const struct region *)region)->applied_pos,
-			       __ATOMIC_ACQUIRE);
+	return __atomic_load_n(&((const struct region *)region)->applied_pos, __ATOMIC_ACQUIRE);
 }
 
 uint32_t shard_state_count(const void *region)
 {
-	return __atomic_load_n(&((const struct region *)region)->count,
-			       __ATOMIC_RELAXED);
+	return __atomic_load_n(&((const struct region *)region)->count, __ATOMIC_RELAXED);
 }
 
 uint32_t shard_state_capacity(const void *region)
@@ -294,8 +290,7 @@ uint32_t shard_state_capacity(const void *region)
 }
 
 /* "account/path" into key; its length or -EINVAL when too long. */
-static int make_key(char *key, const char *acct, size_t alen, const char *path,
-		    size_t plen)
+static int make_key(char *key, const char *acct, size_t alen, const char *path, size_t plen)
 {
 	if (alen + 1 + plen > NAMES_KEY_MAX)
 		return -EINVAL;
@@ -313,8 +308,7 @@ static int event_key(const struct evrec *e, enum evrec_str which, char *key)
 }
 
 /* Is key[0..klen) `base` or under base/ ? */
-static bool key_under(const char *key, size_t klen, const char *base,
-		      size_t blen, bool or_equal)
+static bool key_under(const char *key, size_t klen, const char *base, size_t blen, bool or_equal)
 {
 	if (klen < blen || memcmp(key, base, blen) != 0)
 		return false;
@@ -323,8 +317,7 @@ static bool key_under(const char *key, size_t klen, const char *base,
 
 /* Writer: slot holding key, or -1 with *ins the slot a new record would take
  * (the first tombstone on the way, else the empty slot; -1 if none). */
-static int64_t find(const struct region *g, const char *key, size_t klen,
-		    uint64_t h, int64_t *ins)
+static int64_t find(const struct region *g, const char *key, size_t klen, uint64_t h, int64_t *ins)
 {
 	uint32_t mask = g->slots - 1, i = (uint32_t)h & mask;
 	int64_t tomb = -1;
@@ -341,8 +334,7 @@ static int64_t find(const struct region *g, const char *key, size_t klen,
 				tomb = i;
 			continue;
 		}
-		if (r->hash == h && r->key_len == klen &&
-		    memcmp(r->key, key, klen) == 0)
+		if (r->hash == h && r->key_len == klen && memcmp(r->key, key, klen) == 0)
 			return i;
 	}
 	*ins = tomb;
@@ -357,10 +349,8 @@ static void sweep(struct region *g, uint32_t i)
 {
 	uint32_t mask = g->slots - 1;
 
-	while (g->recs[i].state == REC_TOMB &&
-	       g->recs[(i + 1) & mask].state == REC_EMPTY) {
-		__atomic_store_n(&((rec_word *)&g->recs[i])[1], 0,
-				 __ATOMIC_RELAXED);
+	while (g->recs[i].state == REC_TOMB && g->recs[(i + 1) & mask].state == REC_EMPTY) {
+		__atomic_store_n(&((rec_word *)&g->recs[i])[1], 0, __ATOMIC_RELAXED);
 		i = (i - 1) & mask;
 	}
 }
@@ -435,8 +425,7 @@ static void count_event(struct rec *r, const struct evrec *e)
 			r->messages++;
 		if (!seen && r->unseen < UINT32_MAX)
 			r->unseen++;
-		if ((e->flags & EVREC_HAS_UID) && e->uid != UINT32_MAX &&
-		    e->uid + 1 > r->uidnext)
+		if ((e->flags & EVREC_HAS_UID) && e->uid != UINT32_MAX && e->uid + 1 > r->uidnext)
 			r->uidnext = e->uid + 1;
 		break;
 	case PNA__EVENT_TYPE__MESSAGE_EXPUNGE:
@@ -522,8 +511,7 @@ static int apply_one(struct wr *w)
 
 /* Writer: move recs[from] to `key` (overwriting a record there), touched by
  * this event; `self` also takes the event's fields. */
-static int move(struct wr *w, uint32_t from, const char *key, size_t klen,
-		bool self)
+static int move(struct wr *w, uint32_t from, const char *key, size_t klen, bool self)
 {
 	struct region *g = w->g;
 	struct rec img = g->recs[from];
@@ -637,8 +625,7 @@ static int apply(struct wr *w)
 		__atomic_store_n(&g->applied_pos, w->next_pos, __ATOMIC_RELEASE);
 		return 0;
 	}
-	if (alen == 0 || alen > NAMES_ACCOUNT_MAX ||
-	    memchr(evrec_str(e, EVREC_ACCOUNT), '/', alen))
+	if (alen == 0 || alen > NAMES_ACCOUNT_MAX || memchr(evrec_str(e, EVREC_ACCOUNT), '/', alen))
 		rc = -EINVAL;
 	else if (shard_state_stateless(e))
 		rc = 1;
@@ -653,19 +640,22 @@ static int apply(struct wr *w)
 	return rc;
 }
 
-int shard_state_apply(void *region, const struct evrec *e, uint64_t pos,
-		      uint64_t next_pos)
+int shard_state_apply(void *region, const struct evrec *e, uint64_t pos, uint64_t next_pos)
 {
 	struct wr w = { .g = region, .e = e, .pos = pos, .next_pos = next_pos };
 
 	return apply(&w);
 }
 
-int shard_state_apply_crash(void *region, const struct evrec *e, uint64_t pos,
-			    uint64_t next_pos, unsigned nth, unsigned stage)
+int shard_state_apply_crash(void *region, const struct evrec *e, uint64_t pos, uint64_t next_pos,
+			    unsigned nth, unsigned stage)
 {
-	struct wr w = { .g = region, .e = e, .pos = pos, .next_pos = next_pos,
-			.crash_nth = nth, .crash_stage = stage };
+	struct wr w = { .g = region,
+			.e = e,
+			.pos = pos,
+			.next_pos = next_pos,
+			.crash_nth = nth,
+			.crash_stage = stage };
 
 	return apply(&w);
 }
@@ -719,8 +709,7 @@ int shard_state_get(const void *region, const char *account, const char *path,
 }
 
 int shard_state_foreach(const void *region, const char *account,
-			int (*fn)(const struct shard_mailbox *mb, void *arg),
-			void *arg)
+			int (*fn)(const struct shard_mailbox *mb, void *arg), void *arg)
 {
 	const struct region *g = region;
 	size_t alen = strlen(account);
@@ -729,9 +718,8 @@ int shard_state_foreach(const void *region, const char *account,
 	int rc;
 
 	for (uint32_t i = 0; i < g->slots; i++) {
-		if (rec_state_peek(&g->recs[i]) != REC_USED ||
-		    rec_read(&g->recs[i], &r) < 0 || r.state != REC_USED ||
-		    !key_under(r.key, r.key_len, account, alen, false))
+		if (rec_state_peek(&g->recs[i]) != REC_USED || rec_read(&g->recs[i], &r) < 0 ||
+		    r.state != REC_USED || !key_under(r.key, r.key_len, account, alen, false))
 			continue;
 		to_mailbox(&r, &mb);
 		rc = fn(&mb, arg);

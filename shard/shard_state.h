@@ -25,10 +25,10 @@ struct shard_mailbox {
 	uint32_t uidnext;
 	uint32_t messages;
 	uint32_t unseen;
-	uint64_t modseq;       /* highest seen */
-	uint64_t events;       /* events applied to this mailbox */
-	uint64_t last_pos;     /* ring position of the last one */
-	uint8_t last_type;     /* its type (enum _Pna__EventType) */
+	uint64_t modseq;   /* highest seen */
+	uint64_t events;   /* events applied to this mailbox */
+	uint64_t last_pos; /* ring position of the last one */
+	uint8_t last_type; /* its type (enum _Pna__EventType) */
 };
 
 /* Bytes of a region holding `cap` mailboxes (the table has a power-of-two
@@ -55,8 +55,7 @@ uint64_t shard_state_applied_pos(const void *region);
  * counted by the caller), -EINVAL for an event with no account (or an
  * account/path key above NAMES_KEY_MAX). Either way the applied position
  * advances to next_pos. */
-int shard_state_apply(void *region, const struct evrec *e, uint64_t pos,
-		      uint64_t next_pos);
+int shard_state_apply(void *region, const struct evrec *e, uint64_t pos, uint64_t next_pos);
 
 /* True for an event that carries no mailbox state (Login, Logout, Quota*,
  * MailboxSubscribe/UnSubscribe, SieveNotify, unknown types, an empty path):
@@ -69,8 +68,8 @@ bool shard_state_stateless(const struct evrec *e);
  * seqlock left odd), 2 after the copy (applied position not advanced).
  * Returns -ECANCELED when it stopped there; shard_state_recover must then be
  * called, as after a real restart. */
-int shard_state_apply_crash(void *region, const struct evrec *e, uint64_t pos,
-			    uint64_t next_pos, unsigned nth, unsigned stage);
+int shard_state_apply_crash(void *region, const struct evrec *e, uint64_t pos, uint64_t next_pos,
+			    unsigned nth, unsigned stage);
 
 /* Reader: copy the state of (account, path), names canonical. 0, -ENOENT, or
  * -EAGAIN when a record on the way stays mid-write (its writer died and has
@@ -82,8 +81,7 @@ int shard_state_get(const void *region, const char *account, const char *path,
  * non-zero; returns that value, or 0. Scans the whole table (control plane);
  * skips a record left mid-write by a writer that died. */
 int shard_state_foreach(const void *region, const char *account,
-			int (*fn)(const struct shard_mailbox *mb, void *arg),
-			void *arg);
+			int (*fn)(const struct shard_mailbox *mb, void *arg), void *arg);
 
 /* Reader: the highest sequence number of store `key` (hash64 of its id)
  * applied on this shard, 0 if none. Apply skips (returns 0 for) an event of

@@ -40,7 +40,8 @@ static void test_conf(void)
 
 	CHECK_EQ(load("# comment\nshards = 3\nring_bytes = 1M\n"
 		      "store = s1 secret one\nstore = s2 x\n",
-		      &c, err, sizeof(err)), 0);
+		      &c, err, sizeof(err)),
+		 0);
 	CHECK_EQ(c.shards, 3);
 	CHECK_EQ(c.ring_bytes, 1 << 20);
 	CHECK_EQ(c.max_frame, 1 << 20);

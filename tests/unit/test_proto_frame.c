@@ -128,11 +128,9 @@ static void test_bad_lengths(void)
 	size_t plen, n;
 	const char *why = NULL;
 
-	CHECK_EQ(proto_frame_split(too_long, sizeof(too_long), 1024, &pl, &plen, &why),
-		 -EBADMSG);
+	CHECK_EQ(proto_frame_split(too_long, sizeof(too_long), 1024, &pl, &plen, &why), -EBADMSG);
 	CHECK(why && strstr(why, "varint"));
-	CHECK_EQ(proto_frame_split(partial, sizeof(partial), 1024, &pl, &plen, &why),
-		 -EAGAIN);
+	CHECK_EQ(proto_frame_split(partial, sizeof(partial), 1024, &pl, &plen, &why), -EAGAIN);
 	n = proto_varint_put(big, 1025);
 	CHECK_EQ(proto_frame_split(big, n, 1024, &pl, &plen, &why), -EMSGSIZE);
 	CHECK_EQ(proto_frame_split(big, 0, 1024, &pl, &plen, &why), -EAGAIN);
@@ -140,8 +138,8 @@ static void test_bad_lengths(void)
 
 static void test_garbage_payload(void)
 {
-	const uint8_t junk[] = { 0x0b, 0xde, 0xad, 0xbe, 0xef, 0xff, 0xff,
-				 0xff, 0xff, 0xff, 0xff, 0xff };
+	const uint8_t junk[] = { 0x0b, 0xde, 0xad, 0xbe, 0xef, 0xff,
+				 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
 	struct arena *a = arena_create(4096);
 	const uint8_t *pl;
 	size_t plen;

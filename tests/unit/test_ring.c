@@ -14,9 +14,9 @@
 static struct ring *ring_new(size_t data, int shared)
 {
 	size_t sz = ring_footprint(data);
-	struct ring *r = shared ? mmap(NULL, sz, PROT_READ | PROT_WRITE,
-				       MAP_SHARED | MAP_ANONYMOUS, -1, 0)
-				: aligned_alloc(64, sz);
+	struct ring *r =
+		shared ? mmap(NULL, sz, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0)
+		       : aligned_alloc(64, sz);
 
 	CHECK(r != NULL && r != MAP_FAILED);
 	memset(r, 0, sz);
@@ -97,11 +97,11 @@ static void test_wait_flags(void)
 {
 	struct ring *r = ring_new(DATA, 0);
 
-	CHECK(ring_consumer_wait(r));      /* empty: may sleep */
+	CHECK(ring_consumer_wait(r)); /* empty: may sleep */
 	CHECK(produce(r, 1));
-	CHECK(ring_consumer_waiting(r));   /* producer must wake it */
-	CHECK(!ring_consumer_waiting(r));  /* and only once */
-	CHECK(!ring_consumer_wait(r));     /* not empty: do not sleep */
+	CHECK(ring_consumer_waiting(r));  /* producer must wake it */
+	CHECK(!ring_consumer_waiting(r)); /* and only once */
+	CHECK(!ring_consumer_wait(r));	  /* not empty: do not sleep */
 	free(r);
 }
 

@@ -23,7 +23,7 @@ struct ev {
 	const char *old;
 	const char *uidset;
 	const char *flags;
-	uint8_t has;          /* EVREC_HAS_* */
+	uint8_t has; /* EVREC_HAS_* */
 	uint32_t uid, uidvalidity, uidnext, messages, unseen;
 	uint64_t modseq;
 };
@@ -34,16 +34,15 @@ static uint64_t next_pos_g = 64; /* not 0: a real ring has some history */
 static const struct evrec *mk(const struct ev *s)
 {
 	struct evrec *e = (struct evrec *)evbuf;
-	const char *str[EVREC_NSTR] = { s->acct ? s->acct : ACCT, s->path,
-					s->old, s->uidset, s->flags };
+	const char *str[EVREC_NSTR] = { s->acct ? s->acct : ACCT, s->path, s->old, s->uidset,
+					s->flags };
 
 	memset(evbuf, 0, sizeof(evbuf));
 	for (int i = 0; i < EVREC_NSTR; i++)
 		e->len[i] = (uint16_t)(str[i] ? strlen(str[i]) : 0);
 	for (int i = 0; i < EVREC_NSTR; i++)
 		if (str[i])
-			memcpy(evrec_str_mut(e, (enum evrec_str)i), str[i],
-			       e->len[i] + 1);
+			memcpy(evrec_str_mut(e, (enum evrec_str)i), str[i], e->len[i] + 1);
 	e->type = (uint8_t)s->type;
 	e->flags = s->has;
 	e->uid = s->uid;
@@ -120,13 +119,18 @@ static void test_counts(void)
 	CHECK_STR(mbox.path, "INBOX");
 	CHECK_EQ(mbox.messages, 0);
 	CHECK_EQ(mbox.events, 1);
-	app(st, &(struct ev){ .type = T(MESSAGE_NEW), .path = "INBOX",
-			      .has = EVREC_HAS_UID, .uid = 41 });
-	app(st, &(struct ev){ .type = T(MESSAGE_APPEND), .path = "INBOX",
-			      .flags = "\\Flagged \\seen" });
-	CHECK_EQ(app_at(st, &(struct ev){ .type = T(MESSAGE_NEW), .path = "INBOX",
-					  .flags = "\\Seenx",
-					  .has = EVREC_HAS_UID, .uid = 7 }, &pos), 1);
+	app(st, &(struct ev){
+			.type = T(MESSAGE_NEW), .path = "INBOX", .has = EVREC_HAS_UID, .uid = 41 });
+	app(st, &(struct ev){
+			.type = T(MESSAGE_APPEND), .path = "INBOX", .flags = "\\Flagged \\seen" });
+	CHECK_EQ(app_at(st,
+			&(struct ev){ .type = T(MESSAGE_NEW),
+				      .path = "INBOX",
+				      .flags = "\\Seenx",
+				      .has = EVREC_HAS_UID,
+				      .uid = 7 },
+			&pos),
+		 1);
 	CHECK_EQ(get(st, "INBOX"), 0);
 	CHECK_EQ(mbox.messages, 3);
 	CHECK_EQ(mbox.unseen, 2);
@@ -138,14 +142,18 @@ static void test_counts(void)
 	app(st, &(struct ev){ .type = T(MESSAGE_READ), .path = "INBOX", .uidset = "1" });
 	CHECK_EQ(get(st, "INBOX"), 0);
 	CHECK_EQ(mbox.unseen, 1);
-	app(st, &(struct ev){ .type = T(FLAGS_CLEAR), .path = "INBOX",
-			      .uidset = "1:5", .flags = "\\Seen" });
+	app(st,
+	    &(struct ev){
+		    .type = T(FLAGS_CLEAR), .path = "INBOX", .uidset = "1:5", .flags = "\\Seen" });
 	CHECK_EQ(get(st, "INBOX"), 0);
 	CHECK_EQ(mbox.unseen, 3); /* capped at messages */
-	app(st, &(struct ev){ .type = T(FLAGS_SET), .path = "INBOX",
-			      .uidset = "2", .flags = "\\Answered \\Seen" });
-	app(st, &(struct ev){ .type = T(FLAGS_SET), .path = "INBOX",
-			      .uidset = "3", .flags = "\\Flagged" });
+	app(st, &(struct ev){ .type = T(FLAGS_SET),
+			      .path = "INBOX",
+			      .uidset = "2",
+			      .flags = "\\Answered \\Seen" });
+	app(st,
+	    &(struct ev){
+		    .type = T(FLAGS_SET), .path = "INBOX", .uidset = "3", .flags = "\\Flagged" });
 	app(st, &(struct ev){ .type = T(MESSAGE_TRASH), .path = "INBOX", .uidset = "3" });
 	CHECK_EQ(get(st, "INBOX"), 0);
 	CHECK_EQ(mbox.unseen, 2);
@@ -170,8 +178,7 @@ static void test_counts(void)
 
 	/* a message event creates a mailbox it does not know */
 	CHECK_EQ(get(st, "Sent"), -ENOENT);
-	app(st, &(struct ev){ .type = T(MESSAGE_APPEND), .path = "Sent",
-			      .flags = "\\Seen" });
+	app(st, &(struct ev){ .type = T(MESSAGE_APPEND), .path = "Sent", .flags = "\\Seen" });
 	CHECK_EQ(get(st, "Sent"), 0);
 	CHECK_EQ(mbox.messages, 1);
 	CHECK_EQ(mbox.unseen, 0);
@@ -186,11 +193,16 @@ static void test_stateless(void)
 {
 	unsigned before = check_failed;
 	void *st = region_new(64);
-	static const unsigned types[] = { T(LOGIN), T(LOGOUT), T(QUOTA_EXCEED),
-					  T(QUOTA_WITHIN), T(QUOTA_CHANGE),
+	static const unsigned types[] = { T(LOGIN),
+					  T(LOGOUT),
+					  T(QUOTA_EXCEED),
+					  T(QUOTA_WITHIN),
+					  T(QUOTA_CHANGE),
 					  T(MAILBOX_SUBSCRIBE),
-					  T(MAILBOX_UNSUBSCRIBE), T(SIEVE_NOTIFY),
-					  0, 200 };
+					  T(MAILBOX_UNSUBSCRIBE),
+					  T(SIEVE_NOTIFY),
+					  0,
+					  200 };
 	uint64_t applied;
 
 	for (unsigned i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
@@ -206,8 +218,10 @@ static void test_stateless(void)
 	CHECK_EQ(shard_state_count(st), 0);
 	CHECK_EQ(shard_state_applied_pos(st), next_pos_g);
 
-	CHECK_EQ(app(st, &(struct ev){ .type = T(MESSAGE_NEW), .acct = "", .path = "INBOX" }), -EINVAL);
-	CHECK_EQ(app(st, &(struct ev){ .type = T(MESSAGE_NEW), .acct = "a/b", .path = "INBOX" }), -EINVAL);
+	CHECK_EQ(app(st, &(struct ev){ .type = T(MESSAGE_NEW), .acct = "", .path = "INBOX" }),
+		 -EINVAL);
+	CHECK_EQ(app(st, &(struct ev){ .type = T(MESSAGE_NEW), .acct = "a/b", .path = "INBOX" }),
+		 -EINVAL);
 	char longp[300];
 	memset(longp, 'x', sizeof(longp) - 1);
 	longp[sizeof(longp) - 1] = '\0';
@@ -224,29 +238,42 @@ static void test_absolute(void)
 	unsigned before = check_failed;
 	void *st = region_new(64);
 
-	app(st, &(struct ev){ .type = T(MESSAGE_NEW), .path = "INBOX",
-			      .has = EVREC_HAS_MESSAGES | EVREC_HAS_UNSEEN |
-				     EVREC_HAS_UIDVALIDITY | EVREC_HAS_UIDNEXT,
-			      .messages = 299, .unseen = 12, .uidvalidity = 777,
-			      .uidnext = 500, .modseq = 90 });
+	app(st, &(struct ev){ .type = T(MESSAGE_NEW),
+			      .path = "INBOX",
+			      .has = EVREC_HAS_MESSAGES | EVREC_HAS_UNSEEN | EVREC_HAS_UIDVALIDITY |
+				     EVREC_HAS_UIDNEXT,
+			      .messages = 299,
+			      .unseen = 12,
+			      .uidvalidity = 777,
+			      .uidnext = 500,
+			      .modseq = 90 });
 	CHECK_EQ(get(st, "INBOX"), 0);
 	CHECK_EQ(mbox.messages, 299);
 	CHECK_EQ(mbox.unseen, 12);
 	CHECK_EQ(mbox.uidvalidity, 777);
 	CHECK_EQ(mbox.uidnext, 500);
 	CHECK_EQ(mbox.modseq, 90);
-	app(st, &(struct ev){ .type = T(MESSAGE_READ), .path = "INBOX", .uidset = "1:5",
-			      .has = EVREC_HAS_UNSEEN, .unseen = 10, .modseq = 50 });
+	app(st, &(struct ev){ .type = T(MESSAGE_READ),
+			      .path = "INBOX",
+			      .uidset = "1:5",
+			      .has = EVREC_HAS_UNSEEN,
+			      .unseen = 10,
+			      .modseq = 50 });
 	CHECK_EQ(get(st, "INBOX"), 0);
 	CHECK_EQ(mbox.unseen, 10); /* not 12 - 5 */
 	CHECK_EQ(mbox.modseq, 90); /* modseq only grows */
-	app(st, &(struct ev){ .type = T(MESSAGE_EXPUNGE), .path = "INBOX", .uidset = "1",
-			      .has = EVREC_HAS_MESSAGES, .messages = 5 });
+	app(st, &(struct ev){ .type = T(MESSAGE_EXPUNGE),
+			      .path = "INBOX",
+			      .uidset = "1",
+			      .has = EVREC_HAS_MESSAGES,
+			      .messages = 5 });
 	CHECK_EQ(get(st, "INBOX"), 0);
 	CHECK_EQ(mbox.messages, 5);
 	CHECK_EQ(mbox.unseen, 5);
-	app(st, &(struct ev){ .type = T(MAILBOX_CREATE), .path = "Drafts",
-			      .has = EVREC_HAS_MESSAGES, .messages = 3 });
+	app(st, &(struct ev){ .type = T(MAILBOX_CREATE),
+			      .path = "Drafts",
+			      .has = EVREC_HAS_MESSAGES,
+			      .messages = 3 });
 	CHECK_EQ(get(st, "Drafts"), 0);
 	CHECK_EQ(mbox.messages, 3);
 	CHECK_EQ(mbox.unseen, 0);
@@ -284,12 +311,10 @@ static void dump(const void *st, const char *acct, struct dump *d)
 
 static int same_mb(const struct shard_mailbox *a, const struct shard_mailbox *b)
 {
-	return strcmp(a->account, b->account) == 0 &&
-	       strcmp(a->path, b->path) == 0 &&
+	return strcmp(a->account, b->account) == 0 && strcmp(a->path, b->path) == 0 &&
 	       a->uidvalidity == b->uidvalidity && a->uidnext == b->uidnext &&
-	       a->messages == b->messages && a->unseen == b->unseen &&
-	       a->modseq == b->modseq && a->events == b->events &&
-	       a->last_pos == b->last_pos && a->last_type == b->last_type;
+	       a->messages == b->messages && a->unseen == b->unseen && a->modseq == b->modseq &&
+	       a->events == b->events && a->last_pos == b->last_pos && a->last_type == b->last_type;
 }
 
 static int same_dump(const struct dump *a, const struct dump *b)
@@ -312,15 +337,17 @@ static const char *paths(const void *st)
 	dump(st, ACCT, &d);
 	out[0] = '\0';
 	for (unsigned i = 0; i < d.n; i++)
-		n += (size_t)snprintf(out + n, sizeof(out) - n, "%s%s=%u",
-				      i ? "," : "", d.mb[i].path, d.mb[i].messages);
+		n += (size_t)snprintf(out + n, sizeof(out) - n, "%s%s=%u", i ? "," : "",
+				      d.mb[i].path, d.mb[i].messages);
 	return out;
 }
 
 static void new_msgs(void *st, const char *path, uint32_t n)
 {
-	app(st, &(struct ev){ .type = T(MAILBOX_CREATE), .path = path,
-			      .has = EVREC_HAS_MESSAGES, .messages = n });
+	app(st, &(struct ev){ .type = T(MAILBOX_CREATE),
+			      .path = path,
+			      .has = EVREC_HAS_MESSAGES,
+			      .messages = n });
 }
 
 static int rename_mb(void *st, const char *from, const char *to)
@@ -494,8 +521,8 @@ static void test_store_seq(void)
 /* Region `st` after `setup` then event `s` at the next position, with the
  * writer killed at write `nth`, `stage`; recovered, then the event replayed
  * (as the ring would, its tail not yet released). Returns apply_crash's rc. */
-static int crash_run(void *st, void (*setup)(void *), const struct ev *s,
-		     unsigned nth, unsigned stage, struct dump *out)
+static int crash_run(void *st, void (*setup)(void *), const struct ev *s, unsigned nth,
+		     unsigned stage, struct dump *out)
 {
 	const struct evrec *e;
 	uint64_t pos, next;
@@ -548,8 +575,8 @@ static void test_redo(void)
 		{ setup_counts, { .type = T(MESSAGE_NEW), .path = "INBOX" } },
 		{ setup_counts, { .type = T(MESSAGE_NEW), .path = "Spam" } },
 		{ setup_counts, { .type = T(MAILBOX_DELETE), .path = "Work" } },
-		{ setup_tree, { .type = T(MAILBOX_RENAME), .old = "Work",
-				.path = "Archive/Work" } },
+		{ setup_tree,
+		  { .type = T(MAILBOX_RENAME), .old = "Work", .path = "Archive/Work" } },
 		{ setup_tree, { .type = T(MAILBOX_DELETE), .path = "Work" } },
 	};
 	struct dump want, got;
@@ -562,8 +589,8 @@ static void test_redo(void)
 		for (unsigned stage = 0; stage < 3; stage++) {
 			for (unsigned nth = 1;; nth++) {
 				void *st = region_new(64);
-				int rc = crash_run(st, cases[c].setup, &cases[c].ev,
-						   nth, stage, &got);
+				int rc = crash_run(st, cases[c].setup, &cases[c].ev, nth, stage,
+						   &got);
 
 				CHECK(same_dump(&want, &got));
 				CHECK_EQ(shard_state_count(st), shard_state_count(ref));
@@ -661,13 +688,15 @@ static void test_foreach(void)
 {
 	unsigned before = check_failed;
 	void *st = region_new(64);
-	static const char *const accts[] = { "bob@x.com", "bob@x.com.au",
-					     "bob@x.co", "bob@x.comm", "ob@x.com" };
+	static const char *const accts[] = { "bob@x.com", "bob@x.com.au", "bob@x.co", "bob@x.comm",
+					     "ob@x.com" };
 	int n;
 
 	for (unsigned i = 0; i < sizeof(accts) / sizeof(accts[0]); i++) {
-		app(st, &(struct ev){ .type = T(MAILBOX_CREATE), .acct = accts[i], .path = "INBOX" });
-		app(st, &(struct ev){ .type = T(MAILBOX_CREATE), .acct = accts[i], .path = "Work/x" });
+		app(st,
+		    &(struct ev){ .type = T(MAILBOX_CREATE), .acct = accts[i], .path = "INBOX" });
+		app(st,
+		    &(struct ev){ .type = T(MAILBOX_CREATE), .acct = accts[i], .path = "Work/x" });
 	}
 	n = 0;
 	CHECK_EQ(shard_state_foreach(st, "bob@x.com", count_cb, &n), 0);
@@ -704,9 +733,8 @@ static void *reader(void *arg)
 		if (shard_state_get(r->st, ACCT, "INBOX/busy", &mb) != 0)
 			continue;
 		r->reads++;
-		if (mb.messages != mb.unseen || mb.messages != mb.uidnext ||
-		    mb.messages < last || strcmp(mb.path, "INBOX/busy") != 0 ||
-		    strcmp(mb.account, ACCT) != 0)
+		if (mb.messages != mb.unseen || mb.messages != mb.uidnext || mb.messages < last ||
+		    strcmp(mb.path, "INBOX/busy") != 0 || strcmp(mb.account, ACCT) != 0)
 			r->bad++;
 		last = mb.messages;
 	}
@@ -722,10 +750,13 @@ static void test_seqlock(void)
 	new_msgs(r.st, "INBOX/busy", 0);
 	CHECK_EQ(pthread_create(&t, NULL, reader, &r), 0);
 	for (uint32_t k = 1; k <= 200000; k++)
-		app(r.st, &(struct ev){ .type = T(MAILBOX_CREATE), .path = "INBOX/busy",
-					.has = EVREC_HAS_MESSAGES | EVREC_HAS_UNSEEN |
-					       EVREC_HAS_UIDNEXT,
-					.messages = k, .unseen = k, .uidnext = k });
+		app(r.st,
+		    &(struct ev){ .type = T(MAILBOX_CREATE),
+				  .path = "INBOX/busy",
+				  .has = EVREC_HAS_MESSAGES | EVREC_HAS_UNSEEN | EVREC_HAS_UIDNEXT,
+				  .messages = k,
+				  .unseen = k,
+				  .uidnext = k });
 	__atomic_store_n(&r.stop, 1, __ATOMIC_RELEASE);
 	pthread_join(t, NULL);
 	CHECK(r.reads > 0);
