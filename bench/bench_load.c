@@ -60,6 +60,42 @@ static void encode_hello(const struct bench_workload *w, uint32_t idx, struct be
 	st->hello_len = rc > 0 ? (size_t)rc : 0;
 }
 
+/* Names of the accounts of stream idx, nacct of them, LOAD_ACCOUNT_MAX bytes
+ * apart (caller frees). */
+static char *account_names(const struct bench_workload *w, uint32_t idx, uint32_t nacct)
+{
+	char *names = calloc(nacct, LOAD_ACCOUNT_MAX);
+
+	if (!names)
+		abort();
+	for (uint32_t j = 0; j < nacct; j++) {
+		uint32_t k = idx + w->conns * j;
+
+		snprintf(names + (size_t)j * LOAD_ACCOUNT_MAX, LOAD_ACCOUNT_MAX,
+			 "user%u@example%u.com", k, k % LOAD_DOMAINS);
+	}
+	return names;
+}
+
+/* per_frame MessageNew events on INBOX and the array of pointers to them,
+ * as a Batch holds them (caller frees both). */
+static Pna__Event **new_events(uint32_t per_frame)
+{
+	Pna__Event *ev = calloc(per_frame, sizeof(*ev));
+	Pna__Event **evp = calloc(per_frame, sizeof(*evp));
+
+	if (!ev || !evp)
+		abort();
+	for (uint32_t i = 0; i < per_frame; i++) {
+		pna__event__init(&ev[i]);
+		ev[i].type = PNA__EVENT_TYPE__MESSAGE_NEW;
+		ev[i].mailbox = "INBOX";
+		ev[i].has_uid = 1;
+		evp[i] = &ev[i];
+	}
+	return evp;
+}
+
 /* Stream `idx` of `w` with sequence numbers from first_seq; replaces what st
  * held. See struct bench_workload for what it contains. */
 static int encode_stream(const struct bench_workload *w, uint32_t idx, uint64_t first_seq,
@@ -68,39 +104,22 @@ static int encode_stream(const struct bench_workload *w, uint32_t idx, uint64_t 
 	uint64_t n = w->events / w->conns + (idx < w->events % w->conns);
 	uint32_t nacct = (w->accounts - idx + w->conns - 1) / w->conns;
 	uint64_t rng = 0x9E3779B97F4A7C15ULL * (idx + 1), done = 0;
+	/* An upper bound of a Batch frame's bytes: no need to size each one. */
+	size_t frame_max = (size_t)w->per_frame * (LOAD_ACCOUNT_MAX + 32) + 64, cap = 0;
 	Pna__Frame f = PNA__FRAME__INIT;
 	Pna__Batch b = PNA__BATCH__INIT;
-	Pna__Event *ev, **evp;
-	char(*names)[LOAD_ACCOUNT_MAX];
-	uint32_t *uid;
-	size_t cap = 0;
+	char *names;
+	uint32_t *uid = calloc(nacct, sizeof(*uid));
 
 	free(st->buf);
 	memset(st, 0, sizeof(*st));
 	encode_hello(w, idx, st);
-	if (!st->hello_len)
-		return -EINVAL;
-	names = calloc(nacct, sizeof(*names));
-	uid = calloc(nacct, sizeof(*uid));
-	ev = calloc(w->per_frame, sizeof(*ev));
-	evp = calloc(w->per_frame, sizeof(*evp));
-	if (!names || !uid || !ev || !evp)
+	if (!st->hello_len || !uid)
 		abort();
-	for (uint32_t j = 0; j < nacct; j++) {
-		uint32_t k = idx + w->conns * j;
-
-		snprintf(names[j], sizeof(names[j]), "user%u@example%u.com", k, k % LOAD_DOMAINS);
-	}
-	for (uint32_t i = 0; i < w->per_frame; i++) {
-		pna__event__init(&ev[i]);
-		ev[i].type = PNA__EVENT_TYPE__MESSAGE_NEW;
-		ev[i].mailbox = "INBOX";
-		ev[i].has_uid = 1;
-		evp[i] = &ev[i];
-	}
+	names = account_names(w, idx, nacct);
+	b.events = new_events(w->per_frame);
 	f.msg_case = PNA__FRAME__MSG_BATCH;
 	f.batch = &b;
-	b.events = evp;
 	while (done < n) {
 		size_t k = n - done < w->per_frame ? (size_t)(n - done) : w->per_frame;
 		int rc;
@@ -108,12 +127,12 @@ static int encode_stream(const struct bench_workload *w, uint32_t idx, uint64_t 
 		for (size_t i = 0; i < k; i++) {
 			uint32_t j = (uint32_t)(rng_next(&rng) % nacct);
 
-			ev[i].account = names[j];
-			ev[i].uid = ++uid[j];
+			b.events[i]->account = names + (size_t)j * LOAD_ACCOUNT_MAX;
+			b.events[i]->uid = ++uid[j];
 		}
 		b.first_seq = first_seq + done;
 		b.n_events = k;
-		grow(st, &cap, proto_frame_size(&f));
+		grow(st, &cap, frame_max);
 		rc = proto_frame_encode(&f, st->buf + st->len, cap - st->len);
 		if (rc < 0)
 			break;
@@ -123,8 +142,8 @@ static int encode_stream(const struct bench_workload *w, uint32_t idx, uint64_t 
 	}
 	free(names);
 	free(uid);
-	free(ev);
-	free(evp);
+	free(b.events[0]);
+	free(b.events);
 	st->first_seq = first_seq;
 	st->events = done;
 	return done == n ? 0 : -EINVAL;

@@ -8,12 +8,15 @@
 #include <stdint.h>
 
 #include "lib/shm.h"
+#include "lib/sub_msg.h"
 #include "pnad/pnad_conf.h"
 
 struct pnad_shard_rt {
-	struct shm_seg seg; /* shard_seg layout (shard/shard_seg.h) */
-	int data_efd;	    /* router -> shard: records in the ring */
-	int space_efd;	    /* shard -> router: space freed in the ring */
+	struct shm_seg seg;  /* shard_seg layout (shard/shard_seg.h) */
+	struct shm_seg subs; /* sub_seg layout (shard/sub_seg.h) */
+	int data_efd;	     /* anyone -> shard: records in one of its rings
+			      * (router events, client requests) */
+	int space_efd;	     /* shard -> router: space freed in the ring */
 };
 
 struct pnad_rt {
@@ -21,6 +24,9 @@ struct pnad_rt {
 	uint32_t nshards;
 	struct pnad_shard_rt *shards; /* nshards entries */
 	struct shm_seg router_seg;    /* router_seg layout */
+	/* shard -> client role: replies or jobs in one of its rings (one fd per
+	 * role, shared by every shard: the client scans all shards' rings). */
+	int role_efd[SUB_NROLES];
 };
 
 /* Set by the SIGTERM/SIGINT handler every process installs. */
@@ -33,5 +39,6 @@ void pnad_child_signals(void);
 /* Entry points of the child processes; return the exit status. */
 int router_main(struct pnad_rt *rt);
 int shard_main(struct pnad_rt *rt, uint32_t index);
+int admin_main(struct pnad_rt *rt);
 
 #endif

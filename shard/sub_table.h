@@ -1,0 +1,154 @@
+/* sub_table: the subscription table in a shard's subscription segment
+ * (/<name>.subs.<i>). Fixed-width records addressed by index, offsets never
+ * pointers, a header with magic, version and generation; strings that many
+ * subscriptions share (account domains, paths like "INBOX", a CNA's route set,
+ * a subscriber's address) are interned with reference counts. The shard
+ * process is the only writer; egress workers and the admin process read
+ * records through a per-record sequence lock. Expiry and heartbeats run on a
+ * timer wheel with jitter, so a million subscriptions made in one second do
+ * not expire, or beat, in one second. */
+#ifndef PNA_SUB_TABLE_H
+#define PNA_SUB_TABLE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lib/names.h"
+
+#define SUB_KIND 0x53554231u /* "SUB1": the segment's shm kind */
+
+enum sub_transport {
+	SUB_SIP = 1,
+	SUB_XMPP = 2,
+};
+
+enum sub_depth {
+	SUB_EXACT = 0,   /* the mailbox only */
+	SUB_SUBTREE = 1, /* the mailbox and every mailbox under it */
+};
+
+#define SUB_SUBSCRIBER_MAX 255 /* bytes of the subscriber identity */
+#define SUB_TARGET_MAX 1023    /* bytes of the egress address blob */
+
+/* A subscription as callers give and get it. Strings are NUL-terminated and
+ * canonical (account and path through lib/names; path "" is the account's
+ * root, which with SUB_SUBTREE means every mailbox of the account). */
+struct sub_spec {
+	uint64_t id;             /* 0 on add: the table assigns it */
+	uint8_t transport;       /* enum sub_transport */
+	uint8_t depth;           /* enum sub_depth */
+	uint32_t events;         /* bit (1u << Pna__EventType) per type; 0 = all */
+	uint32_t expires;        /* absolute unix seconds */
+	uint32_t heartbeat;      /* seconds between state re-sends; 0 = none */
+	char account[NAMES_ACCOUNT_MAX + 1];
+	char path[NAMES_KEY_MAX + 1];
+	/* Who subscribed, as authorized ("sip:bob@example.com", a bare JID). */
+	char subscriber[SUB_SUBSCRIBER_MAX + 1];
+	/* Where notifications go, opaque to the shard: for XMPP the JID to send
+	 * to; for SIP the dialog ("<call-id>\n<local-tag>\n<remote-tag>\n
+	 * <remote target>\n<route set>"). Interned by lines, so a CNA's route
+	 * set is stored once. */
+	char target[SUB_TARGET_MAX + 1];
+};
+
+/* The latest state a notification must carry: written by the shard at each
+ * match (coalescing: a newer match overwrites one not yet taken by the
+ * egress), read by the egress worker. */
+struct sub_note {
+	uint8_t kind;            /* SUB_NOTE_* */
+	uint8_t type;            /* Pna__EventType of the last event */
+	char path[NAMES_KEY_MAX + 1]; /* the mailbox it happened in */
+	uint32_t uid;
+	uint32_t uidvalidity;
+	uint32_t uidnext;
+	uint32_t messages;
+	uint32_t unseen;
+	uint32_t coalesced;      /* matches folded into this one */
+};
+
+enum {
+	SUB_NOTE_EVENT = 1,      /* an event matched */
+	SUB_NOTE_HEARTBEAT = 2,  /* nothing was sent for heartbeat seconds */
+	SUB_NOTE_STATE = 3,      /* initial state after a new subscription */
+};
+
+struct sub_table;
+
+/* Bytes of a segment region for `cap` subscriptions (strings included:
+ * budget `string_bytes` for the intern pool). */
+size_t sub_table_footprint(uint32_t cap, uint64_t string_bytes);
+/* Format a region (stale bytes allowed) of `bytes` for cap subscriptions. */
+void sub_table_format(void *region, size_t bytes, uint32_t cap, uint64_t string_bytes);
+/* Bind a handle to a formatted region (writer or reader). The handle is
+ * malloc'd (control plane); free with sub_table_close. NULL if the region is
+ * not a valid table. */
+struct sub_table *sub_table_attach(void *region);
+void sub_table_close(struct sub_table *t); /* accepts NULL */
+
+/* Writer: finish a change interrupted by a crash (call once at attach). */
+void sub_table_recover(struct sub_table *t);
+
+/* Writer: add s (id 0) or replace the subscription with the same transport,
+ * subscriber, account, path and target (a re-subscribe keeps its id).
+ * Sets s->id. 0, -ENOSPC (table or string pool full: *why says which),
+ * -EINVAL (*why). `now` is unix seconds, for the timer wheel. */
+int sub_table_add(struct sub_table *t, struct sub_spec *s, uint32_t now, const char **why);
+/* Writer: new expiry (and heartbeat, and event filter when events != ~0u).
+ * 0 or -ENOENT. */
+int sub_table_refresh(struct sub_table *t, uint64_t id, uint32_t expires, uint32_t now);
+/* Writer: remove. 0 or -ENOENT. */
+int sub_table_remove(struct sub_table *t, uint64_t id);
+
+/* Writer: subscriptions that expired by `now`: each is removed and reported
+ * to fn (for the Redis delete and the egress's terminated notice). Also
+ * reports due heartbeats to hb. Call about once a second; cost is
+ * proportional to what is due. */
+void sub_table_tick(struct sub_table *t, uint32_t now,
+		    void (*expired)(const struct sub_spec *s, void *arg),
+		    void (*heartbeat)(uint64_t id, uint32_t index, void *arg), void *arg);
+
+/* Writer: call fn for each subscription an event of `type` on (account, path)
+ * matches: exact subscriptions on path, subtree ones on path and on every
+ * ancestor up to the account root; filtered by type. fn gets the record
+ * index (stable while the subscription lives) and its id. Allocates nothing.
+ * Returns the number of matches. */
+unsigned sub_table_match(struct sub_table *t, const char *account, size_t alen,
+			 const char *path, size_t plen, unsigned type,
+			 void (*fn)(uint32_t index, uint64_t id, void *arg), void *arg);
+
+/* Writer: store `n` as the pending note of record `index` (coalescing with a
+ * note the egress has not taken: n->coalesced counts the folds). Returns
+ * true when the egress must be told (no note was pending), false when it
+ * was folded into a pending one. */
+bool sub_table_note_put(struct sub_table *t, uint32_t index, const struct sub_note *n);
+/* Egress: take the pending note of `index` if the subscription is still `id`.
+ * 0, -ENOENT (gone or replaced), -EAGAIN (nothing pending). Also reads the
+ * spec when `s` is not NULL. */
+int sub_table_note_take(struct sub_table *t, uint32_t index, uint64_t id, struct sub_note *n,
+			struct sub_spec *s);
+/* Writer: the egress sent something to `index` at `now` (heartbeat clock). */
+void sub_table_sent(struct sub_table *t, uint32_t index, uint32_t now);
+
+/* Reader: the spec of id. 0 or -ENOENT. */
+int sub_table_get(struct sub_table *t, uint64_t id, struct sub_spec *out);
+/* Reader: every subscription of `subscriber` (any transport), or on
+ * (account, path) exactly (path NULL: every path of the account). fn may
+ * stop the walk by returning non-zero, which is returned. */
+int sub_table_list_subscriber(struct sub_table *t, const char *subscriber,
+			      int (*fn)(const struct sub_spec *s, void *arg), void *arg);
+int sub_table_list_mailbox(struct sub_table *t, const char *account, const char *path,
+			   int (*fn)(const struct sub_spec *s, void *arg), void *arg);
+/* Reader: every subscription (reload checks, dumps). */
+int sub_table_foreach(struct sub_table *t, int (*fn)(const struct sub_spec *s, void *arg),
+		      void *arg);
+
+struct sub_table_stats {
+	uint32_t count, capacity;
+	uint64_t string_bytes_used, string_bytes_cap;
+	uint64_t bytes_total;    /* record + index + wheel + strings in use */
+	uint64_t adds, removes, expired, refreshes;
+};
+void sub_table_stats(struct sub_table *t, struct sub_table_stats *out);
+
+#endif
