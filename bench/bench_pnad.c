@@ -45,10 +45,11 @@ static int write_conf(const struct bench_pnad_opts *o, const struct bench_pnad *
 		return -errno;
 	fprintf(f,
 		"# written by pna-bench\n"
-		"name = %s\nlisten = 127.0.0.1:%u\ncontrol = %s/ctl\nshards = %u\n"
-		"ring_bytes = %s\nmailboxes = %llu\nunlink_on_exit = yes\n",
-		p->name, p->port, o->dir, p->nshards, o->ring_bytes,
-		(unsigned long long)o->mailboxes);
+		"name = %s\nlisten = 127.0.0.1:%u\nredis = none\nshards = %u\n"
+		"ring_bytes = %s\nmailboxes = %llu\nunlink_on_exit = yes\n"
+		"admin_listen = 127.0.0.1:%u\nadmin_token = bench\n",
+		p->name, p->port, p->nshards, o->ring_bytes,
+		(unsigned long long)o->mailboxes, p->admin_port);
 	for (uint32_t i = 0; i < o->stores; i++)
 		fprintf(f, "store = b%u %s\n", i, o->credential);
 	return fclose(f) == 0 ? 0 : -errno;
@@ -100,6 +101,8 @@ int bench_pnad_start(const struct bench_pnad_opts *o, struct bench_pnad *p)
 	p->nshards = o->shards;
 	unlink_segments(p);
 	rc = bench_free_port(&p->port);
+	if (rc == 0)
+		rc = bench_free_port(&p->admin_port);
 	if (rc == 0)
 		rc = write_conf(o, p);
 	if (rc == 0)

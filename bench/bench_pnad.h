@@ -31,6 +31,7 @@ struct bench_pnad_opts {
 struct bench_pnad {
 	pid_t pid;     /* the supervisor; 0 once reaped */
 	uint16_t port; /* ingest */
+	uint16_t admin_port;
 	char name[32]; /* segment prefix: bench<pid of pna-bench> */
 	char conf[4200], log[4200];
 	uint32_t nshards;

@@ -6,6 +6,8 @@
 #include <string.h>
 
 #include "bench/bench_ingest.h"
+#include "bench/bench_persist.h"
+#include "bench/bench_subs.h"
 
 struct command {
 	const char *name;
@@ -16,6 +18,8 @@ struct command {
 static const struct command commands[] = {
 	{ "ingest", bench_ingest_main,
 	  "events/s through the router into the shards, against a same-run baseline" },
+	{ "subs", bench_subs_main, "subscription table: bytes per subscription, add rate, match cost" },
+	{ "persist", bench_persist_main, "Redis write-through and reload rates (shard_persist)" },
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))

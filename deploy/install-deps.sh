@@ -7,7 +7,7 @@ PKGS="build-essential pkg-config clang libclang-rt-14-dev clang-format
 liburing-dev libprotobuf-c-dev protobuf-c-compiler libhiredis-dev
 libnghttp2-dev libssl-dev libjemalloc-dev libjson-c-dev libexpat1-dev
 redis-server redis-tools sip-tester prosody python3 python3-pytest
-python3-slixmpp curl gnuplot-nox"
+python3-slixmpp python3-h2 python3-prometheus-client curl gnuplot-nox"
 
 missing=""
 for p in $PKGS; do

@@ -25,16 +25,18 @@ if [ ! -f "$conf" ]; then
 # pnad configuration written by 'make run'; see docs/operations.md.
 name = pnad
 listen = 127.0.0.1:7600
-control = $run/pnad.ctl
 redis = $redis
 # shards = 0 means one shard process per core.
 shards = 0
 # A mail store allowed to connect: store = <id> <credential>
 store = local local-secret
+# The HTTP/2 admin API (pnactl, curl --http2-prior-knowledge).
+admin_listen = 127.0.0.1:7680
+admin_token = $(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
 CONF
 	echo "wrote $conf"
 fi
-echo "pnad: ingest on 127.0.0.1:7600, control socket $run/pnad.ctl"
+echo "pnad: ingest on 127.0.0.1:7600, admin API on 127.0.0.1:7680"
 echo "try:  $bin/pna-feed -s local -k local-secret examples/events.jsonl"
-echo "      $bin/pnactl -s $run/pnad.ctl account alice@example.com"
+echo "      $bin/pnactl -c $conf account alice@example.com"
 exec "$bin/pnad" -c "$conf"

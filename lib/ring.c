@@ -4,6 +4,7 @@
  * the gap and the record starts at offset 0. */
 #include "ring.h"
 
+#include <assert.h>
 #include <string.h>
 
 #define PAD_FLAG 0x80000000u
@@ -117,6 +118,31 @@ uint64_t ring_next_pos(const struct ring *r)
 	uint32_t w = *(const uint32_t *)(r->data + (tail & (r->size - 1)));
 
 	return tail + rec_bytes(w);
+}
+
+const void *ring_peek_from(struct ring *r, uint64_t pos, uint32_t *len, uint64_t *next)
+{
+	uint64_t head = load_acq(&r->head);
+	uint32_t w;
+
+	assert(pos >= r->tail && pos <= head);
+	for (;;) {
+		if (pos == head)
+			return NULL;
+		w = *(const uint32_t *)(r->data + (pos & (r->size - 1)));
+		if (!(w & PAD_FLAG))
+			break;
+		pos += w & ~PAD_FLAG;
+	}
+	*len = w;
+	*next = pos + rec_bytes(w);
+	return r->data + (pos & (r->size - 1)) + HDR;
+}
+
+void ring_release_to(struct ring *r, uint64_t pos)
+{
+	assert(pos >= r->tail && pos <= load_acq(&r->head));
+	store_rel(&r->tail, pos);
 }
 
 uint64_t ring_used(const struct ring *r)

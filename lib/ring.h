@@ -48,6 +48,16 @@ void ring_release(struct ring *r);
  * position plus its padded size), before ring_release. */
 uint64_t ring_next_pos(const struct ring *r);
 
+/* Consumer, pipelining: look at records beyond the oldest without releasing
+ * them. `pos` is a position ring_peek gave (*pos) or a previous call gave
+ * (*next); pad records there are stepped over. Returns the record (valid
+ * until it is released), its length in *len and the position just past it in
+ * *next, or NULL when pos is the head (nothing more published). */
+const void *ring_peek_from(struct ring *r, uint64_t pos, uint32_t *len, uint64_t *next);
+/* Consumer: release every record before `pos` (a *next of ring_peek_from,
+ * or ring_next_pos), all at once. */
+void ring_release_to(struct ring *r, uint64_t pos);
+
 /* Bytes in use, for metrics. Approximate when called by a third party. */
 uint64_t ring_used(const struct ring *r);
 

@@ -1,11 +1,13 @@
 /* pnad_conf: pnad's key table and the checks that span keys. */
 #include "pnad/pnad_conf.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "lib/conf.h"
 #include "lib/log.h"
@@ -41,6 +43,58 @@ static int check_hostport(void *obj, const char *v, const char **why)
 		*why = "port must be 1..65535";
 		return -EINVAL;
 	}
+	return 0;
+}
+
+/* host:port, or "none": subscriptions live in shared memory only (benches,
+ * and deployments that accept losing them with the host). */
+static int check_redis(void *obj, const char *v, const char **why)
+{
+	return strcmp(v, "none") == 0 ? 0 : check_hostport(obj, v, why);
+}
+
+/* Keys are <prefix>:{<account>}:...: a brace would break the hash tag. */
+static int check_prefix(void *obj, const char *v, const char **why)
+{
+	(void)obj;
+	if (strpbrk(v, "{} \t")) {
+		*why = "must not contain braces or spaces";
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int check_yesnoauto(void *obj, const char *v, const char **why)
+{
+	(void)obj;
+	if (strcmp(v, "yes") && strcmp(v, "no") && strcmp(v, "auto")) {
+		*why = "expected yes, no or auto";
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* identity_domain = <from> <to>, both lower-cased. */
+static int parse_domain_map(void *obj, const char *v, const char **why)
+{
+	struct pnad_conf *c = obj;
+	char from[64], to[64], extra;
+
+	if (c->ndomain_maps == sizeof(c->domain_maps) / sizeof(c->domain_maps[0])) {
+		*why = "too many identity_domain lines";
+		return -EINVAL;
+	}
+	if (sscanf(v, "%63s %63s %c", from, to, &extra) != 2) {
+		*why = "expected 'identity_domain = <subscriber domain> <account domain>'";
+		return -EINVAL;
+	}
+	for (char *p = from; *p; p++)
+		*p = (char)tolower((unsigned char)*p);
+	for (char *p = to; *p; p++)
+		*p = (char)tolower((unsigned char)*p);
+	strcpy(c->domain_maps[c->ndomain_maps].from, from);
+	strcpy(c->domain_maps[c->ndomain_maps].to, to);
+	c->ndomain_maps++;
 	return 0;
 }
 
@@ -101,10 +155,9 @@ static const struct conf_key pnad_keys[] = {
 	STRKEY("name", name, "pnad", NULL, "prefix of the shared-memory segment names"),
 	STRKEY("listen", listen, "127.0.0.1:7600", check_hostport,
 	       "ingest address (mail stores connect here)"),
-	STRKEY("control", control, "/tmp/pnad.ctl", NULL, "control socket path (pnactl)"),
 	STRKEY("log_level", log_level, "info", check_level, "error, warn, info or debug"),
-	STRKEY("redis", redis, "127.0.0.1:6379", check_hostport,
-	       "Redis holding the durable subscriptions"),
+	STRKEY("redis", redis, "127.0.0.1:6379", check_redis,
+	       "Redis holding the durable subscriptions (host:port, or none)"),
 	INTKEY("shards", shards, 0, PNAD_MAX_SHARDS, "0", 0, "shard processes (0: one per core)"),
 	INTKEY("max_frame", max_frame, 64, 64 << 20, "1M", 0, "largest ingest frame in bytes"),
 	INTKEY("max_connections", max_connections, 1, 1 << 20, "4096", 0,
@@ -117,6 +170,28 @@ static const struct conf_key pnad_keys[] = {
 	       "io_uring provided receive buffers (power of two)"),
 	INTKEY("recv_buffer_size", recv_buffer_size, 1024, 1 << 20, "64K", 0,
 	       "bytes of each receive buffer"),
+	INTKEY("subscriptions", subscriptions, 16, 1 << 26, "262144", 0,
+	       "subscription capacity of each shard"),
+	INTKEY("sub_string_bytes", sub_string_bytes, 4096, 1LL << 34, "32M", 0,
+	       "intern pool (subscribers, paths, SIP routes) of each shard"),
+	INTKEY("grants", grants, 16, 1 << 24, "16384", 0, "grant capacity of each shard"),
+	INTKEY("ctl_ring_bytes", ctl_ring_bytes, 64 << 10, 1LL << 30, "1M", CONF_POW2,
+	       "each subscription request or reply ring (power of two)"),
+	INTKEY("job_ring_bytes", job_ring_bytes, 64 << 10, 1LL << 30, "4M", CONF_POW2,
+	       "each shard-to-egress job ring (power of two)"),
+	INTKEY("outbox_bytes", outbox_bytes, 1 << 20, 1LL << 34, "64M", CONF_POW2,
+	       "each shard's queue of changes for Redis (power of two)"),
+	STRKEY("redis_cluster", redis_cluster, "auto", check_yesnoauto,
+	       "Redis Cluster: yes, no, or auto (ask the server)"),
+	STRKEY("redis_prefix", redis_prefix, "pna", check_prefix, "prefix of pnad's Redis keys"),
+	{ .name = "identity_domain", .type = CONF_LIST, .fn = parse_domain_map,
+	  .help = "identity_domain = <subscriber domain> <account domain>" },
+	STRKEY("admin_listen", admin_listen, "127.0.0.1:7680", check_hostport,
+	       "HTTP/2 admin API address"),
+	STRKEY("admin_token", admin_token, NULL, NULL, "bearer token of the admin API"),
+	STRKEY("admin_tls_cert", admin_tls_cert, "-", NULL,
+	       "PEM certificate: the API speaks h2 over TLS ('-': h2c)"),
+	STRKEY("admin_tls_key", admin_tls_key, "-", NULL, "PEM private key of admin_tls_cert"),
 	{ .name = "unlink_on_exit",
 	  .type = CONF_BOOL,
 	  .off = F(unlink_on_exit),
@@ -136,6 +211,26 @@ int pnad_conf_load(const char *path, struct pnad_conf *c, char *err, size_t errl
 	rc = conf_load(path, pnad_keys, sizeof(pnad_keys) / sizeof(pnad_keys[0]), c, err, errlen);
 	if (rc < 0)
 		return rc;
+	/* "-" stands for "no TLS": an empty default would read as missing. */
+	if (strcmp(c->admin_tls_cert, "-") == 0)
+		c->admin_tls_cert[0] = '\0';
+	if (strcmp(c->admin_tls_key, "-") == 0)
+		c->admin_tls_key[0] = '\0';
+	if (!c->admin_tls_cert[0] != !c->admin_tls_key[0]) {
+		snprintf(err, errlen, "%s: admin_tls_cert and admin_tls_key go together", path);
+		return -EINVAL;
+	}
+	/* Checked here, not when the admin process starts: a bad path would
+	 * otherwise be a restart loop instead of a refusal to start. */
+	for (int i = 0; i < 2 && c->admin_tls_cert[0]; i++) {
+		const char *f = i ? c->admin_tls_key : c->admin_tls_cert;
+
+		if (access(f, R_OK) < 0) {
+			snprintf(err, errlen, "%s: %s '%s': %s", path,
+				 i ? "admin_tls_key" : "admin_tls_cert", f, strerror(errno));
+			return -errno;
+		}
+	}
 	if (c->nstores == 0) {
 		snprintf(err, errlen, "%s: no 'store' line: no mail store could connect", path);
 		return -EINVAL;

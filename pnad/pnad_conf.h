@@ -19,7 +19,6 @@ struct pnad_store {
 struct pnad_conf {
 	char name[32];	   /* prefix of shm segment names: /<name>.shard.N */
 	char listen[64];   /* ingest address, host:port */
-	char control[108]; /* control socket path (pnactl) */
 	char log_level[16];
 	char redis[64];		 /* host:port, used by the subscriptions */
 	int64_t shards;		 /* shard processes; 0 = one per core */
@@ -30,6 +29,27 @@ struct pnad_conf {
 	int64_t recv_buffers;	 /* provided receive buffers (io_uring) */
 	int64_t recv_buffer_size;
 	int unlink_on_exit; /* remove segments on a clean stop */
+	/* Subscriptions (issue #3). */
+	int64_t subscriptions;	  /* subscription capacity of each shard */
+	int64_t sub_string_bytes; /* intern pool of each shard */
+	int64_t grants;		  /* grant capacity of each shard */
+	int64_t ctl_ring_bytes;	  /* each request / reply ring */
+	int64_t job_ring_bytes;	  /* each egress job ring */
+	int64_t outbox_bytes;	  /* each shard's Redis outbox */
+	char redis_cluster[8];	  /* yes, no or auto */
+	char redis_prefix[32];	  /* key prefix in Redis */
+	/* Identity rules for authorization: a subscriber identity in domain
+	 * `from` is taken as being in account domain `to`
+	 * ("identity_domain = sip.example.com example.com"). */
+	uint32_t ndomain_maps;
+	struct {
+		char from[64], to[64];
+	} domain_maps[32];
+	/* Admin API. */
+	char admin_listen[64];	   /* host:port of the HTTP/2 API */
+	char admin_token[128];	   /* bearer token */
+	char admin_tls_cert[256]; /* PEM; with admin_tls_key: h2 over TLS */
+	char admin_tls_key[256];
 	uint32_t nstores;
 	struct pnad_store stores[PNAD_MAX_STORES];
 };

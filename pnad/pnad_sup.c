@@ -15,16 +15,19 @@
 #include <unistd.h>
 
 #include "lib/log.h"
-#include "pnad/pnad_ctl.h"
 #include "pnad/pnad_rt.h"
 #include "router/router_seg.h"
 #include "shard/shard_seg.h"
+#include "shard/sub_seg.h"
 
 #define EX_IOURING 78	/* the router's status when io_uring is unavailable */
 #define RESTART_BURST 5 /* restarts within RESTART_WINDOW before slowing down */
 #define RESTART_WINDOW 10
 
-/* A child process: the router (shard = -1) or shard `shard`. */
+/* A child process: shard `shard` (>= 0), or the router or the admin API. */
+#define CHILD_ROUTER (-1)
+#define CHILD_ADMIN (-2)
+
 struct child {
 	pid_t pid;
 	int shard;
@@ -36,7 +39,7 @@ struct sup {
 	struct pnad_rt rt;
 	struct child *children; /* [0] router, [1 + i] shard i */
 	uint32_t nchildren;
-	int sfd, ctl_fd;
+	int sfd;
 	int status;
 };
 
@@ -69,9 +72,22 @@ static int probe_io_uring(void)
 static int open_segments(struct sup *s)
 {
 	const struct pnad_conf *c = s->rt.conf;
+	const struct sub_seg_params sp = {
+		.subs = (uint32_t)c->subscriptions,
+		.string_bytes = (uint64_t)c->sub_string_bytes,
+		.grants = (uint32_t)c->grants,
+		.ctl_ring_bytes = (uint64_t)c->ctl_ring_bytes,
+		.job_ring_bytes = (uint64_t)c->job_ring_bytes,
+		.outbox_bytes = (uint64_t)c->outbox_bytes,
+	};
 	char name[64];
 	int rc;
 
+	for (int r = 0; r < SUB_NROLES; r++) {
+		s->rt.role_efd[r] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (s->rt.role_efd[r] < 0)
+			return -errno;
+	}
 	s->rt.shards = calloc(s->rt.nshards, sizeof(*s->rt.shards));
 	if (!s->rt.shards)
 		abort();
@@ -87,6 +103,14 @@ static int open_segments(struct sup *s)
 		}
 		log_info("shard %u segment %s: %s (%zu MiB)", i, name,
 			 sh->seg.created ? "created" : "re-attached", sh->seg.size >> 20);
+		seg_name(name, sizeof(name), c->name, "subs", (int)i);
+		rc = sub_seg_open(name, i, s->rt.nshards, &sp, &sh->subs);
+		if (rc < 0) {
+			log_error("shared memory %s: %s", name, strerror(-rc));
+			return rc;
+		}
+		log_info("shard %u subscriptions %s: %s (%zu MiB)", i, name,
+			 sh->subs.created ? "created" : "re-attached", sh->subs.size >> 20);
 		sh->data_efd = eventfd(0, EFD_CLOEXEC);
 		sh->space_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 		if (sh->data_efd < 0 || sh->space_efd < 0)
@@ -107,12 +131,15 @@ static void close_segments(struct sup *s, int unlink_them)
 		struct pnad_shard_rt *sh = &s->rt.shards[i];
 
 		shm_seg_close(&sh->seg);
+		shm_seg_close(&sh->subs);
 		if (sh->data_efd > 0)
 			close(sh->data_efd);
 		if (sh->space_efd > 0)
 			close(sh->space_efd);
 		if (unlink_them) {
 			seg_name(name, sizeof(name), s->rt.conf->name, "shard", (int)i);
+			shm_seg_unlink(name);
+			seg_name(name, sizeof(name), s->rt.conf->name, "subs", (int)i);
 			shm_seg_unlink(name);
 		}
 	}
@@ -123,6 +150,9 @@ static void close_segments(struct sup *s, int unlink_them)
 	}
 	free(s->rt.shards);
 	s->rt.shards = NULL;
+	for (int r = 0; r < SUB_NROLES; r++)
+		if (s->rt.role_efd[r] > 0)
+			close(s->rt.role_efd[r]);
 }
 
 static int spawn(struct sup *s, struct child *ch)
@@ -137,9 +167,9 @@ static int spawn(struct sup *s, struct child *ch)
 		int rc;
 
 		close(s->sfd);
-		if (s->ctl_fd >= 0)
-			close(s->ctl_fd);
-		rc = ch->shard < 0 ? router_main(&s->rt) : shard_main(&s->rt, (uint32_t)ch->shard);
+		rc = ch->shard == CHILD_ROUTER ? router_main(&s->rt)
+		     : ch->shard == CHILD_ADMIN ? admin_main(&s->rt)
+						: shard_main(&s->rt, (uint32_t)ch->shard);
 		_exit(rc);
 	}
 	ch->pid = pid;
@@ -159,7 +189,9 @@ static struct child *child_of(struct sup *s, pid_t pid)
 static void on_child_exit(struct sup *s, struct child *ch, int wstatus)
 {
 	time_t now = time(NULL);
-	const char *what = ch->shard < 0 ? "router" : "shard";
+	const char *what = ch->shard == CHILD_ROUTER  ? "router"
+			   : ch->shard == CHILD_ADMIN ? "admin"
+						      : "shard";
 
 	ch->pid = 0;
 	if (WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == EX_IOURING) {
@@ -266,21 +298,18 @@ static int setup_signals(struct sup *s)
 static void loop(struct sup *s)
 {
 	while (!pnad_stopping) {
-		struct pollfd p[2] = { { .fd = s->sfd, .events = POLLIN },
-				       { .fd = s->ctl_fd, .events = POLLIN } };
+		struct pollfd p[1] = { { .fd = s->sfd, .events = POLLIN } };
 
-		if (poll(p, 2, 1000) < 0 && errno != EINTR)
+		if (poll(p, 1, 1000) < 0 && errno != EINTR)
 			break;
 		if (p[0].revents)
 			on_signal(s);
-		if (p[1].revents && !pnad_stopping)
-			pnad_ctl_serve(&s->rt, s->ctl_fd);
 	}
 }
 
 int pnad_sup_run(const struct pnad_conf *conf)
 {
-	struct sup s = { .rt.conf = conf, .ctl_fd = -1, .sfd = -1 };
+	struct sup s = { .rt.conf = conf, .sfd = -1 };
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	int rc;
 
@@ -291,20 +320,14 @@ int pnad_sup_run(const struct pnad_conf *conf)
 		s.status = 1;
 		goto out_close;
 	}
-	s.ctl_fd = pnad_ctl_listen(&s.rt);
-	if (s.ctl_fd < 0) {
-		log_error("control socket %s: %s", conf->control, strerror(-s.ctl_fd));
-		s.status = 1;
-		goto out_close;
-	}
-	s.nchildren = 1 + s.rt.nshards;
+	s.nchildren = 2 + s.rt.nshards;
 	s.children = calloc(s.nchildren, sizeof(*s.children));
 	if (!s.children)
 		abort();
 	/* Shards first, so the router never waits on a consumer that is not
 	 * there yet. */
 	for (uint32_t i = 0; i < s.nchildren; i++) {
-		s.children[i].shard = i == 0 ? -1 : (int)i - 1;
+		s.children[i].shard = i == 0 ? CHILD_ROUTER : i == 1 ? CHILD_ADMIN : (int)i - 2;
 		s.children[i].window_start = time(NULL);
 	}
 	for (uint32_t i = s.nchildren; i-- > 0;) {
@@ -314,14 +337,12 @@ int pnad_sup_run(const struct pnad_conf *conf)
 			goto out_stop;
 		}
 	}
-	log_info("pnad running: %u shards, ingest on %s, control %s", s.rt.nshards, conf->listen,
-		 conf->control);
+	log_info("pnad running: %u shards, ingest on %s, admin API on %s", s.rt.nshards,
+		 conf->listen, conf->admin_listen);
 	loop(&s);
 out_stop:
 	stop_children(&s);
 	free(s.children);
-	close(s.ctl_fd);
-	unlink(conf->control);
 out_close:
 	close_segments(&s, conf->unlink_on_exit);
 	if (s.sfd >= 0)

@@ -1,7 +1,9 @@
 /* grant_table: the grants of a shard's accounts (draft section 3.4), in the
- * shard's subscription segment. The shard process writes; readers use the
- * seqlocked read paths. A grant lets a grantee (identity or "@domain")
- * subscribe to an account's mailboxes at or under a path. */
+ * shard's subscription segment, so they survive a shard restart. Only the
+ * shard process reads and writes it (others ask the shard). A grant lets a
+ * grantee (identity or "@domain") subscribe to an account's mailboxes at or
+ * under a path. Open addressing on the account's hash, so one account's
+ * grants lie on one probe run. */
 #ifndef PNA_GRANT_TABLE_H
 #define PNA_GRANT_TABLE_H
 

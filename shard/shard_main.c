@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "lib/evrec.h"
@@ -14,6 +15,7 @@
 #include "pnad/pnad_rt.h"
 #include "shard/shard_seg.h"
 #include "shard/shard_state.h"
+#include "shard/shard_subs.h"
 
 #define BATCH 256
 
@@ -23,6 +25,7 @@ struct shard {
 	void *state;
 	int data_efd;
 	int space_efd;
+	struct shard_subs *subs;
 };
 
 static void count(uint64_t *c)
@@ -58,8 +61,10 @@ static void apply_one(struct shard *sh, const struct evrec *e, uint32_t len, uin
 		count(&c->table_full);
 	else if (rc < 0 || shard_state_stateless(e))
 		count(&c->events_no_state); /* -EINVAL: no usable account */
-	else
+	else {
 		count(&c->events_applied);
+		shard_subs_event(sh->subs, e);
+	}
 }
 
 /* Apply up to BATCH records; how many. */
@@ -88,6 +93,8 @@ static unsigned drain(struct shard *sh)
 static void sleep_on_data(struct shard *sh)
 {
 	struct pollfd pfd = { .fd = sh->data_efd, .events = POLLIN };
+	/* Wake at least once a second: expiry and heartbeats run on time. */
+	struct timespec tick = { .tv_sec = 1 };
 	sigset_t stop, old;
 	uint64_t v;
 
@@ -95,7 +102,7 @@ static void sleep_on_data(struct shard *sh)
 	sigaddset(&stop, SIGTERM);
 	sigaddset(&stop, SIGINT);
 	sigprocmask(SIG_BLOCK, &stop, &old);
-	if (!pnad_stopping && ppoll(&pfd, 1, NULL, &old) > 0 &&
+	if (!pnad_stopping && ppoll(&pfd, 1, &tick, &old) > 0 &&
 	    read(sh->data_efd, &v, sizeof(v)) < 0 && errno != EAGAIN && errno != EINTR)
 		log_error("eventfd read: %s", strerror(errno));
 	sigprocmask(SIG_SETMASK, &old, NULL);
@@ -120,17 +127,23 @@ int shard_main(struct pnad_rt *rt, uint32_t index)
 	__atomic_store_n(&sh.seg->pid, (int32_t)getpid(), __ATOMIC_RELAXED);
 	count(&sh.seg->c.restarts);
 	shard_state_recover(sh.state);
+	if (shard_subs_open(rt, index, &sh.subs) < 0)
+		return 1; /* logged; the supervisor restarts us */
 	log_info("attached: %u mailboxes, applied up to %llu", shard_state_count(sh.state),
 		 (unsigned long long)shard_state_applied_pos(sh.state));
 
 	while (!pnad_stopping) {
-		if (drain(&sh))
+		unsigned n = drain(&sh);
+
+		n += shard_subs_poll(sh.subs, (uint32_t)time(NULL));
+		if (n)
 			continue;
 		if (ring_producer_waiting(sh.ring))
 			efd_wake(sh.space_efd);
-		if (ring_consumer_wait(sh.ring))
+		if (ring_consumer_wait(sh.ring) && shard_subs_idle(sh.subs))
 			sleep_on_data(&sh);
 	}
+	shard_subs_close(sh.subs);
 	log_info("stopping");
 	return 0;
 }

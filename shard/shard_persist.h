@@ -17,10 +17,34 @@
 #include "lib/sub_msg.h"
 #include "shard/sub_seg.h"
 
+/* Redis keys (one account's keys share the hash tag {<account>}, so they
+ * live in one Redis Cluster slot):
+ *
+ *   <prefix>:{<account>}:subs     hash, one field per subscription:
+ *       field  the subscription id in decimal ("42")
+ *       value  compact JSON of every field of struct sub_spec:
+ *              {"id":42,"transport":1,"depth":1,"events":0,
+ *               "expires":1700000000,"heartbeat":0,"account":"a@x.org",
+ *               "path":"INBOX","subscriber":"sip:b@y.org","target":"..."}
+ *   <prefix>:{<account>}:grants   hash, one field per grant:
+ *       field  "<path>\n<grantee>"
+ *       value  {"account":"a@x.org","path":"INBOX","grantee":"@y.org","rights":1}
+ *
+ * transport: 1 SIP, 2 XMPP; depth: 0 exact, 1 subtree; events: bit
+ * (1 << Pna__EventType) per type, 0 = all; expires: unix seconds; path ""
+ * is the account root. Writes are HSET / HDEL of one field (idempotent, so
+ * the outbox can be replayed after a crash); the last HDEL removes the key
+ * (Redis does). Strings are JSON-escaped (RFC 8259 section 7), other bytes
+ * are stored as they are. Keys need no TTL: expired subscriptions are
+ * deleted by the shard (sub_table_tick), and a reload hands the shard
+ * whatever is there, expired or not. The JSON codec is shard/sub_json.h. */
+
+#define SHARD_PERSIST_PREFIX_MAX 64 /* bytes of persist_conf.prefix */
+
 struct persist_conf {
-	const char *redis;      /* host:port: the server, or any cluster node */
-	int cluster;            /* 1 cluster, 0 standalone, -1 detect */
-	const char *prefix;     /* key prefix, e.g. "pna" */
+	const char *redis;  /* host:port: the server, or any cluster node */
+	int cluster;	    /* 1 cluster, 0 standalone, -1 detect */
+	const char *prefix; /* key prefix, e.g. "pna": 1..64 bytes, no '{' '}' */
 	uint32_t shard, nshards;
 };
 
@@ -40,10 +64,17 @@ void shard_persist_stop(struct shard_persist *p);
  * (hash_jump(hash64(account), nshards)) to conf->shard, calling sub/grant for
  * each. Synchronous, its own connection(s); blocks until Redis answers
  * (retrying while it is down, up to timeout_ms). 0, or -errno with a reason
- * in err. */
+ * in err.
+ * Each entry is reported once, even when SCAN returns its key twice. A NULL
+ * sub or grant skips that kind. A callback's non-zero return stops the
+ * reload, which returns it (-ECANCELED if it was positive). Entries that do
+ * not parse are skipped and logged. timeout_ms bounds each wait for Redis
+ * (no progress for that long: -ETIMEDOUT), not the whole reload. Keys moved
+ * between cluster nodes while the reload runs may be missed. The calling
+ * thread should ignore SIGPIPE (pnad does): hiredis writes with write(2). */
 int shard_persist_reload(const struct persist_conf *conf,
 			 int (*sub)(const struct sub_spec *s, void *arg),
-			 int (*grant)(const struct grant *g, void *arg), void *arg,
-			 int timeout_ms, char *err, size_t errlen);
+			 int (*grant)(const struct grant *g, void *arg), void *arg, int timeout_ms,
+			 char *err, size_t errlen);
 
 #endif

@@ -39,23 +39,118 @@ def parse_kv(text):
     return {k: v[0] if len(v) == 1 else v for k, v in out.items()}
 
 
+class Redis:
+    """A private redis-server on a loopback port, stopped by its pid."""
+
+    def __init__(self, tmp, port=None, cluster=False, durable=False):
+        self.dir = tmp
+        self.durable = durable
+        self.port = port or free_port()
+        self.cluster = cluster
+        self.pidfile = tmp / "redis.pid"
+
+    def start(self):
+        args = ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port),
+                "--save", "", "--appendonly", "yes" if self.durable else "no",
+                "--appendfsync", "always", "--dir", str(self.dir),
+                "--daemonize", "yes", "--pidfile", str(self.pidfile),
+                "--logfile", str(self.dir / "redis.log")]
+        if self.cluster:
+            conf = self.dir / "nodes.conf"
+            if conf.exists():
+                conf.unlink()
+            args += ["--cluster-enabled", "yes", "--cluster-config-file", str(conf),
+                     "--cluster-node-timeout", "5000"]
+        subprocess.run(args, check=True, timeout=10)
+        wait_until(lambda: self.cli("PING", check=False).strip() == "PONG",
+                   what="redis-server on %d" % self.port)
+        return self
+
+    def cli(self, *args, check=True):
+        r = subprocess.run(["redis-cli", "-p", str(self.port)] + list(args),
+                           capture_output=True, text=True, timeout=30)
+        if check and r.returncode != 0:
+            raise AssertionError("redis-cli %s: %s" % (args, r.stderr))
+        return r.stdout
+
+    def pid(self):
+        try:
+            return int(self.pidfile.read_text().strip())
+        except (OSError, ValueError):
+            return None
+
+    def stop(self):
+        pid = self.pid()
+        if pid:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            wait_until(lambda: not os.path.exists("/proc/%d" % pid), what="redis to exit")
+            self.pidfile.unlink(missing_ok=True)
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory):
+    r = Redis(tmp_path_factory.mktemp("redis")).start()
+    yield r
+    r.stop()
+
+
+@pytest.fixture
+def private_redis(tmp_path):
+    d = tmp_path / "redis"
+    d.mkdir()
+    # Durable: a restart must find what was written before the outage.
+    r = Redis(d, durable=True).start()
+    yield r
+    r.stop()
+
+
+@pytest.fixture(scope="module")
+def redis_cluster(tmp_path_factory):
+    nodes = []
+    try:
+        for i in range(3):
+            d = tmp_path_factory.mktemp("cluster%d" % i)
+            nodes.append(Redis(d, cluster=True).start())
+        subprocess.run(["redis-cli", "--cluster", "create"] +
+                       ["127.0.0.1:%d" % n.port for n in nodes] +
+                       ["--cluster-replicas", "0", "--cluster-yes"],
+                       check=True, capture_output=True, timeout=60)
+        wait_until(lambda: all("cluster_state:ok" in n.cli("CLUSTER", "INFO") for n in nodes),
+                   timeout=30, what="cluster_state:ok")
+        yield nodes
+    finally:
+        for n in nodes:
+            n.stop()
+
+
 class Pnad:
-    def __init__(self, tmp, shards=2, stores=(("s1", "secret1"),), extra=""):
+    def __init__(self, tmp, shards=2, stores=(("s1", "secret1"),), extra="",
+                 redis="none", name=None, unlink=True):
         self.tmp = tmp
-        self.name = "pt" + uuid.uuid4().hex[:10]
+        self.name = name or "pt" + uuid.uuid4().hex[:10]
         self.port = free_port()
-        self.sock = str(tmp / "pnad.ctl")
+        self.admin_port = free_port()
+        self.token = uuid.uuid4().hex
         self.conf = tmp / "pnad.conf"
         self.log = tmp / "pnad.log"
         self.stores = dict(stores)
         lines = [
             "name = %s" % self.name,
             "listen = 127.0.0.1:%d" % self.port,
-            "control = %s" % self.sock,
             "shards = %d" % shards,
             "ring_bytes = 1M",
             "mailboxes = 65536",
-            "unlink_on_exit = yes",
+            "unlink_on_exit = %s" % ("yes" if unlink else "no"),
+            "redis = %s" % redis,
+            "redis_prefix = %s" % self.name,
+            "subscriptions = 131072",
+            "sub_string_bytes = 16M",
+            "outbox_bytes = 16M",
+            "admin_listen = 127.0.0.1:%d" % self.admin_port,
+            "admin_token = %s" % self.token,
         ] + ["store = %s %s" % s for s in stores] + [extra]
         self.conf.write_text("\n".join(lines) + "\n")
         self.proc = None
@@ -79,11 +174,15 @@ class Pnad:
         return st is not None and int(st.get("router.pid", 0)) > 0
 
     def ctl(self, *args, check=True):
-        r = subprocess.run([os.path.join(BIN, "pnactl"), "-s", self.sock] + list(args),
+        r = subprocess.run([os.path.join(BIN, "pnactl"), "-c", str(self.conf)] + list(args),
                            capture_output=True, text=True, timeout=30)
         if check and r.returncode != 0:
             raise AssertionError("pnactl %s: %s" % (" ".join(args), r.stderr))
         return r
+
+    def api(self, token=True):
+        from h2client import H2Client
+        return H2Client(self.admin_port, self.token if token else None)
 
     def stats(self):
         r = self.ctl("stats", check=False)

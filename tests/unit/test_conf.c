@@ -38,7 +38,8 @@ static void test_conf(void)
 	static struct pnad_conf c;
 	char err[512];
 
-	CHECK_EQ(load("# comment\nshards = 3\nring_bytes = 1M\n"
+	CHECK_EQ(load("# comment\nshards = 3\nring_bytes = 1M\nadmin_token = t\n"
+		      "identity_domain = SIP.Example.com example.com\n"
 		      "store = s1 secret one\nstore = s2 x\n",
 		      &c, err, sizeof(err)),
 		 0);
@@ -49,6 +50,9 @@ static void test_conf(void)
 	CHECK_STR(c.stores[0].credential, "secret one");
 	CHECK_EQ(pnad_conf_store(&c, "s2", 2), 1);
 	CHECK_EQ(pnad_conf_store(&c, "s3", 2), -1);
+	CHECK_EQ(c.ndomain_maps, 1);
+	CHECK_STR(c.domain_maps[0].from, "sip.example.com");
+	CHECK_STR(c.admin_tls_cert, "");
 
 	expect_error("store = a b\nshards = lots\n", ":2: shards: not an integer");
 	expect_error("store = a b\nring_bytes = 100000\n", ":2: ring_bytes: must be a power");
@@ -56,7 +60,12 @@ static void test_conf(void)
 	expect_error("store = a b\nbogus = 1\n", ":2: unknown key 'bogus'");
 	expect_error("store = a b\nstore = a c\n", ":2: store: store id given twice");
 	expect_error("store = a\n", ":1: store: expected");
-	expect_error("shards = 2\n", ": no 'store' line");
+	expect_error("admin_token = t\nshards = 2\n", ": no 'store' line");
+	expect_error("store = a b\nshards = 2\n", ": missing 'admin_token'");
+	expect_error("admin_token = t\nstore = a b\nadmin_tls_cert = c.pem\n", ": admin_tls_cert and admin_tls_key go together");
+	expect_error("admin_token = t\nstore = a b\nadmin_tls_cert = /nonexistent.pem\n"
+		     "admin_tls_key = /nonexistent.key\n", ": admin_tls_cert '/nonexistent.pem'");
+	expect_error("admin_token = t\nstore = a b\nidentity_domain = a\n", ":3: identity_domain: expected");
 	expect_error("store = a b\nlisten = localhost\n", ":2: listen: expected host:port");
 	expect_error("store = a b\nshards 2\n", ":2: expected 'key = value'");
 }

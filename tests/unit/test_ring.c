@@ -1,5 +1,6 @@
 /* test_ring: the SPSC ring keeps records whole and in order across many
- * wrap-arounds, reports full and empty, and works across two processes. */
+ * wrap-arounds, reports full and empty, lets the consumer look ahead and
+ * release a prefix at once, and works across two processes. */
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -105,6 +106,55 @@ static void test_wait_flags(void)
 	free(r);
 }
 
+/* ring_peek_from walks ahead of the tail (over pads) without releasing;
+ * ring_release_to frees a whole prefix at once, across many wraps. */
+static void test_peek_from_release_to(void)
+{
+	struct ring *r = ring_new(DATA, 0);
+	uint32_t in = 0, out = 0, bad = 0, len;
+	uint64_t pos, next, used;
+	const unsigned char *p;
+
+	CHECK(ring_peek(r, &len, &pos) == NULL);
+	while (out < 20000) {
+		while (in - out < 50 && produce(r, in))
+			in++;
+		CHECK(ring_peek(r, &len, &pos) != NULL);
+		used = ring_used(r);
+		/* Look at up to 9 records, then release them in one go. */
+		uint32_t k = 0;
+		for (; k < 9 && (p = ring_peek_from(r, pos, &len, &next)) != NULL; k++) {
+			bad += len != rec_len(out + k);
+			for (uint32_t j = 0; j < len && len == rec_len(out + k); j++)
+				bad += p[j] != (unsigned char)(out + k + j);
+			pos = next;
+		}
+		bad += ring_used(r) != used; /* nothing released yet */
+		ring_release_to(r, pos);
+		out += k;
+	}
+	CHECK_EQ(bad, 0);
+	/* Everything peeked ahead and released: empty, and the tail is the head. */
+	while (out < in) {
+		CHECK(ring_peek(r, &len, &pos) != NULL);
+		while (ring_peek_from(r, pos, &len, &next)) {
+			pos = next;
+			out++;
+		}
+		ring_release_to(r, pos);
+	}
+	CHECK_EQ(ring_used(r), 0);
+	CHECK(ring_peek(r, &len, &pos) == NULL);
+	/* Releasing to ring_next_pos equals ring_release. */
+	CHECK(produce(r, in));
+	CHECK(produce(r, in + 1));
+	CHECK(ring_peek(r, &len, &pos) != NULL);
+	ring_release_to(r, ring_next_pos(r));
+	CHECK_EQ(consume(r, in + 1), 1);
+	CHECK_EQ(ring_used(r), 0);
+	free(r);
+}
+
 static void test_two_processes(void)
 {
 	struct ring *r = ring_new(1u << 16, 1);
@@ -136,6 +186,7 @@ int main(void)
 {
 	test_wrap_single_thread();
 	test_wait_flags();
+	test_peek_from_release_to();
 	test_two_processes();
 	return check_summary();
 }

@@ -1,0 +1,789 @@
+/* shard_subs: requests, matching, notes, timers and write-through of one
+ * shard's subscriptions. Runs in the shard process, between event batches. */
+#include "shard/shard_subs.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lib/log.h"
+#include "lib/names.h"
+#include "pna.pb-c.h"
+#include "shard/authz.h"
+#include "shard/grant_table.h"
+#include "shard/shard_persist.h"
+#include "shard/shard_seg.h"
+#include "shard/shard_state.h"
+#include "shard/sub_seg.h"
+#include "shard/sub_table.h"
+
+#define REQ_BATCH 64	     /* requests served per poll */
+#define RELOAD_TIMEOUT_MS 60000
+
+/* A subscription whose note waits for room in its job ring. */
+struct backlog_item {
+	uint64_t id;
+	uint32_t index;
+	uint8_t transport;
+};
+
+struct shard_subs {
+	struct pnad_rt *rt;
+	uint32_t index;
+	struct shm_seg *seg;
+	struct sub_seg *h;
+	struct sub_table *t;
+	void *grants;
+	void *state; /* mailbox state, for the counts a note carries */
+	struct shard_persist *persist;
+	struct persist_conf pconf;
+	uint32_t last_tick;
+	unsigned outbox_queued; /* records since the last kick */
+	unsigned wake_roles;	/* bit per role: replies or jobs were queued */
+	struct backlog_item *backlog;
+	uint32_t nbacklog, backlog_cap;
+	struct sub_rep rep;	/* scratch: too big for the stack */
+	struct persist_rec prec;
+};
+
+static void count(uint64_t *c, uint64_t n)
+{
+	__atomic_store_n(c, __atomic_load_n(c, __ATOMIC_RELAXED) + n, __ATOMIC_RELAXED);
+}
+
+static void efd_wake(int fd)
+{
+	uint64_t one = 1;
+
+	(void)!write(fd, &one, sizeof(one));
+}
+
+/* --- outbox --- */
+
+/* Room for `n` more records in the Redis outbox? */
+static bool outbox_room(struct shard_subs *s, unsigned n)
+{
+	struct ring *r = sub_seg_outbox(s->seg);
+	uint64_t need = (uint64_t)n * (sizeof(struct persist_rec) + 16);
+
+	return r->size - ring_used(r) >= need + r->size / 64;
+}
+
+/* Queue a change for Redis. The caller checked outbox_room when refusing
+ * was possible; a change that cannot be refused (expiry) is dropped when the
+ * outbox is full, and the reload skips expired subscriptions anyway. */
+static void outbox_put(struct shard_subs *s, uint32_t op, const struct sub_spec *spec,
+		       const struct grant *g)
+{
+	struct ring *r = sub_seg_outbox(s->seg);
+	struct persist_rec *p;
+
+	if (!s->persist)
+		return; /* redis = none */
+	p = ring_reserve(r, sizeof(*p));
+	if (!p) {
+		log_warn("Redis outbox full: a change (op %u) is not persisted", op);
+		return;
+	}
+	memset(p, 0, sizeof(*p));
+	p->op = op;
+	if (spec)
+		p->spec = *spec;
+	if (g)
+		p->grant = *g;
+	ring_commit(r, sizeof(*p));
+	s->outbox_queued++;
+}
+
+/* --- notes and jobs --- */
+
+static bool job_push(struct shard_subs *s, uint8_t transport, uint32_t index, uint64_t id,
+		     uint8_t kind)
+{
+	struct ring *r = sub_seg_jobs(s->seg, transport);
+	struct sub_job *j = ring_reserve(r, sizeof(*j));
+
+	if (!j)
+		return false;
+	j->id = id;
+	j->index = index;
+	j->shard = (uint16_t)s->index;
+	j->kind = kind;
+	j->pad = 0;
+	ring_commit(r, sizeof(*j));
+	s->wake_roles |= 1u << (transport == SUB_XMPP ? SUB_ROLE_XMPP : SUB_ROLE_SIP);
+	return true;
+}
+
+/* Tell the egress about a pending note, or remember to when its ring has
+ * room again (each subscription is in the backlog at most once, since a
+ * note already pending only coalesces). */
+static void job_note(struct shard_subs *s, uint8_t transport, uint32_t index, uint64_t id)
+{
+	if (s->nbacklog == 0 && job_push(s, transport, index, id, SUB_JOB_NOTE)) {
+		count(&s->h->c.notes, 1);
+		return;
+	}
+	count(&s->h->c.job_ring_full, 1);
+	if (s->nbacklog == s->backlog_cap)
+		return; /* cannot happen: at most one entry per subscription */
+	s->backlog[s->nbacklog++] = (struct backlog_item){ id, index, transport };
+}
+
+static unsigned backlog_flush(struct shard_subs *s)
+{
+	uint32_t i = 0;
+
+	while (i < s->nbacklog) {
+		struct backlog_item *b = &s->backlog[i];
+
+		if (!job_push(s, b->transport, b->index, b->id, SUB_JOB_NOTE))
+			break;
+		count(&s->h->c.notes, 1);
+		i++;
+	}
+	if (i) {
+		memmove(s->backlog, s->backlog + i, (s->nbacklog - i) * sizeof(*s->backlog));
+		s->nbacklog -= i;
+	}
+	return i;
+}
+
+/* The note for an event (or heartbeat, or initial state) on (account, path). */
+static void note_fill(struct shard_subs *s, struct sub_note *n, uint8_t kind, uint8_t type,
+		      const char *account, const char *path, uint32_t uid)
+{
+	struct shard_mailbox mb;
+
+	memset(n, 0, sizeof(*n));
+	n->kind = kind;
+	n->type = type;
+	n->uid = uid;
+	snprintf(n->path, sizeof(n->path), "%s", path);
+	if (shard_state_get(s->state, account, path, &mb) == 0) {
+		n->uidvalidity = mb.uidvalidity;
+		n->uidnext = mb.uidnext;
+		n->messages = mb.messages;
+		n->unseen = mb.unseen;
+	}
+}
+
+static void note_deliver(struct shard_subs *s, uint32_t index, uint64_t id,
+			 const struct sub_note *n)
+{
+	struct sub_spec spec;
+
+	if (sub_table_note_put(s->t, index, n)) {
+		if (sub_table_get(s->t, id, &spec) == 0)
+			job_note(s, spec.transport, index, id);
+		/* Something is on its way: the heartbeat clock restarts. */
+		sub_table_sent(s->t, index, s->last_tick);
+	} else {
+		count(&s->h->c.coalesced, 1);
+	}
+}
+
+struct match_ctx {
+	struct shard_subs *s;
+	struct sub_note note;
+};
+
+static void on_match(uint32_t index, uint64_t id, void *arg)
+{
+	struct match_ctx *m = arg;
+
+	note_deliver(m->s, index, id, &m->note);
+}
+
+/* --- mailbox deleted or renamed: its subscriptions end --- */
+
+#define END_BATCH 256
+
+struct end_ctx {
+	const char *path; /* the mailbox that went away */
+	size_t plen;
+	bool subtree;	  /* also what is under it (a rename moves children) */
+	uint64_t ids[END_BATCH];
+	unsigned n;
+};
+
+static int end_collect(const struct sub_spec *sp, void *arg)
+{
+	struct end_ctx *x = arg;
+	bool hit = strcmp(sp->path, x->path) == 0 ||
+		   (x->subtree && strncmp(sp->path, x->path, x->plen) == 0 &&
+		    sp->path[x->plen] == '/');
+
+	if (hit)
+		x->ids[x->n++] = sp->id;
+	return x->n == END_BATCH;
+}
+
+/* A deleted mailbox, or the old name of a renamed one and everything under
+ * it, no longer exists: its subscriptions end (SIP: terminated with reason
+ * noresource; XMPP: the node is gone), after they got the event itself.
+ * Subscribers re-subscribe to the new name (docs/architecture.md). */
+static void end_mailbox_subs(struct shard_subs *s, const char *acct, const char *path,
+			     bool subtree)
+{
+	struct end_ctx x = { .path = path, .plen = strlen(path), .subtree = subtree };
+	struct sub_spec sp;
+
+	do {
+		x.n = 0;
+		sub_table_list_mailbox(s->t, acct, NULL, end_collect, &x);
+		for (unsigned i = 0; i < x.n; i++) {
+			if (sub_table_get(s->t, x.ids[i], &sp) < 0)
+				continue;
+			sub_table_remove(s->t, x.ids[i]);
+			outbox_put(s, PERSIST_SUB_DEL, &sp, NULL);
+			job_push(s, sp.transport, 0, sp.id, SUB_JOB_ENDED);
+			count(&s->h->c.ended, 1);
+		}
+	} while (x.n == END_BATCH);
+}
+
+void shard_subs_event(struct shard_subs *s, const struct evrec *e)
+{
+	struct match_ctx m = { .s = s };
+	const char *acct = evrec_str(e, EVREC_ACCOUNT), *path = evrec_str(e, EVREC_PATH);
+	unsigned n;
+
+	if (e->type == PNA__EVENT_TYPE__SIEVE_NOTIFY)
+		return; /* targeted, no subscription (the egress issue's) */
+	note_fill(s, &m.note, SUB_NOTE_EVENT, e->type, acct, path,
+		  (e->flags & EVREC_HAS_UID) ? e->uid : 0);
+	n = sub_table_match(s->t, acct, e->len[EVREC_ACCOUNT], path, e->len[EVREC_PATH], e->type,
+			    on_match, &m);
+	/* Those watching the old name learn of the rename before their
+	 * subscription ends with it. */
+	if (e->type == PNA__EVENT_TYPE__MAILBOX_RENAME)
+		n += sub_table_match(s->t, acct, e->len[EVREC_ACCOUNT],
+				     evrec_str(e, EVREC_OLD_PATH), e->len[EVREC_OLD_PATH],
+				     e->type, on_match, &m);
+	if (n)
+		count(&s->h->c.matches, n);
+	if (e->type == PNA__EVENT_TYPE__MAILBOX_DELETE)
+		end_mailbox_subs(s, acct, path, false);
+	else if (e->type == PNA__EVENT_TYPE__MAILBOX_RENAME)
+		end_mailbox_subs(s, acct, evrec_str(e, EVREC_OLD_PATH), true);
+}
+
+/* --- timers --- */
+
+static void on_expired(const struct sub_spec *spec, void *arg)
+{
+	struct shard_subs *s = arg;
+
+	count(&s->h->c.expired, 1);
+	outbox_put(s, PERSIST_SUB_DEL, spec, NULL);
+	job_push(s, spec->transport, 0, spec->id, SUB_JOB_ENDED);
+}
+
+static void on_heartbeat(uint64_t id, uint32_t index, void *arg)
+{
+	struct shard_subs *s = arg;
+	struct sub_spec spec;
+	struct sub_note n;
+
+	if (sub_table_get(s->t, id, &spec) < 0)
+		return;
+	count(&s->h->c.heartbeats, 1);
+	note_fill(s, &n, SUB_NOTE_HEARTBEAT, 0, spec.account,
+		  spec.path[0] ? spec.path : "INBOX", 0);
+	note_deliver(s, index, id, &n);
+}
+
+/* --- requests --- */
+
+static void reply(struct shard_subs *s, enum sub_role role, const struct sub_rep *r)
+{
+	struct ring *ring = sub_seg_rep(s->seg, role);
+	void *p = ring_reserve(ring, sizeof(*r));
+
+	/* The caller checked for room before serving the request. */
+	if (!p) {
+		log_error("reply ring of role %d full: reply to %llu dropped", role,
+			  (unsigned long long)r->req_id);
+		return;
+	}
+	memcpy(p, r, sizeof(*r));
+	ring_commit(ring, sizeof(*r));
+	s->wake_roles |= 1u << role;
+}
+
+static void fail(struct sub_rep *r, int status, const char *fmt, const char *arg)
+{
+	r->status = status;
+	snprintf(r->reason, sizeof(r->reason), fmt, arg);
+}
+
+/* Canonical account and path of a request's spec, in place. */
+static int canon(struct sub_spec *sp, struct sub_rep *r)
+{
+	char acct[NAMES_ACCOUNT_MAX + 1], path[NAMES_KEY_MAX + 1];
+	const char *why;
+
+	if (names_account(sp->account, strlen(sp->account), acct, sizeof(acct), &why) < 0) {
+		fail(r, -EINVAL, "account: %s", why);
+		return -EINVAL;
+	}
+	path[0] = '\0';
+	if (sp->path[0] && names_path(sp->path, strlen(sp->path), path, sizeof(path), &why) < 0) {
+		fail(r, -EINVAL, "mailbox: %s", why);
+		return -EINVAL;
+	}
+	strcpy(sp->account, acct);
+	strcpy(sp->path, path);
+	return 0;
+}
+
+static void initial_note(struct shard_subs *s, const struct sub_spec *sp)
+{
+	struct sub_note n;
+	uint32_t index;
+
+	/* The record index is the id's low 32 bits (sub_table.h). */
+	index = (uint32_t)sp->id;
+	note_fill(s, &n, SUB_NOTE_STATE, 0, sp->account, sp->path[0] ? sp->path : "INBOX", 0);
+	note_deliver(s, index, sp->id, &n);
+}
+
+static void op_add(struct shard_subs *s, struct sub_req *q, struct sub_rep *r)
+{
+	struct sub_spec *sp = &q->spec;
+	const char *why = NULL;
+	int rc;
+
+	if (canon(sp, r) < 0)
+		return;
+	if (sp->transport != SUB_SIP && sp->transport != SUB_XMPP) {
+		fail(r, -EINVAL, "%s", "transport must be sip or xmpp");
+		return;
+	}
+	rc = authz_check(s->rt->conf, s->grants, sp->subscriber, sp->account, sp->path,
+			 r->reason, sizeof(r->reason));
+	if (rc < 0) {
+		r->status = rc;
+		count(&s->h->c.denied, 1);
+		log_info("subscription refused: %s", r->reason);
+		return;
+	}
+	if (!outbox_room(s, 1)) {
+		count(&s->h->c.refused_full, 1);
+		fail(r, -EAGAIN, "%s",
+		     "Redis is unreachable and the queue of unsaved changes is full; "
+		     "retry later");
+		return;
+	}
+	sp->id = 0;
+	if (!sp->target[0])
+		snprintf(sp->target, sizeof(sp->target), "%s", sp->subscriber);
+	rc = sub_table_add(s->t, sp, q->now, &why);
+	if (rc < 0) {
+		if (rc == -ENOSPC)
+			count(&s->h->c.refused_full, 1);
+		fail(r, rc, "%s", why ? why : "refused");
+		return;
+	}
+	outbox_put(s, PERSIST_SUB_PUT, sp, NULL);
+	r->spec = *sp;
+	initial_note(s, sp);
+}
+
+static void op_refresh(struct shard_subs *s, struct sub_req *q, struct sub_rep *r)
+{
+	if (!outbox_room(s, 1)) {
+		fail(r, -EAGAIN, "%s", "the queue of unsaved changes is full; retry later");
+		return;
+	}
+	if (sub_table_refresh(s->t, q->spec.id, q->spec.expires, q->now) < 0 ||
+	    sub_table_get(s->t, q->spec.id, &r->spec) < 0) {
+		fail(r, -ENOENT, "%s", "no such subscription");
+		return;
+	}
+	outbox_put(s, PERSIST_SUB_PUT, &r->spec, NULL);
+}
+
+static void op_remove(struct shard_subs *s, struct sub_req *q, struct sub_rep *r)
+{
+	if (sub_table_get(s->t, q->spec.id, &r->spec) < 0) {
+		fail(r, -ENOENT, "%s", "no such subscription");
+		return;
+	}
+	if (!outbox_room(s, 1)) {
+		fail(r, -EAGAIN, "%s", "the queue of unsaved changes is full; retry later");
+		return;
+	}
+	sub_table_remove(s->t, q->spec.id);
+	outbox_put(s, PERSIST_SUB_DEL, &r->spec, NULL);
+	job_push(s, r->spec.transport, 0, r->spec.id, SUB_JOB_ENDED);
+}
+
+struct list_ctx {
+	struct shard_subs *s;
+	enum sub_role role;
+	struct sub_rep *r;
+};
+
+static int list_one(const struct sub_spec *sp, void *arg)
+{
+	struct list_ctx *l = arg;
+	struct ring *ring = sub_seg_rep(l->s->seg, l->role);
+
+	/* Keep room for the final reply. */
+	if (ring->size - ring_used(ring) < 3 * (sizeof(*l->r) + 16)) {
+		l->r->status = -E2BIG;
+		snprintf(l->r->reason, sizeof(l->r->reason), "list cut at %u entries",
+			 l->r->count);
+		return 1;
+	}
+	l->r->flags = SUB_REP_MORE;
+	l->r->spec = *sp;
+	reply(l->s, l->role, l->r);
+	l->r->count++;
+	return 0;
+}
+
+static int list_grant(const struct grant *g, void *arg)
+{
+	struct list_ctx *l = arg;
+	struct ring *ring = sub_seg_rep(l->s->seg, l->role);
+
+	if (ring->size - ring_used(ring) < 3 * (sizeof(*l->r) + 16))
+		return 1;
+	l->r->flags = SUB_REP_MORE;
+	l->r->grant = *g;
+	reply(l->s, l->role, l->r);
+	l->r->count++;
+	return 0;
+}
+
+/* Grantee in canonical form: an identity, or "@domain" lower-cased. */
+static int canon_grant(struct shard_subs *s, struct grant *g, struct sub_rep *r)
+{
+	struct sub_spec sp;
+	char id[SUB_SUBSCRIBER_MAX + 1];
+	const char *why;
+	int len;
+
+	memset(&sp, 0, sizeof(sp));
+	snprintf(sp.account, sizeof(sp.account), "%s", g->account);
+	snprintf(sp.path, sizeof(sp.path), "%s", g->path);
+	if (canon(&sp, r) < 0)
+		return -EINVAL;
+	strcpy(g->account, sp.account);
+	strcpy(g->path, sp.path);
+	if (g->grantee[0] == '@') {
+		/* A domain: canonicalise it as the domain of a stand-in user. */
+		char probe[SUB_SUBSCRIBER_MAX + 2] = "x";
+
+		memcpy(probe + 1, g->grantee, strlen(g->grantee) + 1);
+		if ((len = authz_identity(s->rt->conf, probe, id, sizeof(id), &why)) < 0) {
+			fail(r, -EINVAL, "grantee: %s", why);
+			return -EINVAL;
+		}
+		memcpy(g->grantee, id + 1, (size_t)len);
+	} else if ((len = authz_identity(s->rt->conf, g->grantee, id, sizeof(id), &why)) < 0) {
+		fail(r, -EINVAL, "grantee: %s", why);
+		return -EINVAL;
+	} else {
+		memcpy(g->grantee, id, (size_t)len + 1);
+	}
+	if (!g->rights)
+		g->rights = GRANT_RIGHT_SUBSCRIBE;
+	return 0;
+}
+
+static void op_grant(struct shard_subs *s, struct sub_req *q, struct sub_rep *r)
+{
+	int rc;
+
+	if (canon_grant(s, &q->grant, r) < 0)
+		return;
+	if (!outbox_room(s, 1)) {
+		fail(r, -EAGAIN, "%s", "the queue of unsaved changes is full; retry later");
+		return;
+	}
+	if (q->op == SUB_OP_GRANT_ADD) {
+		rc = grant_table_put(s->grants, &q->grant);
+		if (rc < 0) {
+			fail(r, rc, "%s", "grant table full");
+			return;
+		}
+		outbox_put(s, PERSIST_GRANT_PUT, NULL, &q->grant);
+	} else {
+		if (grant_table_del(s->grants, &q->grant) < 0) {
+			fail(r, -ENOENT, "%s", "no such grant");
+			return;
+		}
+		outbox_put(s, PERSIST_GRANT_DEL, NULL, &q->grant);
+	}
+	r->grant = q->grant;
+}
+
+static void serve(struct shard_subs *s, enum sub_role role, struct sub_req *q)
+{
+	struct sub_rep *r = &s->rep;
+	struct list_ctx l = { s, role, r };
+
+	memset(r, 0, sizeof(*r));
+	r->req_id = q->req_id;
+	count(&s->h->c.requests, 1);
+	switch (q->op) {
+	case SUB_OP_ADD:
+		op_add(s, q, r);
+		break;
+	case SUB_OP_REFRESH:
+		op_refresh(s, q, r);
+		break;
+	case SUB_OP_REMOVE:
+		op_remove(s, q, r);
+		break;
+	case SUB_OP_GET:
+		if (sub_table_get(s->t, q->spec.id, &r->spec) < 0)
+			fail(r, -ENOENT, "%s", "no such subscription");
+		break;
+	case SUB_OP_LIST_SUBSCRIBER:
+		sub_table_list_subscriber(s->t, q->spec.subscriber, list_one, &l);
+		break;
+	case SUB_OP_LIST_MAILBOX:
+		if (canon(&q->spec, r) == 0)
+			sub_table_list_mailbox(s->t, q->spec.account,
+					       q->spec.depth == SUB_SUBTREE && !q->spec.path[0]
+						       ? NULL
+						       : q->spec.path,
+					       list_one, &l);
+		break;
+	case SUB_OP_GRANT_ADD:
+	case SUB_OP_GRANT_REMOVE:
+		op_grant(s, q, r);
+		break;
+	case SUB_OP_GRANT_LIST:
+		grant_table_list(s->grants, q->grant.account, list_grant, &l);
+		break;
+	default:
+		fail(r, -EINVAL, "%s", "unknown request");
+	}
+	r->flags = 0;
+	memset(&r->grant, 0, q->op == SUB_OP_GRANT_LIST ? sizeof(r->grant) : 0);
+	reply(s, role, r);
+}
+
+static unsigned serve_role(struct shard_subs *s, enum sub_role role)
+{
+	struct ring *req = sub_seg_req(s->seg, role), *rep = sub_seg_rep(s->seg, role);
+	unsigned n = 0;
+
+	while (n < REQ_BATCH) {
+		uint32_t len;
+		uint64_t pos;
+		const void *p;
+		static struct sub_req q;
+
+		/* A reply needs room; lists stop early and say so. */
+		if (rep->size - ring_used(rep) < 4 * (sizeof(struct sub_rep) + 16))
+			break;
+		p = ring_peek(req, &len, &pos);
+		if (!p)
+			break;
+		memcpy(&q, p, len < sizeof(q) ? len : sizeof(q));
+		ring_release(req);
+		serve(s, role, &q);
+		n++;
+	}
+	return n;
+}
+
+/* --- the loop's entry points --- */
+
+static void wake_all(struct shard_subs *s)
+{
+	for (int role = 0; role < SUB_NROLES; role++) {
+		struct ring *rep = sub_seg_rep(s->seg, (enum sub_role)role);
+		bool wake = false;
+
+		if (!(s->wake_roles & (1u << role)))
+			continue;
+		wake |= ring_consumer_waiting(rep);
+		if (role == SUB_ROLE_SIP)
+			wake |= ring_consumer_waiting(sub_seg_jobs(s->seg, SUB_SIP));
+		if (role == SUB_ROLE_XMPP)
+			wake |= ring_consumer_waiting(sub_seg_jobs(s->seg, SUB_XMPP));
+		if (wake)
+			efd_wake(s->rt->role_efd[role]);
+	}
+	s->wake_roles = 0;
+	if (s->outbox_queued && s->persist) {
+		shard_persist_kick(s->persist);
+		s->outbox_queued = 0;
+	}
+}
+
+unsigned shard_subs_poll(struct shard_subs *s, uint32_t now)
+{
+	unsigned n = 0;
+
+	for (int role = 0; role < SUB_NROLES; role++)
+		n += serve_role(s, (enum sub_role)role);
+	if (s->nbacklog)
+		n += backlog_flush(s);
+	if (now != s->last_tick) {
+		s->last_tick = now;
+		sub_table_tick(s->t, now, on_expired, on_heartbeat, s);
+	}
+	wake_all(s);
+	return n;
+}
+
+bool shard_subs_idle(struct shard_subs *s)
+{
+	bool idle = true;
+
+	wake_all(s);
+	for (int role = 0; role < SUB_NROLES; role++)
+		idle &= ring_consumer_wait(sub_seg_req(s->seg, (enum sub_role)role));
+	return idle && s->nbacklog == 0;
+}
+
+/* --- open, reload, close --- */
+
+static void repost_pending(uint32_t index, uint64_t id, void *arg)
+{
+	struct shard_subs *s = arg;
+	struct sub_spec spec;
+
+	if (sub_table_get(s->t, id, &spec) == 0)
+		job_note(s, spec.transport, index, id);
+}
+
+static int reload_sub(const struct sub_spec *sp, void *arg)
+{
+	struct shard_subs *s = arg;
+	struct sub_spec copy = *sp;
+	const char *why = NULL;
+	uint32_t now = (uint32_t)time(NULL);
+
+	if (copy.expires <= now)
+		return 0; /* expired while pnad was down */
+	if (sub_table_add(s->t, &copy, now, &why) < 0) {
+		log_warn("reload: subscription %llu of %s not restored: %s",
+			 (unsigned long long)sp->id, sp->account, why ? why : "?");
+		return 0;
+	}
+	count(&s->h->c.reloaded_subs, 1);
+	return 0;
+}
+
+static int reload_grant(const struct grant *g, void *arg)
+{
+	struct shard_subs *s = arg;
+
+	if (grant_table_put(s->grants, g) == 0)
+		count(&s->h->c.reloaded_grants, 1);
+	return 0;
+}
+
+static int reload(struct shard_subs *s)
+{
+	struct sub_seg_params p = {
+		.subs = (uint32_t)s->rt->conf->subscriptions,
+		.string_bytes = (uint64_t)s->rt->conf->sub_string_bytes,
+		.grants = (uint32_t)s->rt->conf->grants,
+	};
+	char err[256];
+	int rc;
+
+	/* A reload interrupted by a crash starts over from empty tables. */
+	sub_table_format(sub_seg_table(s->seg), s->h->table_bytes, p.subs, p.string_bytes);
+	grant_table_format(sub_seg_grants(s->seg), s->h->grants_bytes, p.grants);
+	s->t = sub_table_attach(sub_seg_table(s->seg));
+	if (!s->t)
+		return -EPROTO;
+	rc = shard_persist_reload(&s->pconf, reload_sub, reload_grant, s, RELOAD_TIMEOUT_MS, err,
+				  sizeof(err));
+	if (rc < 0) {
+		log_error("reload from Redis %s failed: %s", s->pconf.redis, err);
+		return rc;
+	}
+	count(&s->h->c.reloads, 1);
+	__atomic_store_n(&s->h->c.loaded, 1, __ATOMIC_RELEASE);
+	log_info("reloaded %llu subscriptions and %llu grants from Redis",
+		 (unsigned long long)s->h->c.reloaded_subs,
+		 (unsigned long long)s->h->c.reloaded_grants);
+	return 0;
+}
+
+int shard_subs_open(struct pnad_rt *rt, uint32_t index, struct shard_subs **out)
+{
+	const struct pnad_conf *c = rt->conf;
+	struct shard_subs *s = calloc(1, sizeof(*s));
+	int rc;
+
+	if (!s)
+		abort();
+	s->rt = rt;
+	s->index = index;
+	s->seg = &rt->shards[index].subs;
+	s->h = sub_seg_of(s->seg);
+	s->grants = sub_seg_grants(s->seg);
+	s->state = shard_seg_state(&rt->shards[index].seg);
+	s->pconf = (struct persist_conf){
+		.redis = c->redis,
+		.cluster = strcmp(c->redis_cluster, "yes") == 0  ? 1
+			   : strcmp(c->redis_cluster, "no") == 0 ? 0
+								  : -1,
+		.prefix = c->redis_prefix,
+		.shard = index,
+		.nshards = rt->nshards,
+	};
+	s->backlog_cap = (uint32_t)c->subscriptions + 16;
+	s->backlog = calloc(s->backlog_cap, sizeof(*s->backlog));
+	if (!s->backlog)
+		abort();
+	if (strcmp(c->redis, "none") == 0) {
+		/* No durable copy: what the segment holds is all there is. */
+		__atomic_store_n(&s->h->c.loaded, 1, __ATOMIC_RELEASE);
+	}
+	if (!__atomic_load_n(&s->h->c.loaded, __ATOMIC_ACQUIRE)) {
+		rc = reload(s);
+		if (rc < 0)
+			goto err;
+	} else {
+		s->t = sub_table_attach(sub_seg_table(s->seg));
+		if (!s->t) {
+			rc = -EPROTO;
+			goto err;
+		}
+		sub_table_recover(s->t);
+		/* Jobs queued before a crash may be lost: announce every note
+		 * still pending again (a spare job is harmless). */
+		sub_table_pending(s->t, repost_pending, s);
+	}
+	if (strcmp(c->redis, "none") != 0) {
+		rc = shard_persist_start(&s->pconf, sub_seg_outbox(s->seg), &s->h->c,
+					 &s->persist);
+		if (rc < 0)
+			goto err;
+	}
+	s->last_tick = (uint32_t)time(NULL);
+	*out = s;
+	return 0;
+err:
+	shard_subs_close(s);
+	return rc;
+}
+
+void shard_subs_close(struct shard_subs *s)
+{
+	if (!s)
+		return;
+	if (s->persist)
+		shard_persist_stop(s->persist);
+	sub_table_close(s->t);
+	free(s->backlog);
+	free(s);
+}
