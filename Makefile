@@ -36,7 +36,7 @@ endif
 GEN := $(B)/gen/pna.pb-c.c $(B)/gen/pna.pb-c.h
 MAINS := pnad/pnad_main.c admin/pnactl.c connectors/pna_feed.c
 CORE_SRC := $(filter-out $(MAINS),$(wildcard lib/*.c proto/*.c ingest/*.c \
-	router/*.c shard/*.c pnad/*.c admin/*.c connectors/*.c))
+	router/*.c shard/*.c pnad/*.c admin/*.c connectors/*.c egress/*/*.c))
 CORE_OBJ := $(patsubst %.c,$(B)/obj/%.o,$(CORE_SRC)) $(B)/obj/gen/pna.pb-c.o
 LIBPNA := $(B)/libpna.a
 

@@ -72,9 +72,11 @@ struct sub_rep {
 };
 
 /* Shard -> egress worker: subscription `index` of shard `shard` has a note
- * pending (sub_table_note_take), or SUB_JOB_ENDED: it ended (expired or
- * removed) and `spec`-less cleanup is due. */
-enum { SUB_JOB_NOTE = 1, SUB_JOB_ENDED = 2 };
+ * pending (sub_table_note_take), or SUB_JOB_ENDED: it ended (expired,
+ * removed, its mailbox deleted or renamed) and only `id` is left, or
+ * SUB_JOB_SIEVE: a targeted notification (a Sieve notify action, draft
+ * section 6) with no subscription, carried whole in struct sub_job_sieve. */
+enum { SUB_JOB_NOTE = 1, SUB_JOB_ENDED = 2, SUB_JOB_SIEVE = 3 };
 
 struct sub_job {
 	uint64_t id;
@@ -82,6 +84,20 @@ struct sub_job {
 	uint16_t shard;
 	uint8_t kind;            /* SUB_JOB_* */
 	uint8_t pad;
+};
+
+#define SUB_SIEVE_TEXT_MAX 1023
+
+/* SUB_JOB_SIEVE: job.id and job.index are 0. target is the recipient URI as
+ * the mail store gave it ("sip:bob@example.net", "xmpp:bob@example.net");
+ * the shard routes it to the SIP ring for sip:/sips:/tel: and to the XMPP
+ * ring otherwise. */
+struct sub_job_sieve {
+	struct sub_job job;
+	char account[NAMES_ACCOUNT_MAX + 1]; /* the mailbox owner */
+	char path[NAMES_KEY_MAX + 1];
+	char target[SUB_SUBSCRIBER_MAX + 1];
+	char text[SUB_SIEVE_TEXT_MAX + 1];
 };
 
 /* Shard -> its Redis writer (the outbox in the subscription segment, so a

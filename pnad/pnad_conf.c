@@ -64,6 +64,27 @@ static int check_prefix(void *obj, const char *v, const char **why)
 	return 0;
 }
 
+static int check_optional_hostport(void *obj, const char *v, const char **why)
+{
+	return strcmp(v, "none") == 0 ? 0 : check_hostport(obj, v, why);
+}
+
+static int parse_sip_trusted(void *obj, const char *v, const char **why)
+{
+	struct pnad_conf *c = obj;
+
+	if (c->nsip_trusted == sizeof(c->sip_trusted) / sizeof(c->sip_trusted[0])) {
+		*why = "too many sip_trusted lines";
+		return -EINVAL;
+	}
+	if (strlen(v) >= sizeof(c->sip_trusted[0]) || strpbrk(v, " \t")) {
+		*why = "expected one IP address";
+		return -EINVAL;
+	}
+	strcpy(c->sip_trusted[c->nsip_trusted++], v);
+	return 0;
+}
+
 static int check_yesnoauto(void *obj, const char *v, const char **why)
 {
 	(void)obj;
@@ -192,6 +213,28 @@ static const struct conf_key pnad_keys[] = {
 	STRKEY("admin_tls_cert", admin_tls_cert, "-", NULL,
 	       "PEM certificate: the API speaks h2 over TLS ('-': h2c)"),
 	STRKEY("admin_tls_key", admin_tls_key, "-", NULL, "PEM private key of admin_tls_cert"),
+	STRKEY("sip_listen", sip_listen, "none", check_optional_hostport,
+	       "SIP over UDP and TCP, host:port (none: no SIP worker)"),
+	STRKEY("sip_tls_listen", sip_tls_listen, "none", check_optional_hostport,
+	       "SIP over TLS, host:port"),
+	STRKEY("sip_tls_cert", sip_tls_cert, "-", NULL, "PEM certificate for SIP over TLS"),
+	STRKEY("sip_tls_key", sip_tls_key, "-", NULL, "PEM key for SIP over TLS"),
+	STRKEY("sip_domain", sip_domain, "pna.invalid", NULL, "host part of pnad's SIP URIs"),
+	INTKEY("sip_min_expires", sip_min_expires, 1, 86400, "60", 0,
+	       "shorter SUBSCRIBE Expires get 423 Interval Too Brief"),
+	INTKEY("sip_max_expires", sip_max_expires, 60, 7 * 86400, "86400", 0,
+	       "longer SUBSCRIBE Expires are shortened to this"),
+	{ .name = "sip_digest", .type = CONF_BOOL, .off = F(sip_digest), .def = "yes",
+	  .help = "digest-authenticate subscribers that are not trusted CNAs (no: 403)" },
+	{ .name = "sip_trusted", .type = CONF_LIST, .fn = parse_sip_trusted,
+	  .help = "a CNA's source IP whose P-Asserted-Identity is believed (repeatable)" },
+	STRKEY("xmpp_server", xmpp_server, "none", check_optional_hostport,
+	       "the XMPP server's component port, host:port (none: no XMPP worker)"),
+	STRKEY("xmpp_component", xmpp_component, "pna.invalid", NULL,
+	       "pnad's XEP-0114 component domain"),
+	STRKEY("xmpp_secret", xmpp_secret, "-", NULL, "XEP-0114 shared secret"),
+	INTKEY("xmpp_connections", xmpp_connections, 1, 16, "1", 0,
+	       "component connections to the XMPP server"),
 	{ .name = "unlink_on_exit",
 	  .type = CONF_BOOL,
 	  .off = F(unlink_on_exit),
@@ -211,7 +254,13 @@ int pnad_conf_load(const char *path, struct pnad_conf *c, char *err, size_t errl
 	rc = conf_load(path, pnad_keys, sizeof(pnad_keys) / sizeof(pnad_keys[0]), c, err, errlen);
 	if (rc < 0)
 		return rc;
-	/* "-" stands for "no TLS": an empty default would read as missing. */
+	/* "-" stands for "none": an empty default would read as missing. */
+	if (strcmp(c->sip_tls_cert, "-") == 0)
+		c->sip_tls_cert[0] = '\0';
+	if (strcmp(c->sip_tls_key, "-") == 0)
+		c->sip_tls_key[0] = '\0';
+	if (strcmp(c->xmpp_secret, "-") == 0)
+		c->xmpp_secret[0] = '\0';
 	if (strcmp(c->admin_tls_cert, "-") == 0)
 		c->admin_tls_cert[0] = '\0';
 	if (strcmp(c->admin_tls_key, "-") == 0)

@@ -50,6 +50,20 @@ struct pnad_conf {
 	char admin_token[128];	   /* bearer token */
 	char admin_tls_cert[256]; /* PEM; with admin_tls_key: h2 over TLS */
 	char admin_tls_key[256];
+	/* SIP egress worker (issue #4); sip_listen "none" disables it. */
+	char sip_listen[64];	  /* UDP and TCP, host:port */
+	char sip_tls_listen[64];  /* host:port or none */
+	char sip_tls_cert[256], sip_tls_key[256];
+	char sip_domain[128];	  /* our host part in Contact and From */
+	int64_t sip_min_expires, sip_max_expires;
+	int sip_digest;		  /* digest auth for untrusted subscribers */
+	uint32_t nsip_trusted;	  /* CNAs whose P-Asserted-Identity is taken */
+	char sip_trusted[32][64]; /* source IPs */
+	/* XMPP egress worker (issue #5); xmpp_server "none" disables it. */
+	char xmpp_server[64];	  /* the XMPP server's component port */
+	char xmpp_component[128]; /* our component domain (pna.example.com) */
+	char xmpp_secret[128];
+	int64_t xmpp_connections;
 	uint32_t nstores;
 	struct pnad_store stores[PNAD_MAX_STORES];
 };

@@ -40,5 +40,7 @@ void pnad_child_signals(void);
 int router_main(struct pnad_rt *rt);
 int shard_main(struct pnad_rt *rt, uint32_t index);
 int admin_main(struct pnad_rt *rt);
+int sip_main(struct pnad_rt *rt);  /* egress/sip (forked when sip_listen is set) */
+int xmpp_main(struct pnad_rt *rt); /* egress/xmpp (forked when xmpp_server is set) */
 
 #endif

@@ -27,6 +27,8 @@
 /* A child process: shard `shard` (>= 0), or the router or the admin API. */
 #define CHILD_ROUTER (-1)
 #define CHILD_ADMIN (-2)
+#define CHILD_SIP (-3)
+#define CHILD_XMPP (-4)
 
 struct child {
 	pid_t pid;
@@ -167,9 +169,22 @@ static int spawn(struct sup *s, struct child *ch)
 		int rc;
 
 		close(s->sfd);
-		rc = ch->shard == CHILD_ROUTER ? router_main(&s->rt)
-		     : ch->shard == CHILD_ADMIN ? admin_main(&s->rt)
-						: shard_main(&s->rt, (uint32_t)ch->shard);
+		switch (ch->shard) {
+		case CHILD_ROUTER:
+			rc = router_main(&s->rt);
+			break;
+		case CHILD_ADMIN:
+			rc = admin_main(&s->rt);
+			break;
+		case CHILD_SIP:
+			rc = sip_main(&s->rt);
+			break;
+		case CHILD_XMPP:
+			rc = xmpp_main(&s->rt);
+			break;
+		default:
+			rc = shard_main(&s->rt, (uint32_t)ch->shard);
+		}
 		_exit(rc);
 	}
 	ch->pid = pid;
@@ -189,9 +204,8 @@ static struct child *child_of(struct sup *s, pid_t pid)
 static void on_child_exit(struct sup *s, struct child *ch, int wstatus)
 {
 	time_t now = time(NULL);
-	const char *what = ch->shard == CHILD_ROUTER  ? "router"
-			   : ch->shard == CHILD_ADMIN ? "admin"
-						      : "shard";
+	static const char *const roles[] = { "shard", "router", "admin", "sip", "xmpp" };
+	const char *what = roles[ch->shard < 0 ? -ch->shard : 0];
 
 	ch->pid = 0;
 	if (WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == EX_IOURING) {
@@ -281,6 +295,13 @@ static void stop_children(struct sup *s)
 	}
 }
 
+static void add_child(struct sup *s, int role)
+{
+	s->children[s->nchildren].shard = role;
+	s->children[s->nchildren].window_start = time(NULL);
+	s->nchildren++;
+}
+
 static int setup_signals(struct sup *s)
 {
 	sigset_t set;
@@ -320,16 +341,19 @@ int pnad_sup_run(const struct pnad_conf *conf)
 		s.status = 1;
 		goto out_close;
 	}
-	s.nchildren = 2 + s.rt.nshards;
-	s.children = calloc(s.nchildren, sizeof(*s.children));
+	/* The roles first, then the shards: spawned in reverse, so shards start
+	 * before the router and the egress workers that feed on them. */
+	s.children = calloc(4 + s.rt.nshards, sizeof(*s.children));
 	if (!s.children)
 		abort();
-	/* Shards first, so the router never waits on a consumer that is not
-	 * there yet. */
-	for (uint32_t i = 0; i < s.nchildren; i++) {
-		s.children[i].shard = i == 0 ? CHILD_ROUTER : i == 1 ? CHILD_ADMIN : (int)i - 2;
-		s.children[i].window_start = time(NULL);
-	}
+	add_child(&s, CHILD_ROUTER);
+	add_child(&s, CHILD_ADMIN);
+	if (strcmp(conf->sip_listen, "none") != 0)
+		add_child(&s, CHILD_SIP);
+	if (strcmp(conf->xmpp_server, "none") != 0)
+		add_child(&s, CHILD_XMPP);
+	for (uint32_t i = 0; i < s.rt.nshards; i++)
+		add_child(&s, (int)i);
 	for (uint32_t i = s.nchildren; i-- > 0;) {
 		rc = spawn(&s, &s.children[i]);
 		if (rc < 0) {

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -152,6 +153,33 @@ static unsigned backlog_flush(struct shard_subs *s)
 	return i;
 }
 
+/* A Sieve notify action (draft section 6): no subscription, the whole
+ * message goes to the egress of the target's scheme. */
+static void sieve_push(struct shard_subs *s, const struct evrec *e)
+{
+	const char *target = evrec_str(e, EVREC_TARGET);
+	bool sip = strncasecmp(target, "sip:", 4) == 0 || strncasecmp(target, "sips:", 5) == 0 ||
+		   strncasecmp(target, "tel:", 4) == 0;
+	uint8_t transport = sip ? SUB_SIP : SUB_XMPP;
+	struct ring *r = sub_seg_jobs(s->seg, transport);
+	struct sub_job_sieve *j = ring_reserve(r, sizeof(*j));
+
+	if (!j) {
+		count(&s->h->c.job_ring_full, 1);
+		return;
+	}
+	memset(j, 0, sizeof(*j));
+	j->job.kind = SUB_JOB_SIEVE;
+	j->job.shard = (uint16_t)s->index;
+	snprintf(j->account, sizeof(j->account), "%s", evrec_str(e, EVREC_ACCOUNT));
+	snprintf(j->path, sizeof(j->path), "%s", evrec_str(e, EVREC_PATH));
+	snprintf(j->target, sizeof(j->target), "%s", target);
+	snprintf(j->text, sizeof(j->text), "%s", evrec_str(e, EVREC_TEXT));
+	ring_commit(r, sizeof(*j));
+	count(&s->h->c.sieve, 1);
+	s->wake_roles |= 1u << (sip ? SUB_ROLE_SIP : SUB_ROLE_XMPP);
+}
+
 /* The note for an event (or heartbeat, or initial state) on (account, path). */
 static void note_fill(struct shard_subs *s, struct sub_note *n, uint8_t kind, uint8_t type,
 		      const char *account, const char *path, uint32_t uid)
@@ -252,8 +280,10 @@ void shard_subs_event(struct shard_subs *s, const struct evrec *e)
 	const char *acct = evrec_str(e, EVREC_ACCOUNT), *path = evrec_str(e, EVREC_PATH);
 	unsigned n;
 
-	if (e->type == PNA__EVENT_TYPE__SIEVE_NOTIFY)
-		return; /* targeted, no subscription (the egress issue's) */
+	if (e->type == PNA__EVENT_TYPE__SIEVE_NOTIFY) {
+		sieve_push(s, e);
+		return;
+	}
 	note_fill(s, &m.note, SUB_NOTE_EVENT, e->type, acct, path,
 		  (e->flags & EVREC_HAS_UID) ? e->uid : 0);
 	n = sub_table_match(s->t, acct, e->len[EVREC_ACCOUNT], path, e->len[EVREC_PATH], e->type,

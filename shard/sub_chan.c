@@ -64,7 +64,7 @@ bool sub_chan_recv(const struct pnad_rt *rt, enum sub_role role, struct sub_rep 
 	return false;
 }
 
-bool sub_chan_job(const struct pnad_rt *rt, unsigned transport, struct sub_job *out)
+bool sub_chan_job(const struct pnad_rt *rt, unsigned transport, struct sub_job_sieve *out)
 {
 	for (uint32_t i = 0; i < rt->nshards; i++)
 		if (take(sub_seg_jobs(&rt->shards[i].subs, transport), out, sizeof(*out)))

@@ -29,8 +29,10 @@ bool sub_chan_recv(const struct pnad_rt *rt, enum sub_role role, struct sub_rep 
  * for egress roles, job) ring and returns true if all are still empty. */
 bool sub_chan_wait(const struct pnad_rt *rt, enum sub_role role);
 
-/* Egress roles: the next job from any shard's job ring of `transport`. */
-bool sub_chan_job(const struct pnad_rt *rt, unsigned transport, struct sub_job *out);
+/* Egress roles: the next job from any shard's job ring of `transport`,
+ * copied into *out (out->job.kind tells which; the rest is filled only for
+ * SUB_JOB_SIEVE). */
+bool sub_chan_job(const struct pnad_rt *rt, unsigned transport, struct sub_job_sieve *out);
 
 /* Blocking helper for tools and tests: send req to the owner shard and call
  * fn for each reply until the last; waits at most timeout_ms. Returns the

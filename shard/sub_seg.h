@@ -26,6 +26,7 @@ struct sub_counters {
 	uint64_t job_ring_full;    /* notes left pending: the job ring was full */
 	uint64_t heartbeats;
 	uint64_t expired;
+	uint64_t sieve;            /* targeted (Sieve) notifications handed on */
 	uint64_t ended;            /* ended: their mailbox was deleted or renamed */
 	uint64_t requests;         /* client requests served */
 	uint64_t denied;           /* subscriptions refused by authorization */
