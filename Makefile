@@ -11,7 +11,7 @@ endif
 
 CC ?= cc
 CXX ?= c++
-PKGS := liburing libprotobuf-c hiredis libnghttp2 openssl json-c
+PKGS := liburing libprotobuf-c hiredis libnghttp2 openssl json-c expat
 ifeq ($(SANITIZE),)
 PKGS += jemalloc
 endif

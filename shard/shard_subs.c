@@ -274,6 +274,12 @@ static void end_mailbox_subs(struct shard_subs *s, const char *acct, const char 
 	} while (x.n == END_BATCH);
 }
 
+void shard_subs_prefetch(struct shard_subs *s, const struct evrec *e, unsigned stage)
+{
+	sub_table_prefetch(s->t, evrec_str(e, EVREC_ACCOUNT), e->len[EVREC_ACCOUNT],
+			   evrec_str(e, EVREC_PATH), e->len[EVREC_PATH], stage);
+}
+
 void shard_subs_event(struct shard_subs *s, const struct evrec *e)
 {
 	struct match_ctx m = { .s = s };

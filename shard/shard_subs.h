@@ -25,6 +25,10 @@ void shard_subs_close(struct shard_subs *s); /* accepts NULL */
 /* An event was applied to mailbox state: match and notify. */
 void shard_subs_event(struct shard_subs *s, const struct evrec *e);
 
+/* Start loading what shard_subs_event(e) will read (stage 0, then 1 some
+ * events later; see sub_table_prefetch). */
+void shard_subs_prefetch(struct shard_subs *s, const struct evrec *e, unsigned stage);
+
 /* Serve pending requests, flush notes that waited for job-ring space, run
  * the once-a-second timers. Returns how much work it did (0: idle). */
 unsigned shard_subs_poll(struct shard_subs *s, uint32_t now);

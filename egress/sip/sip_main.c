@@ -1,12 +1,655 @@
-/* sip_main: the SIP egress worker process (placeholder while it is being
- * written: the supervisor only forks it when the config enables it). */
+/* sip_main: the SIP egress worker process: one epoll loop over the SIP
+ * transports and the shards' reply and job rings; sends NOTIFYs (RFC 6665)
+ * for subscription notes, MESSAGEs (RFC 3428) for Sieve notify actions,
+ * and acts on NOTIFY outcomes. Forked by the supervisor when sip_listen is
+ * set. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "egress/sip/sip_worker.h"
+#include "lib/evrec.h"
 #include "lib/log.h"
-#include "pnad/pnad_rt.h"
+#include "shard/sub_chan.h"
+#include "shard/sub_seg.h"
+
+#define TAG_EFD (9ull << 56)
+#define MAX_CONNS 1024
+#define TRANS_CAP 16384
+#define MESSAGE_MAX 1300 /* RFC 3428 section 8 */
+
+/* RFC 6665 4.1.2.2 and RFC 5057: these end the subscription */
+static bool notify_fatal(int status)
+{
+	return status == 404 || status == 405 || status == 410 || status == 416 ||
+	       (status >= 480 && status <= 485) || status == 489 || status == 501 ||
+	       status == 604;
+}
+
+static void clock_update(struct sip_worker *w)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	w->now_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	w->now = (uint32_t)time(NULL);
+}
+
+void sip_local_tag(char *out, size_t cap, struct sip_span prefix, uint16_t shard, uint64_t id)
+{
+	snprintf(out, cap, "%.*s-s%u-%llx", (int)prefix.n, prefix.p, shard, (unsigned long long)id);
+}
+
+int sip_chan_send_retry(struct sip_worker *w, uint32_t shard, const struct sub_req *q)
+{
+	for (int i = 0; i < 100; i++) {
+		struct sub_rep rep;
+		uint32_t from;
+
+		if (sub_chan_send(w->rt, SUB_ROLE_SIP, shard, q) == 0)
+			return 0;
+		/* replies free the shard's request ring: answer them first */
+		if (sub_chan_recv(w->rt, SUB_ROLE_SIP, &rep, &from))
+			sip_sub_reply(w, &rep, from);
+		else
+			usleep(1000);
+	}
+	return -EAGAIN;
+}
+
+void sip_remove_sub(struct sip_worker *w, uint16_t shard, uint64_t id)
+{
+	struct sub_req q;
+
+	memset(&q, 0, sizeof(q));
+	q.req_id = 0; /* no pending slot: the reply is dropped */
+	q.op = SUB_OP_REMOVE;
+	q.now = w->now;
+	q.spec.id = id;
+	if (sip_chan_send_retry(w, shard, &q) < 0)
+		log_warn("could not queue the removal of subscription %u-%llu", shard,
+			 (unsigned long long)id);
+}
+
+/* Where NOTIFYs of a dialog go: the TCP connection (or address) the
+ * SUBSCRIBE came from; over UDP the first route or the remote target when
+ * numeric, else the source address. */
+static int dialog_peer(const struct sip_blob *b, struct sip_peer *to)
+{
+	struct sip_span first = b->route, uri, par;
+	struct sip_uri u;
+	char host[64];
+
+	memset(to, 0, sizeof(*to));
+	to->conn = UINT32_MAX;
+	if (strcmp(b->tp, "tcp") == 0) {
+		to->tp = SIP_TP_TCP;
+		return sip_addr_make(b->ip, b->port, &to->addr, &to->alen);
+	}
+	to->tp = SIP_TP_UDP;
+	if (first.n) {
+		first = sip_list_next(&first);
+		if (sip_addr_parse(first, &uri, &par) < 0)
+			uri = first;
+	} else {
+		uri = b->rtarget;
+	}
+	if (sip_uri_parse(uri, &u) == 0 && u.host.n < sizeof(host)) {
+		memcpy(host, u.host.p, u.host.n);
+		host[u.host.n] = 0;
+		if (sip_addr_make(host, u.port ? u.port : 5060, &to->addr, &to->alen) == 0)
+			return 0;
+	}
+	return sip_addr_make(b->ip, b->port, &to->addr, &to->alen);
+}
+
+static int notify_body(const struct sip_blob *b, struct sip_dlg *d, const struct sub_note *n,
+		       const char *state, char *body, size_t cap, const char **ctype)
+{
+	struct sip_wbuf bw;
+	const char *key = b->event_id.p + b->event_id.n + 1; /* the last line */
+	char account[NAMES_ACCOUNT_MAX + 1], uri[NAMES_ACCOUNT_MAX + 8];
+	const char *slash = strchr(key, '/');
+	size_t alen = slash ? (size_t)(slash - key) : strlen(key);
+
+	if (alen >= sizeof(account))
+		return -EINVAL;
+	memcpy(account, key, alen);
+	account[alen] = 0;
+	sip_wbuf_init(&bw, body, cap);
+	if (strcmp(b->pkg, "ms") == 0) {
+		snprintf(uri, sizeof(uri), "sip:%s", account);
+		*ctype = "application/simple-message-summary";
+		return sip_body_mwi(&bw, uri, d->messages, d->unseen);
+	}
+	*ctype = "application/x-pnad-mail-event+json";
+	{
+		struct sip_mail_event e = {
+			.kind = strncmp(state, "terminated", 10) == 0 ? "terminated"
+				: !n				      ? "state"
+				: n->kind == SUB_NOTE_EVENT	      ? "event"
+				: n->kind == SUB_NOTE_HEARTBEAT	      ? "heartbeat"
+								      : "state",
+			.event = n && n->kind == SUB_NOTE_EVENT ? evrec_type_name(n->type) : NULL,
+			.account = account,
+			.mailbox = n ? n->path : (slash ? slash + 1 : ""),
+			.uid = n ? n->uid : 0,
+			.uidvalidity = d->uidvalidity,
+			.uidnext = d->uidnext,
+			.messages = d->messages,
+			.unseen = d->unseen,
+			.coalesced = n ? n->coalesced : 0,
+		};
+		return sip_body_mail_event(&bw, &e);
+	}
+}
+
+int sip_notify_send(struct sip_worker *w, uint16_t shard, uint64_t id, const char *target,
+		    struct sip_dlg *d, const struct sub_note *n, const char *state)
+{
+	struct sip_blob b;
+	struct sip_tr *tr;
+	char branch[32], ltag[64], ruri[256], luri[256], turi[256], route[512], event[96];
+	char contact[160], callid[256], rtag[128], body[1024];
+	const char *ctype = NULL;
+	struct sip_wbuf out;
+	int blen;
+
+	if (sip_blob_parse(target, &b) < 0)
+		return -EINVAL;
+	blen = notify_body(&b, d, n, state, body, sizeof(body), &ctype);
+	if (blen < 0)
+		return blen;
+	if (!(tr = sip_trans_alloc(w->trans, branch, sizeof(branch)))) {
+		SIP_COUNT(w->seg, busy, 1);
+		return -ENOBUFS;
+	}
+	if (dialog_peer(&b, &tr->to) < 0) {
+		sip_trans_done(w->trans, tr);
+		return -EINVAL;
+	}
+	sip_local_tag(ltag, sizeof(ltag), b.ltag, shard, id);
+#define CP(dst, sp) snprintf(dst, sizeof(dst), "%.*s", (int)(sp).n, (sp).p)
+	CP(ruri, b.rtarget);
+	CP(luri, b.luri);
+	CP(turi, b.ruri);
+	CP(route, b.route);
+	CP(callid, b.call_id);
+	CP(rtag, b.rtag);
+#undef CP
+	if (b.event_id.n)
+		snprintf(event, sizeof(event), "%s;id=%.*s",
+			 strcmp(b.pkg, "ms") == 0 ? "message-summary" : "mail-event",
+			 (int)b.event_id.n, b.event_id.p);
+	else
+		snprintf(event, sizeof(event), "%s",
+			 strcmp(b.pkg, "ms") == 0 ? "message-summary" : "mail-event");
+	snprintf(contact, sizeof(contact), "<sip:%s:%u%s>", sip_net_host(w->net),
+		 sip_net_port(w->net), tr->to.tp == SIP_TP_TCP ? ";transport=tcp" : "");
+	d->cseq++;
+	sip_wbuf_init(&out, tr->buf, sizeof(tr->buf));
+	if (sip_build_request(&out, &(struct sip_req_out){
+					    .method = "NOTIFY",
+					    .ruri = ruri,
+					    .transport = tr->to.tp == SIP_TP_TCP ? "TCP" : "UDP",
+					    .via_host = sip_net_host(w->net),
+					    .via_port = sip_net_port(w->net),
+					    .branch = branch,
+					    .from_uri = luri,
+					    .from_tag = ltag,
+					    .to_uri = turi,
+					    .to_tag = rtag,
+					    .call_id = callid,
+					    .cseq = d->cseq,
+					    .route = route,
+					    .contact = contact,
+					    .event = event,
+					    .sub_state = state,
+					    .ctype = ctype,
+					    .body = body,
+					    .body_len = (size_t)blen,
+				    }) < 0) {
+		sip_trans_done(w->trans, tr);
+		return -ENOSPC;
+	}
+	tr->len = (uint32_t)out.len;
+	tr->kind = SIP_TR_NOTIFY;
+	tr->shard = shard;
+	tr->id = id;
+	tr->final_notify = strncmp(state, "terminated", 10) == 0;
+	sip_trans_start(w->trans, tr, w->now_ms);
+	SIP_COUNT(w->seg, notifies_sent, 1);
+	if (sip_net_send(w->net, &tr->to, tr->buf, tr->len) < 0 && tr->to.tp == SIP_TP_TCP) {
+		/* no connection: Timer F decides, as for a lost datagram */
+	}
+	return 0;
+}
+
+/* --- jobs from the shards --- */
+
+static void early_stash(struct sip_worker *w, uint16_t shard, uint64_t id,
+			const struct sub_note *n)
+{
+	for (unsigned i = 0; i < SIP_EARLY_CAP; i++) {
+		struct sip_early *e = &w->early[i];
+
+		if (!e->used || (e->shard == shard && e->id == id)) {
+			e->used = true;
+			e->shard = shard;
+			e->id = id;
+			e->since = w->now;
+			e->note = *n;
+			return;
+		}
+	}
+	SIP_COUNT(w->seg, busy, 1);
+}
+
+static void deliver(struct sip_worker *w, uint16_t shard, uint64_t id, const struct sub_note *n,
+		    const struct sub_spec *sp, struct sip_dlg *d)
+{
+	char state[64];
+	const char *path = sp->path[0] ? sp->path : "INBOX";
+
+	if (d->flags & SIP_DLG_TERMINATED)
+		return;
+	/* counts of the subscribed mailbox; mail-event also reports others */
+	if (strcmp(n->path, path) == 0 || !(d->flags & SIP_DLG_COUNTS)) {
+		d->messages = n->messages;
+		d->unseen = n->unseen;
+		d->uidnext = n->uidnext;
+		d->uidvalidity = n->uidvalidity;
+		d->flags |= SIP_DLG_COUNTS;
+	}
+	if (!d->target[0] && strlen(sp->target) < sizeof(d->target))
+		memcpy(d->target, sp->target, strlen(sp->target) + 1);
+	if (d->flags & SIP_DLG_FETCH) {
+		sip_notify_send(w, shard, id, sp->target, d, n, "terminated;reason=timeout");
+		d->flags |= SIP_DLG_TERMINATED;
+		sip_remove_sub(w, shard, id);
+		return;
+	}
+	if (sp->expires <= w->now)
+		return; /* the shard's expiry tick ends it */
+	snprintf(state, sizeof(state), "active;expires=%u", sp->expires - w->now);
+	sip_notify_send(w, shard, id, sp->target, d, n, state);
+}
+
+void sip_early_flush(struct sip_worker *w, uint16_t shard, uint64_t id)
+{
+	for (unsigned i = 0; i < SIP_EARLY_CAP; i++) {
+		struct sip_early *e = &w->early[i];
+		struct sub_spec sp;
+		struct sip_dlg *d;
+
+		if (!e->used || e->shard != shard || e->id != id)
+			continue;
+		e->used = false;
+		if (sub_table_get(w->tables[shard], id, &sp) < 0)
+			return;
+		d = sip_dlg_get(w->seg, shard, id, sip_dlg_cseq_base(w->now));
+		if (d)
+			deliver(w, shard, id, &e->note, &sp, d);
+		return;
+	}
+}
+
+/* STATE notes waiting for a reply that will not come (a subscription the
+ * worker did not answer, e.g. reloaded after a restart): send after 5 s. */
+static void early_expire(struct sip_worker *w)
+{
+	for (unsigned i = 0; i < SIP_EARLY_CAP; i++) {
+		struct sip_early *e = &w->early[i];
+		struct sip_dlg *d;
+
+		if (!e->used || w->now - e->since < 5)
+			continue;
+		d = sip_dlg_get(w->seg, e->shard, e->id, sip_dlg_cseq_base(w->now));
+		if (d)
+			d->flags |= SIP_DLG_REPLIED;
+		sip_early_flush(w, e->shard, e->id);
+	}
+}
+
+static void on_note(struct sip_worker *w, const struct sub_job *j)
+{
+	static struct sub_spec sp;
+	struct sub_note n;
+	struct sip_dlg *d;
+
+	if (j->shard >= w->rt->nshards ||
+	    sub_table_note_take(w->tables[j->shard], j->index, j->id, &n, &sp) < 0)
+		return; /* spare job, or the subscription went away */
+	d = sip_dlg_find(w->seg, j->shard, j->id);
+	if (!d || !(d->flags & SIP_DLG_REPLIED)) {
+		if (n.kind == SUB_NOTE_STATE) {
+			early_stash(w, j->shard, j->id, &n);
+			return;
+		}
+		d = sip_dlg_get(w->seg, j->shard, j->id, sip_dlg_cseq_base(w->now));
+		if (!d)
+			return;
+		d->flags |= SIP_DLG_REPLIED;
+	}
+	deliver(w, j->shard, j->id, &n, &sp, d);
+}
+
+static void on_ended(struct sip_worker *w, const struct sub_job *j)
+{
+	struct sip_dlg *d = sip_dlg_find(w->seg, j->shard, j->id);
+
+	if (!d)
+		return;
+	if (!(d->flags & SIP_DLG_TERMINATED) && d->target[0])
+		sip_notify_send(w, j->shard, j->id, d->target, d, NULL,
+				d->expires <= w->now ? "terminated;reason=timeout"
+						     : "terminated;reason=noresource");
+	sip_dlg_del(w->seg, d);
+}
+
+/* A Sieve notify action: MESSAGE to the target, no dialog, no Contact. */
+static void on_sieve(struct sip_worker *w, const struct sub_job_sieve *j)
+{
+	char uri[300], host[64], branch[32], tag[24], callid[256], from[200];
+	struct sip_uri u;
+	struct sip_tr *tr;
+	struct sip_wbuf out;
+	size_t tlen = strlen(j->text), n;
+	const char *semi;
+
+	/* RFC 6468: ;method=MESSAGE and other URI params are not part of the target */
+	semi = strchr(j->target, ';');
+	n = semi ? (size_t)(semi - j->target) : strlen(j->target);
+	snprintf(uri, sizeof(uri), "%.*s", (int)n, j->target);
+	if (sip_uri_parse((struct sip_span){ uri, strlen(uri) }, &u) < 0 || u.host.n >= sizeof(host))
+		goto fail;
+	memcpy(host, u.host.p, u.host.n);
+	host[u.host.n] = 0;
+	if (!(tr = sip_trans_alloc(w->trans, branch, sizeof(branch))))
+		goto fail;
+	memset(&tr->to, 0, sizeof(tr->to));
+	tr->to.tp = SIP_TP_UDP;
+	tr->to.conn = UINT32_MAX;
+	if (sip_addr_make(host, u.port ? u.port : 5060, &tr->to.addr, &tr->to.alen) < 0) {
+		sip_trans_done(w->trans, tr); /* no DNS in the loop: numeric hosts only */
+		goto fail;
+	}
+	snprintf(tag, sizeof(tag), "%llx", (unsigned long long)(w->secret ^ (uint64_t)w->now_ms));
+	snprintf(callid, sizeof(callid), "m%s-%s@%s", branch, tag, w->conf->sip_domain);
+	snprintf(from, sizeof(from), "sip:%s", j->account);
+	for (;;) {
+		sip_wbuf_init(&out, tr->buf, sizeof(tr->buf) < MESSAGE_MAX ? sizeof(tr->buf)
+									   : MESSAGE_MAX);
+		sip_build_request(&out, &(struct sip_req_out){
+						.method = "MESSAGE",
+						.ruri = uri,
+						.transport = "UDP",
+						.via_host = sip_net_host(w->net),
+						.via_port = sip_net_port(w->net),
+						.branch = branch,
+						.from_uri = from,
+						.from_tag = tag,
+						.to_uri = uri,
+						.call_id = callid,
+						.cseq = 1,
+						.ctype = "text/plain;charset=UTF-8",
+						.body = j->text,
+						.body_len = tlen,
+					});
+		if (!out.over)
+			break;
+		if (tlen < 64) {
+			sip_trans_done(w->trans, tr);
+			goto fail;
+		}
+		tlen -= 64; /* shorten the text until the request fits 1300 bytes */
+		while (tlen && ((unsigned char)j->text[tlen] & 0xc0) == 0x80)
+			tlen--; /* never cut inside a UTF-8 sequence */
+	}
+	tr->len = (uint32_t)out.len;
+	tr->kind = SIP_TR_MESSAGE;
+	sip_trans_start(w->trans, tr, w->now_ms);
+	sip_net_send(w->net, &tr->to, tr->buf, tr->len);
+	SIP_COUNT(w->seg, messages_sent, 1);
+	return;
+fail:
+	SIP_COUNT(w->seg, message_failures, 1);
+}
+
+static void drain_shards(struct sip_worker *w)
+{
+	static struct sub_job_sieve job;
+	struct sub_rep rep;
+	uint32_t shard;
+	unsigned budget = 4096;
+
+	while (sub_chan_recv(w->rt, SUB_ROLE_SIP, &rep, &shard))
+		sip_sub_reply(w, &rep, shard);
+	while (budget-- && sub_chan_job(w->rt, SUB_SIP, &job)) {
+		if (job.job.kind == SUB_JOB_NOTE)
+			on_note(w, &job.job);
+		else if (job.job.kind == SUB_JOB_ENDED)
+			on_ended(w, &job.job);
+		else if (job.job.kind == SUB_JOB_SIEVE)
+			on_sieve(w, &job);
+		if ((budget & 63) == 0)
+			sip_net_flush(w->net);
+	}
+}
+
+/* --- responses to our requests, and timers --- */
+
+static void tr_failed(struct sip_worker *w, struct sip_tr *tr, bool remove)
+{
+	struct sip_dlg *d;
+
+	if (tr->kind == SIP_TR_MESSAGE) {
+		SIP_COUNT(w->seg, message_failures, 1);
+		return;
+	}
+	SIP_COUNT(w->seg, notify_failures, 1);
+	if (!remove || tr->final_notify)
+		return;
+	d = sip_dlg_find(w->seg, tr->shard, tr->id);
+	if (d)
+		d->flags |= SIP_DLG_TERMINATED;
+	SIP_COUNT(w->seg, removed_by_failure, 1);
+	sip_remove_sub(w, tr->shard, tr->id);
+}
+
+static void on_response(struct sip_worker *w, const struct sip_msg *m)
+{
+	struct sip_span via = sip_hdr_get(m, SIP_H_VIA), top, par, br;
+	struct sip_tr *tr;
+
+	SIP_COUNT(w->seg, responses_in, 1);
+	top = sip_list_next(&via);
+	sip_event_pkg(top, &par); /* splits "SIP/2.0/UDP h:p" from ";params" */
+	if (sip_param_get(par, "branch", &br) < 0 || !(tr = sip_trans_match(w->trans, br)))
+		return;
+	if (m->status < 200) {
+		tr->provisional = true;
+		if (tr->to.tp == SIP_TP_UDP)
+			tr->interval_ms = SIP_T2_MS;
+		return;
+	}
+	if (m->status < 300) {
+		if (tr->kind == SIP_TR_NOTIFY)
+			SIP_COUNT(w->seg, notify_ok, 1);
+	} else {
+		tr_failed(w, tr, notify_fatal(m->status));
+	}
+	sip_trans_done(w->trans, tr);
+}
+
+static void on_resend(void *arg, struct sip_tr *tr)
+{
+	struct sip_worker *w = arg;
+
+	SIP_COUNT(w->seg, notify_retransmits, 1);
+	sip_net_send(w->net, &tr->to, tr->buf, tr->len);
+}
+
+static void on_timeout(void *arg, struct sip_tr *tr)
+{
+	struct sip_worker *w = arg;
+
+	SIP_COUNT(w->seg, notify_timeouts, 1);
+	/* RFC 6665 4.2.2: Timer F on a NOTIFY SHOULD remove the subscription */
+	tr_failed(w, tr, true);
+}
+
+/* --- requests --- */
+
+static void on_msg(void *arg, const char *buf, size_t len, const struct sip_peer *from)
+{
+	struct sip_worker *w = arg;
+	static struct sip_msg m;
+	const char *why = NULL;
+	int rc = sip_parse(&m, buf, len, from->tp == SIP_TP_TCP, &why);
+
+	if (rc == -EAGAIN) {
+		why = "truncated message";
+		rc = -EBADMSG;
+	}
+	if (rc < 0) {
+		char extra[256];
+
+		SIP_COUNT(w->seg, malformed, 1);
+		if (m.start_ok && !m.request)
+			return; /* a broken response: nothing to answer */
+		if (m.first[SIP_H_VIA] < 0)
+			return;
+		snprintf(extra, sizeof(extra), "Warning: 399 %s \"%s\"\r\n", w->conf->sip_domain,
+			 why);
+		sip_respond(w, &m, from, 400, why, &(struct sip_resp_opts){ .extra = extra });
+		return;
+	}
+	if (!m.request) {
+		on_response(w, &m);
+		return;
+	}
+	SIP_COUNT(w->seg, requests, 1);
+	if (sip_span_eq(sip_msg_span(&m, m.method), "SUBSCRIBE"))
+		sip_sub_request(w, &m, from);
+	else if (sip_span_eq(sip_msg_span(&m, m.method), "OPTIONS"))
+		sip_respond(w, &m, from, 200, "OK",
+			    &(struct sip_resp_opts){ .extra = "Allow: SUBSCRIBE, OPTIONS\r\n"
+							      "Allow-Events: message-summary, "
+							      "mail-event\r\n" });
+	else if (!sip_span_eq(sip_msg_span(&m, m.method), "ACK"))
+		sip_respond(w, &m, from, 405, "Method Not Allowed",
+			    &(struct sip_resp_opts){ .extra = "Allow: SUBSCRIBE, OPTIONS\r\n" });
+}
+
+/* --- setup and loop --- */
+
+static int worker_init(struct sip_worker *w, struct pnad_rt *rt)
+{
+	char host[64], err[256], name[96];
+	const char *colon;
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = TAG_EFD };
+	uint32_t cap;
+	int rc;
+
+	w->rt = rt;
+	w->conf = rt->conf;
+	colon = strrchr(w->conf->sip_listen, ':');
+	if (!colon || (size_t)(colon - w->conf->sip_listen) >= sizeof(host)) {
+		log_error("sip_listen: %s is not host:port", w->conf->sip_listen);
+		return -EINVAL;
+	}
+	snprintf(host, sizeof(host), "%.*s", (int)(colon - w->conf->sip_listen),
+		 w->conf->sip_listen);
+	if (getrandom(&w->secret, sizeof(w->secret), 0) != sizeof(w->secret))
+		w->secret = (uint64_t)time(NULL) * 0x9e3779b97f4a7c15ull;
+	cap = (uint32_t)(w->conf->subscriptions * rt->nshards * 2 > (1 << 22)
+				 ? (1 << 22)
+				 : w->conf->subscriptions * rt->nshards * 2);
+	snprintf(name, sizeof(name), "/%s.sip", w->conf->name);
+	if ((rc = sip_dlg_open(name, cap, &w->seg_map)) < 0) {
+		log_error("%s: %s", name, strerror(-rc));
+		return rc;
+	}
+	w->seg = w->seg_map.base;
+	w->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (w->epfd < 0)
+		return -errno;
+	if ((rc = sip_net_open(host, (uint16_t)atoi(colon + 1), MAX_CONNS, w->epfd, w->seg, &w->net,
+			       err, sizeof(err))) < 0) {
+		log_error("%s", err);
+		return rc;
+	}
+	if (rt->role_efd[SUB_ROLE_SIP] > 0)
+		epoll_ctl(w->epfd, EPOLL_CTL_ADD, rt->role_efd[SUB_ROLE_SIP], &ev);
+	w->trans = sip_trans_new(TRANS_CAP);
+	w->pend = calloc(SIP_PEND_CAP, sizeof(*w->pend));
+	w->tables = calloc(rt->nshards, sizeof(*w->tables));
+	if (!w->pend || !w->tables)
+		abort();
+	for (uint32_t i = 0; i < rt->nshards; i++)
+		w->tables[i] = sub_table_attach(sub_seg_table(&rt->shards[i].subs));
+	log_info("SIP worker listening on %s (udp, tcp)", w->conf->sip_listen);
+	return 0;
+}
+
+static void worker_loop(struct sip_worker *w)
+{
+	struct epoll_event evs[64];
+	int64_t last_tick = 0;
+
+	while (!pnad_stopping) {
+		int n, timeout = 0;
+
+		clock_update(w);
+		drain_shards(w);
+		if (w->now_ms - last_tick >= 50) {
+			sip_trans_tick(w->trans, w->now_ms, on_resend, on_timeout, w);
+			early_expire(w);
+			last_tick = w->now_ms;
+		}
+		sip_net_flush(w->net);
+		sip_net_reap(w->net);
+		if (sub_chan_wait(w->rt, SUB_ROLE_SIP))
+			timeout = 50;
+		n = epoll_wait(w->epfd, evs, 64, timeout);
+		clock_update(w);
+		for (int i = 0; i < n; i++) {
+			if (evs[i].data.u64 == TAG_EFD) {
+				uint64_t v;
+
+				(void)!read(w->rt->role_efd[SUB_ROLE_SIP], &v, sizeof(v));
+				continue;
+			}
+			sip_net_event(w->net, evs[i].data.u64, evs[i].events, on_msg, w);
+		}
+	}
+}
 
 int sip_main(struct pnad_rt *rt)
 {
-	(void)rt;
+	static struct sip_worker w;
+	enum log_level level = LOG_INFO;
+	int rc;
+
 	pnad_child_signals();
-	log_error("the SIP worker is not built yet");
-	return 1;
+	log_level_parse(rt->conf->log_level, &level);
+	log_init("sip", -1, level);
+	if ((rc = worker_init(&w, rt)) < 0)
+		return 1;
+	worker_loop(&w);
+	sip_net_flush(w.net);
+	sip_net_close(w.net);
+	sip_trans_free(w.trans);
+	for (uint32_t i = 0; i < rt->nshards; i++)
+		sub_table_close(w.tables[i]);
+	if (rt->conf->unlink_on_exit)
+		shm_seg_unlink(w.seg_map.name);
+	shm_seg_close(&w.seg_map);
+	return 0;
 }

@@ -21,6 +21,22 @@ def free_port():
         return s.getsockname()[1]
 
 
+def cluster_port():
+    """A free port P <= 55535 whose bus port P + 10000 is free too (Redis
+    Cluster refuses higher ones)."""
+    import random
+    for _ in range(200):
+        p = random.randint(20000, 55000)
+        try:
+            for q in (p, p + 10000):
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", q))
+            return p
+        except OSError:
+            continue
+    raise AssertionError("no free port pair for a cluster node")
+
+
 def wait_until(pred, timeout=20, what="condition"):
     end = time.time() + timeout
     while time.time() < end:
@@ -45,7 +61,7 @@ class Redis:
     def __init__(self, tmp, port=None, cluster=False, durable=False):
         self.dir = tmp
         self.durable = durable
-        self.port = port or free_port()
+        self.port = port or (cluster_port() if cluster else free_port())
         self.cluster = cluster
         self.pidfile = tmp / "redis.pid"
 

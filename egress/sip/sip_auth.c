@@ -1,0 +1,170 @@
+/* sip_auth: digest challenge and verification (RFC 3261 22.4, RFC 8760,
+ * RFC 7616 computations) for the SIP worker, with a pluggable credential
+ * lookup. */
+#include "egress/sip/sip_auth.h"
+
+#include <errno.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#define NONCE_LIFETIME 300
+
+static int no_credentials(const char *user, const char *realm, char *pw, size_t cap)
+{
+	(void)user;
+	(void)realm;
+	(void)pw;
+	(void)cap;
+	return -ENOENT;
+}
+
+static sip_auth_lookup_fn lookup = no_credentials;
+
+void sip_auth_set_lookup(sip_auth_lookup_fn fn)
+{
+	lookup = fn ? fn : no_credentials;
+}
+
+/* hex(H(a:b:c...)) of the NULL-terminated parts joined by ':'. */
+static int hash_hex(const EVP_MD *md, char *out, const char *const *parts)
+{
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	unsigned char d[EVP_MAX_MD_SIZE];
+	unsigned dl = 0;
+
+	if (!ctx)
+		return -ENOMEM;
+	EVP_DigestInit_ex(ctx, md, NULL);
+	for (unsigned i = 0; parts[i]; i++) {
+		if (i)
+			EVP_DigestUpdate(ctx, ":", 1);
+		EVP_DigestUpdate(ctx, parts[i], strlen(parts[i]));
+	}
+	EVP_DigestFinal_ex(ctx, d, &dl);
+	EVP_MD_CTX_free(ctx);
+	for (unsigned i = 0; i < dl; i++)
+		sprintf(out + 2 * i, "%02x", d[i]);
+	out[2 * dl] = 0;
+	return 0;
+}
+
+int sip_digest_response(const char *alg, const char *user, const char *realm, const char *pw,
+			const char *method, const char *uri, const char *nonce, const char *nc,
+			const char *cnonce, const char *qop, char *out)
+{
+	const EVP_MD *md;
+	char ha1[2 * EVP_MAX_MD_SIZE + 1], ha2[2 * EVP_MAX_MD_SIZE + 1];
+
+	if (!alg || !alg[0] || strcasecmp(alg, "MD5") == 0)
+		md = EVP_md5();
+	else if (strcasecmp(alg, "SHA-256") == 0)
+		md = EVP_sha256();
+	else
+		return -EINVAL;
+	if (hash_hex(md, ha1, (const char *const[]){ user, realm, pw, NULL }) < 0 ||
+	    hash_hex(md, ha2, (const char *const[]){ method, uri, NULL }) < 0)
+		return -ENOMEM;
+	if (qop && qop[0])
+		return hash_hex(md, out,
+				(const char *const[]){ ha1, nonce, nc, cnonce, qop, ha2, NULL });
+	return hash_hex(md, out, (const char *const[]){ ha1, nonce, ha2, NULL });
+}
+
+static uint64_t mix(uint64_t x)
+{
+	x ^= x >> 33;
+	x *= 0xff51afd7ed558ccdull;
+	x ^= x >> 33;
+	x *= 0xc4ceb9fe1a85ec53ull;
+	return x ^ (x >> 33);
+}
+
+static void make_nonce(char *out, size_t cap, uint64_t secret, uint32_t t)
+{
+	snprintf(out, cap, "%08x%016llx", t, (unsigned long long)mix(secret ^ t));
+}
+
+void sip_auth_challenge(char *out, size_t cap, const char *realm, uint64_t secret, uint32_t now)
+{
+	char nonce[32];
+
+	make_nonce(nonce, sizeof(nonce), secret, now);
+	snprintf(out, cap,
+		 "WWW-Authenticate: Digest realm=\"%s\", nonce=\"%s\", algorithm=SHA-256, "
+		 "qop=\"auth\"\r\n"
+		 "WWW-Authenticate: Digest realm=\"%s\", nonce=\"%s\", algorithm=MD5, "
+		 "qop=\"auth\"\r\n",
+		 realm, nonce, realm, nonce);
+}
+
+/* Copy the value of auth-param `name` (quoted or not) into out. */
+static int auth_param(struct sip_span v, const char *name, char *out, size_t cap)
+{
+	size_t nl = strlen(name);
+
+	for (size_t i = 0; i + nl < v.n; i++) {
+		size_t j, o = 0;
+		bool q;
+
+		if (strncasecmp(v.p + i, name, nl) != 0 || (i && v.p[i - 1] != ' ' &&
+							     v.p[i - 1] != ',' && v.p[i - 1] != '\t'))
+			continue;
+		j = i + nl;
+		while (j < v.n && v.p[j] == ' ')
+			j++;
+		if (j >= v.n || v.p[j] != '=')
+			continue;
+		j++;
+		while (j < v.n && v.p[j] == ' ')
+			j++;
+		q = j < v.n && v.p[j] == '"';
+		j += q;
+		for (; j < v.n && (q ? v.p[j] != '"' : (v.p[j] != ',' && v.p[j] != ' ')); j++) {
+			if (o + 1 >= cap)
+				return -EINVAL;
+			out[o++] = v.p[j];
+		}
+		out[o] = 0;
+		return 0;
+	}
+	return -ENOENT;
+}
+
+int sip_auth_check(const char *realm, struct sip_span method, struct sip_span authz,
+		   uint64_t secret, uint32_t now, char *id, size_t cap)
+{
+	char user[128], r[128], nonce[64], uri[256], resp[130], alg[16] = "MD5", qop[16] = "";
+	char nc[16] = "", cnonce[128] = "", want[130], meth[32], expect[32], pw[256];
+	unsigned t;
+
+	if (authz.n < 7 || strncasecmp(authz.p, "Digest ", 7) != 0)
+		return -ENOENT;
+	if (auth_param(authz, "username", user, sizeof(user)) < 0 ||
+	    auth_param(authz, "realm", r, sizeof(r)) < 0 ||
+	    auth_param(authz, "nonce", nonce, sizeof(nonce)) < 0 ||
+	    auth_param(authz, "uri", uri, sizeof(uri)) < 0 ||
+	    auth_param(authz, "response", resp, sizeof(resp)) < 0)
+		return -EACCES;
+	auth_param(authz, "algorithm", alg, sizeof(alg));
+	auth_param(authz, "qop", qop, sizeof(qop));
+	auth_param(authz, "nc", nc, sizeof(nc));
+	auth_param(authz, "cnonce", cnonce, sizeof(cnonce));
+	if (strcmp(r, realm) != 0 || method.n >= sizeof(meth) ||
+	    sscanf(nonce, "%8x", &t) != 1)
+		return -EACCES;
+	make_nonce(expect, sizeof(expect), secret, t);
+	if (strcmp(expect, nonce) != 0 || now - t > NONCE_LIFETIME)
+		return -ENOENT; /* stale: challenge again */
+	if (lookup(user, realm, pw, sizeof(pw)) < 0)
+		return -EACCES;
+	memcpy(meth, method.p, method.n);
+	meth[method.n] = 0;
+	if (sip_digest_response(alg, user, realm, pw, meth, uri, nonce, nc, cnonce, qop, want) < 0 ||
+	    strcasecmp(want, resp) != 0)
+		return -EACCES;
+	if (snprintf(id, cap, "sip:%s@%s", user, realm) >= (int)cap)
+		return -EACCES;
+	return 0;
+}

@@ -1,0 +1,252 @@
+/* sip_build: responses, NOTIFY/MESSAGE requests and package bodies written
+ * into caller buffers (RFC 3261 sections 8.1.1 and 8.2.6, RFC 6665, RFC
+ * 3842); no allocation. Run by the SIP egress worker. */
+#include "egress/sip/sip_build.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+void sip_w_put(struct sip_wbuf *w, const void *s, size_t n)
+{
+	if (w->over || w->cap - w->len < n) {
+		w->over = true;
+		return;
+	}
+	memcpy(w->p + w->len, s, n);
+	w->len += n;
+}
+
+void sip_w_str(struct sip_wbuf *w, const char *s)
+{
+	sip_w_put(w, s, strlen(s));
+}
+
+void sip_w_span(struct sip_wbuf *w, struct sip_span s)
+{
+	if (s.n)
+		sip_w_put(w, s.p, s.n);
+}
+
+void sip_w_u64(struct sip_wbuf *w, uint64_t v)
+{
+	char tmp[24];
+	int i = sizeof(tmp);
+
+	do {
+		tmp[--i] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	sip_w_put(w, tmp + i, sizeof(tmp) - (size_t)i);
+}
+
+void sip_w_fmt(struct sip_wbuf *w, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (w->over)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(w->p + w->len, w->cap - w->len, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= w->cap - w->len) {
+		w->over = true;
+		return;
+	}
+	w->len += (size_t)n;
+}
+
+static void put_hdr(struct sip_wbuf *w, const char *name, struct sip_span v)
+{
+	sip_w_str(w, name);
+	sip_w_str(w, ": ");
+	sip_w_span(w, v);
+	sip_w_str(w, "\r\n");
+}
+
+/* The top Via with received= and rport=<port> (RFC 3581 section 4). */
+static void put_top_via(struct sip_wbuf *w, struct sip_span v, const struct sip_resp_opts *o)
+{
+	struct sip_span rest = v, top = sip_list_next(&rest), params;
+	const char *semi = top.n ? memchr(top.p, ';', top.n) : NULL;
+	const char *p, *end;
+
+	sip_w_str(w, "Via: ");
+	if (!semi || !o || !o->received) {
+		sip_w_span(w, top);
+		goto rest;
+	}
+	sip_w_put(w, top.p, (size_t)(semi - top.p));
+	params = (struct sip_span){ semi, top.n - (size_t)(semi - top.p) };
+	p = params.p;
+	end = params.p + params.n;
+	while (p < end) {
+		const char *next = memchr(p + 1, ';', (size_t)(end - p - 1));
+		struct sip_span item = { p + 1, (size_t)((next ? next : end) - p - 1) };
+
+		if (item.n >= 5 && strncasecmp(item.p, "rport", 5) == 0 &&
+		    (item.n == 5 || item.p[5] == '=')) {
+			sip_w_fmt(w, ";rport=%u", o->rport);
+		} else if (!(item.n >= 8 && strncasecmp(item.p, "received", 8) == 0)) {
+			sip_w_str(w, ";");
+			sip_w_span(w, item);
+		}
+		p = next ? next : end;
+	}
+	sip_w_str(w, ";received=");
+	sip_w_str(w, o->received);
+rest:
+	if (rest.n) {
+		sip_w_str(w, ", ");
+		sip_w_span(w, rest);
+	}
+	sip_w_str(w, "\r\n");
+}
+
+static void put_to(struct sip_wbuf *w, struct sip_span to, const char *tag)
+{
+	struct sip_span uri, params, old;
+
+	sip_w_str(w, "To: ");
+	sip_w_span(w, to);
+	if (tag && tag[0] && sip_addr_parse(to, &uri, &params) == 0 &&
+	    sip_param_get(params, "tag", &old) < 0) {
+		sip_w_str(w, ";tag=");
+		sip_w_str(w, tag);
+	}
+	sip_w_str(w, "\r\n");
+}
+
+int sip_build_response(struct sip_wbuf *w, const struct sip_msg *req, int status,
+		       const char *reason, const struct sip_resp_opts *o)
+{
+	bool top = true;
+
+	sip_w_fmt(w, "SIP/2.0 %d %s\r\n", status, reason);
+	for (unsigned i = 0; i < req->nhdr; i++) {
+		const struct sip_hdr *h = &req->hdr[i];
+		struct sip_span v = sip_msg_span(req, h->value);
+
+		switch (h->id) {
+		case SIP_H_VIA:
+			if (top)
+				put_top_via(w, v, o);
+			else
+				put_hdr(w, "Via", v);
+			top = false;
+			break;
+		case SIP_H_RECORD_ROUTE:
+			if (o && o->record_route)
+				put_hdr(w, "Record-Route", v);
+			break;
+		case SIP_H_FROM:
+			put_hdr(w, "From", v);
+			break;
+		case SIP_H_TO:
+			put_to(w, v, o ? o->to_tag : NULL);
+			break;
+		case SIP_H_CALL_ID:
+			put_hdr(w, "Call-ID", v);
+			break;
+		case SIP_H_CSEQ:
+			put_hdr(w, "CSeq", v);
+			break;
+		default:
+			break;
+		}
+	}
+	if (o && o->contact)
+		sip_w_fmt(w, "Contact: %s\r\n", o->contact);
+	if (o && o->extra)
+		sip_w_str(w, o->extra);
+	sip_w_str(w, "Server: pnad\r\n");
+	if (o && o->ctype && o->body_len)
+		sip_w_fmt(w, "Content-Type: %s\r\n", o->ctype);
+	sip_w_fmt(w, "Content-Length: %zu\r\n\r\n", o && o->body ? o->body_len : 0);
+	if (o && o->body)
+		sip_w_put(w, o->body, o->body_len);
+	return w->over ? -ENOSPC : (int)w->len;
+}
+
+int sip_build_request(struct sip_wbuf *w, const struct sip_req_out *r)
+{
+	sip_w_fmt(w, "%s %s SIP/2.0\r\n", r->method, r->ruri);
+	sip_w_fmt(w, "Via: SIP/2.0/%s %s:%u;branch=z9hG4bK%s;rport\r\n", r->transport,
+		  r->via_host, r->via_port, r->branch);
+	sip_w_str(w, "Max-Forwards: 70\r\n");
+	if (r->route && r->route[0])
+		sip_w_fmt(w, "Route: %s\r\n", r->route);
+	sip_w_fmt(w, "From: <%s>;tag=%s\r\n", r->from_uri, r->from_tag);
+	if (r->to_tag && r->to_tag[0])
+		sip_w_fmt(w, "To: <%s>;tag=%s\r\n", r->to_uri, r->to_tag);
+	else
+		sip_w_fmt(w, "To: <%s>\r\n", r->to_uri);
+	sip_w_fmt(w, "Call-ID: %s\r\n", r->call_id);
+	sip_w_fmt(w, "CSeq: %u %s\r\n", r->cseq, r->method);
+	if (r->contact && r->contact[0])
+		sip_w_fmt(w, "Contact: %s\r\n", r->contact);
+	if (r->event && r->event[0])
+		sip_w_fmt(w, "Event: %s\r\n", r->event);
+	if (r->sub_state && r->sub_state[0])
+		sip_w_fmt(w, "Subscription-State: %s\r\n", r->sub_state);
+	if (r->extra && r->extra[0])
+		sip_w_str(w, r->extra);
+	if (r->ctype && r->body_len)
+		sip_w_fmt(w, "Content-Type: %s\r\n", r->ctype);
+	sip_w_fmt(w, "Content-Length: %zu\r\n\r\n", r->body ? r->body_len : 0);
+	if (r->body)
+		sip_w_put(w, r->body, r->body_len);
+	return w->over ? -ENOSPC : (int)w->len;
+}
+
+int sip_body_mwi(struct sip_wbuf *w, const char *account_uri, uint32_t messages, uint32_t unseen)
+{
+	uint32_t old = messages > unseen ? messages - unseen : 0;
+
+	sip_w_fmt(w, "Messages-Waiting: %s\r\nMessage-Account: %s\r\nText-Message: %u/%u\r\n",
+		  unseen ? "yes" : "no", account_uri, unseen, old);
+	return w->over ? -ENOSPC : (int)w->len;
+}
+
+/* JSON string contents: our strings are canonical names, but mailbox names
+ * may hold quotes or control bytes. */
+static void put_json_str(struct sip_wbuf *w, const char *s)
+{
+	sip_w_str(w, "\"");
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\')
+			sip_w_fmt(w, "\\%c", c);
+		else if (c < 0x20)
+			sip_w_fmt(w, "\\u%04x", c);
+		else
+			sip_w_put(w, s, 1);
+	}
+	sip_w_str(w, "\"");
+}
+
+int sip_body_mail_event(struct sip_wbuf *w, const struct sip_mail_event *e)
+{
+	sip_w_str(w, "{\"kind\":");
+	put_json_str(w, e->kind);
+	if (e->event) {
+		sip_w_str(w, ",\"event\":");
+		put_json_str(w, e->event);
+	}
+	sip_w_str(w, ",\"account\":");
+	put_json_str(w, e->account);
+	sip_w_str(w, ",\"mailbox\":");
+	put_json_str(w, e->mailbox);
+	if (e->uid)
+		sip_w_fmt(w, ",\"uid\":%u", e->uid);
+	sip_w_fmt(w, ",\"uidvalidity\":%u,\"uidnext\":%u,\"messages\":%u,\"unseen\":%u",
+		  e->uidvalidity, e->uidnext, e->messages, e->unseen);
+	if (e->coalesced)
+		sip_w_fmt(w, ",\"coalesced\":%u", e->coalesced);
+	sip_w_str(w, "}\r\n");
+	return w->over ? -ENOSPC : (int)w->len;
+}

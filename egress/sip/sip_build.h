@@ -1,0 +1,90 @@
+/* sip_build: SIP responses and requests (NOTIFY, MESSAGE) and the bodies of
+ * the packages the SIP egress worker serves, written into a caller's buffer
+ * with no allocation. Pure; run by the SIP egress worker. */
+#ifndef PNA_SIP_BUILD_H
+#define PNA_SIP_BUILD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "egress/sip/sip_parse.h"
+
+/* An output buffer owned by the caller; `over` is set (and len stops
+ * growing) once something did not fit. */
+struct sip_wbuf {
+	char *p;
+	size_t cap, len;
+	bool over;
+};
+
+static inline void sip_wbuf_init(struct sip_wbuf *w, char *p, size_t cap)
+{
+	w->p = p;
+	w->cap = cap;
+	w->len = 0;
+	w->over = false;
+}
+
+void sip_w_put(struct sip_wbuf *w, const void *s, size_t n);
+void sip_w_str(struct sip_wbuf *w, const char *s);
+void sip_w_span(struct sip_wbuf *w, struct sip_span s);
+void sip_w_u64(struct sip_wbuf *w, uint64_t v);
+void sip_w_fmt(struct sip_wbuf *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* What a response adds to the request's Via/From/To/Call-ID/CSeq. */
+struct sip_resp_opts {
+	const char *to_tag;	/* added to To when it has none; NULL: none */
+	const char *received;	/* source IP for the top Via's received= */
+	uint16_t rport;		/* source port for rport= (RFC 3581) */
+	const char *contact;	/* "<sip:...>" or NULL */
+	bool record_route;	/* copy Record-Route (2xx creating a dialog) */
+	const char *extra;	/* preformatted "Name: value\r\n" lines, or NULL */
+	const char *ctype;	/* body type, or NULL */
+	const char *body;
+	size_t body_len;
+};
+
+/* A response to req (which may be a partly parsed, malformed request: the
+ * headers it has are copied). Returns the length, or -ENOSPC. */
+int sip_build_response(struct sip_wbuf *w, const struct sip_msg *req, int status,
+		       const char *reason, const struct sip_resp_opts *o);
+
+/* An outgoing request. Strings are NUL-terminated; NULL/empty ones are left
+ * out where optional (to_tag, route, contact, event, sub_state, extra). */
+struct sip_req_out {
+	const char *method, *ruri;
+	const char *transport; /* "UDP", "TCP", "TLS" */
+	const char *via_host;
+	uint16_t via_port;
+	const char *branch; /* without the z9hG4bK cookie, which is added */
+	const char *from_uri, *from_tag, *to_uri, *to_tag;
+	const char *call_id;
+	uint32_t cseq;
+	const char *route; /* route set, comma-separated <uri> list */
+	const char *contact;
+	const char *event, *sub_state;
+	const char *extra;
+	const char *ctype;
+	const char *body;
+	size_t body_len;
+};
+
+int sip_build_request(struct sip_wbuf *w, const struct sip_req_out *r);
+
+/* RFC 3842 application/simple-message-summary for mail: Messages-Waiting
+ * (yes when unseen > 0), Message-Account, and "Text-Message: new/old" with
+ * new = unseen, old = messages - unseen. */
+int sip_body_mwi(struct sip_wbuf *w, const char *account_uri, uint32_t messages, uint32_t unseen);
+
+/* The mail-event package body (application/x-pnad-mail-event+json), one
+ * JSON object; see egress/sip/README.md. */
+struct sip_mail_event {
+	const char *kind;  /* "state", "event", "heartbeat", "terminated" */
+	const char *event; /* RFC 5423 name, or NULL */
+	const char *account, *mailbox;
+	uint32_t uid, uidvalidity, uidnext, messages, unseen, coalesced;
+};
+int sip_body_mail_event(struct sip_wbuf *w, const struct sip_mail_event *e);
+
+#endif

@@ -1,0 +1,138 @@
+/* sip_dlg: the SIP worker's segment: counters and the open-addressing
+ * table of dialog CSeqs keyed by (shard, subscription id). Written only by
+ * the SIP worker. */
+#include "egress/sip/sip_dlg.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "lib/hash.h"
+
+int sip_dlg_open(const char *name, uint32_t cap, struct shm_seg *out)
+{
+	uint32_t c = 1024;
+	size_t size;
+	int rc;
+
+	while (c < cap && c < (1u << 24))
+		c <<= 1;
+	size = sizeof(struct sip_seg) + (size_t)c * sizeof(struct sip_dlg);
+	rc = shm_seg_open(name, SIP_SEG_KIND, size, out);
+	if (rc < 0)
+		return rc;
+	if (out->created) {
+		struct sip_seg *s = out->base;
+
+		s->cap = c;
+		shm_seg_ready(out);
+	}
+	return 0;
+}
+
+static uint32_t slot_of(const struct sip_seg *s, uint16_t shard, uint64_t id)
+{
+	return (uint32_t)((id * 0x9e3779b97f4a7c15ull) ^ ((uint64_t)shard << 47) ^
+			  ((id * 0x9e3779b97f4a7c15ull) >> 29)) &
+	       (s->cap - 1);
+}
+
+struct sip_dlg *sip_dlg_find(struct sip_seg *s, uint16_t shard, uint64_t id)
+{
+	uint32_t i = slot_of(s, shard, id);
+
+	for (uint32_t n = 0; n < s->cap; n++, i = (i + 1) & (s->cap - 1)) {
+		struct sip_dlg *d = &s->d[i];
+
+		if (!(d->flags & (SIP_DLG_USED | SIP_DLG_TOMB)))
+			return NULL;
+		if ((d->flags & SIP_DLG_USED) && d->id == id && d->shard == shard)
+			return d;
+	}
+	return NULL;
+}
+
+struct sip_dlg *sip_dlg_get(struct sip_seg *s, uint16_t shard, uint64_t id, uint32_t cseq_base)
+{
+	struct sip_dlg *d = sip_dlg_find(s, shard, id), *tomb = NULL;
+	uint32_t i = slot_of(s, shard, id);
+
+	if (d)
+		return d;
+	for (uint32_t n = 0; n < s->cap; n++, i = (i + 1) & (s->cap - 1)) {
+		struct sip_dlg *e = &s->d[i];
+
+		if (e->flags & SIP_DLG_TOMB) {
+			tomb = e;
+			break;
+		}
+		if (!(e->flags & SIP_DLG_USED)) {
+			/* keep a quarter free so probes stay short */
+			if (s->used >= s->cap - s->cap / 4)
+				return NULL;
+			s->used++;
+			tomb = e;
+			break;
+		}
+	}
+	if (!tomb)
+		return NULL;
+	memset(tomb, 0, sizeof(*tomb));
+	tomb->shard = shard;
+	tomb->cseq = cseq_base;
+	tomb->id = id;
+	tomb->flags = SIP_DLG_USED;
+	SIP_COUNT(s, dialogs, 1);
+	return tomb;
+}
+
+void sip_dlg_del(struct sip_seg *s, struct sip_dlg *d)
+{
+	d->flags = SIP_DLG_TOMB;
+	d->id = 0;
+	SIP_COUNT(s, dialogs, (uint64_t)-1);
+}
+
+uint32_t sip_dlg_cseq_base(uint32_t now)
+{
+	const uint32_t epoch = 1735689600u; /* 2025-01-01 */
+
+	return now > epoch ? (now - epoch) * 8u + 1 : 1;
+}
+
+static struct sip_span line(const char **p)
+{
+	const char *s = *p, *nl = strchr(s, '\n');
+	size_t n = nl ? (size_t)(nl - s) : strlen(s);
+
+	*p = nl ? nl + 1 : s + n;
+	return (struct sip_span){ s, n };
+}
+
+int sip_blob_parse(const char *s, struct sip_blob *b)
+{
+	const char *p = s;
+	struct sip_span first = line(&p);
+	char tmp[96];
+	unsigned port = 0;
+
+	memset(b, 0, sizeof(*b));
+	if (first.n >= sizeof(tmp))
+		return -EINVAL;
+	memcpy(tmp, first.p, first.n);
+	tmp[first.n] = 0;
+	if (sscanf(tmp, "v1 %2s %3s %47s %u", b->pkg, b->tp, b->ip, &port) != 4 || port > 65535)
+		return -EINVAL;
+	b->port = (uint16_t)port;
+	b->call_id = line(&p);
+	b->ltag = line(&p);
+	b->rtag = line(&p);
+	b->rtarget = line(&p);
+	b->ruri = line(&p);
+	b->luri = line(&p);
+	b->route = line(&p);
+	b->event_id = line(&p);
+	if (!b->call_id.n || !b->ltag.n || !b->rtarget.n || !b->ruri.n || !b->luri.n)
+		return -EINVAL;
+	return 0;
+}

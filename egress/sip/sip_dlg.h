@@ -1,0 +1,103 @@
+/* sip_dlg: the SIP worker's own shared-memory segment (/<name>.sip): its
+ * counters and, per subscription (shard, id), the dialog facts that must
+ * survive a restart of the worker: the NOTIFY CSeq (RFC 6665: strictly
+ * increasing per dialog), the last counts sent, and a copy of the dialog
+ * blob so a terminated NOTIFY can go out after the shard dropped the
+ * subscription. One writer: the SIP worker; the admin process may read
+ * the counters. */
+#ifndef PNA_SIP_DLG_H
+#define PNA_SIP_DLG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "egress/sip/sip_parse.h"
+#include "lib/shm.h"
+
+#define SIP_SEG_KIND 0x53495031u /* "SIP1" */
+
+/* Relaxed counters, one writer (the SIP worker). */
+struct sip_counters {
+	uint64_t requests;	     /* requests received (parsed) */
+	uint64_t responses_in;	     /* responses received */
+	uint64_t responses_out[7];   /* responses sent, by class [1]..[6] */
+	uint64_t notifies_sent;	     /* NOTIFY transactions started */
+	uint64_t notify_retransmits; /* Timer E resends */
+	uint64_t notify_ok;	     /* 2xx to a NOTIFY */
+	uint64_t notify_failures;    /* final non-2xx or timeout */
+	uint64_t notify_timeouts;    /* Timer F fired */
+	uint64_t removed_by_failure; /* subscriptions removed after a 481 & co or Timer F */
+	uint64_t malformed;	     /* messages refused as malformed (400 or dropped) */
+	uint64_t auth_challenges;    /* 401 sent */
+	uint64_t forbidden;	     /* 403 sent */
+	uint64_t messages_sent;	     /* MESSAGE (Sieve) requests sent */
+	uint64_t message_failures;   /* MESSAGE that failed or could not be routed */
+	uint64_t tcp_accepted, tcp_refused, tcp_open;
+	uint64_t busy;		     /* requests refused: a preallocated table was full */
+	uint64_t dialogs;	     /* dialog records in use (gauge) */
+};
+
+#define SIP_DLG_TARGET 464
+
+struct sip_dlg {
+	uint64_t id; /* subscription id; 0: free */
+	uint16_t shard;
+	uint16_t flags; /* SIP_DLG_* */
+	uint32_t cseq;	/* last NOTIFY CSeq sent */
+	uint32_t messages, unseen, uidnext, uidvalidity;
+	uint32_t expires; /* absolute unix time granted */
+	uint32_t pad;
+	char target[SIP_DLG_TARGET]; /* the dialog blob, "" if it did not fit */
+};
+
+enum {
+	SIP_DLG_USED = 1,
+	SIP_DLG_TOMB = 2,	/* deleted: probing continues past it */
+	SIP_DLG_REPLIED = 4,	/* the 2xx went out: NOTIFYs may follow */
+	SIP_DLG_TERMINATED = 8, /* the final NOTIFY went out */
+	SIP_DLG_COUNTS = 16,	/* messages/unseen are known */
+	SIP_DLG_FETCH = 32,	/* a fetch: terminated after its one NOTIFY */
+};
+
+struct sip_seg {
+	struct shm_hdr shm;
+	uint32_t cap; /* power of two */
+	uint32_t used; /* USED + TOMB records */
+	struct sip_counters c;
+	uint8_t pad[64];
+	struct sip_dlg d[];
+};
+
+#define SIP_COUNT(seg, field, n) \
+	__atomic_store_n(&(seg)->c.field, (seg)->c.field + (n), __ATOMIC_RELAXED)
+
+/* Open or re-attach the segment for `cap` dialogs (rounded up to a power of
+ * two). 0 and *out (mapping owned by the caller: shm_seg_close), or -errno. */
+int sip_dlg_open(const char *name, uint32_t cap, struct shm_seg *out);
+
+/* Find the dialog of (shard, id); NULL if unknown. */
+struct sip_dlg *sip_dlg_find(struct sip_seg *s, uint16_t shard, uint64_t id);
+/* Find or create it; a new one starts its CSeq at cseq_base. NULL when
+ * the table is full. */
+struct sip_dlg *sip_dlg_get(struct sip_seg *s, uint16_t shard, uint64_t id, uint32_t cseq_base);
+void sip_dlg_del(struct sip_seg *s, struct sip_dlg *d);
+
+/* The CSeq base for a dialog the segment does not know (a cold start that
+ * lost the segment): 8 per second since 2025-01-01, so it is above what any
+ * earlier incarnation of the dialog sent unless it averaged more than 8
+ * NOTIFYs a second, and stays below 2^31 until 2033. */
+uint32_t sip_dlg_cseq_base(uint32_t now);
+
+/* The dialog blob kept as a subscription's target (sub_spec.target):
+ * "v1 <pkg> <tp> <ip> <port>\n<call-id>\n<local tag>\n<remote tag>\n
+ * <remote target>\n<remote uri>\n<local uri>\n<route set>\n<event id>".
+ * pkg: "ms" (message-summary) or "me" (mail-event); tp: udp or tcp. */
+struct sip_blob {
+	char pkg[3], tp[4];
+	char ip[48];
+	uint16_t port;
+	struct sip_span call_id, ltag, rtag, rtarget, ruri, luri, route, event_id;
+};
+int sip_blob_parse(const char *s, struct sip_blob *b);
+
+#endif

@@ -1,0 +1,115 @@
+/* sip_trans: non-INVITE client transactions of the SIP worker (RFC 3261
+ * section 17.1.2): slots, Timers E and F, response matching by branch. */
+#include "egress/sip/sip_trans.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct sip_trans {
+	uint32_t cap, active, hint;
+	int64_t next_due; /* earliest timer, or INT64_MAX */
+	struct sip_tr *s;
+};
+
+struct sip_trans *sip_trans_new(uint32_t cap)
+{
+	struct sip_trans *t = calloc(1, sizeof(*t));
+
+	if (!t || !(t->s = calloc(cap, sizeof(*t->s))))
+		abort();
+	t->cap = cap;
+	return t;
+}
+
+void sip_trans_free(struct sip_trans *t)
+{
+	if (!t)
+		return;
+	free(t->s);
+	free(t);
+}
+
+struct sip_tr *sip_trans_alloc(struct sip_trans *t, char *branch, size_t blen)
+{
+	for (uint32_t n = 0; n < t->cap; n++) {
+		uint32_t i = (t->hint + n) % t->cap;
+		struct sip_tr *tr = &t->s[i];
+
+		if (tr->used)
+			continue;
+		t->hint = i + 1;
+		tr->used = true;
+		tr->gen++;
+		tr->final_notify = tr->provisional = false;
+		t->active++;
+		snprintf(branch, blen, "pna%x.%x", i, tr->gen);
+		return tr;
+	}
+	return NULL;
+}
+
+void sip_trans_start(struct sip_trans *t, struct sip_tr *tr, int64_t now_ms)
+{
+	tr->interval_ms = SIP_T1_MS;
+	tr->next_ms = tr->to.tp == SIP_TP_UDP ? now_ms + SIP_T1_MS : INT64_MAX;
+	tr->end_ms = now_ms + SIP_TF_MS;
+	(void)t;
+}
+
+struct sip_tr *sip_trans_match(struct sip_trans *t, struct sip_span b)
+{
+	char tmp[40];
+	unsigned slot, gen;
+
+	if (b.n < 7 + 4 || b.n - 7 >= sizeof(tmp) || memcmp(b.p, "z9hG4bK", 7) != 0)
+		return NULL;
+	memcpy(tmp, b.p + 7, b.n - 7);
+	tmp[b.n - 7] = 0;
+	if (sscanf(tmp, "pna%x.%x", &slot, &gen) != 2 || slot >= t->cap)
+		return NULL;
+	if (!t->s[slot].used || t->s[slot].gen != gen)
+		return NULL;
+	return &t->s[slot];
+}
+
+void sip_trans_done(struct sip_trans *t, struct sip_tr *tr)
+{
+	if (tr->used) {
+		tr->used = false;
+		t->active--;
+	}
+}
+
+void sip_trans_tick(struct sip_trans *t, int64_t now_ms, void (*resend)(void *, struct sip_tr *),
+		    void (*timeout)(void *, struct sip_tr *), void *arg)
+{
+	if (t->active == 0)
+		return;
+	for (uint32_t i = 0; i < t->cap; i++) {
+		struct sip_tr *tr = &t->s[i];
+
+		if (!tr->used)
+			continue;
+		if (now_ms >= tr->end_ms) {
+			timeout(arg, tr);
+			sip_trans_done(t, tr);
+			continue;
+		}
+		if (now_ms >= tr->next_ms) {
+			resend(arg, tr);
+			/* after a provisional response: every T2 (section 17.1.2.2) */
+			if (!tr->provisional) {
+				tr->interval_ms *= 2;
+				if (tr->interval_ms > SIP_T2_MS)
+					tr->interval_ms = SIP_T2_MS;
+			}
+			tr->next_ms = now_ms + tr->interval_ms;
+		}
+	}
+}
+
+uint32_t sip_trans_active(const struct sip_trans *t)
+{
+	return t->active;
+}

@@ -1,0 +1,89 @@
+/* sip_worker: the state of the SIP egress worker process shared by its
+ * files (sip_main.c: loop, jobs, NOTIFY; sip_sub.c: SUBSCRIBE handling).
+ * Internal to egress/sip. */
+#ifndef PNA_SIP_WORKER_H
+#define PNA_SIP_WORKER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "egress/sip/sip_build.h"
+#include "egress/sip/sip_conn.h"
+#include "egress/sip/sip_dlg.h"
+#include "egress/sip/sip_parse.h"
+#include "egress/sip/sip_trans.h"
+#include "lib/sub_msg.h"
+#include "pnad/pnad_rt.h"
+#include "shard/sub_table.h"
+
+#define SIP_PEND_CAP 2048
+#define SIP_PEND_BUF (SIP_MAX_HEAD + 2048)
+#define SIP_EARLY_CAP 1024
+
+enum { PEND_ADD = 1, PEND_REFRESH, PEND_REMOVE };
+
+/* A SUBSCRIBE waiting for its shard's reply: the request is kept whole and
+ * parsed again to answer it. */
+struct sip_pend {
+	bool used;
+	uint8_t op; /* PEND_* */
+	bool fetch; /* out-of-dialog Expires: 0 */
+	uint32_t gen;
+	uint16_t shard;
+	uint64_t id;
+	uint32_t granted; /* seconds */
+	struct sip_peer from;
+	uint32_t len;
+	char req[SIP_PEND_BUF];
+};
+
+/* A STATE note that came before the shard's reply to the add (the shard
+ * queues the job first): sent after the 200. */
+struct sip_early {
+	bool used;
+	uint16_t shard;
+	uint64_t id;
+	uint32_t since;
+	struct sub_note note;
+};
+
+struct sip_worker {
+	struct pnad_rt *rt;
+	const struct pnad_conf *conf;
+	struct shm_seg seg_map;
+	struct sip_seg *seg;
+	struct sip_net *net;
+	struct sip_trans *trans;
+	struct sub_table **tables; /* per shard, for note_take and get */
+	int epfd;
+	uint32_t now;	 /* unix seconds */
+	int64_t now_ms;	 /* monotonic */
+	uint64_t secret; /* local tag and nonce salt */
+	struct sip_pend *pend;
+	uint32_t pend_hint;
+	struct sip_early early[SIP_EARLY_CAP];
+};
+
+/* sip_sub.c */
+void sip_sub_request(struct sip_worker *w, const struct sip_msg *m, const struct sip_peer *from);
+void sip_sub_reply(struct sip_worker *w, const struct sub_rep *rep, uint32_t shard);
+/* Send a response to req. */
+void sip_respond(struct sip_worker *w, const struct sip_msg *req, const struct sip_peer *from,
+		 int status, const char *reason, const struct sip_resp_opts *o);
+
+/* sip_main.c */
+/* Send a NOTIFY on the dialog (shard, id) whose blob is `target`, with the
+ * counts in d (n: the note that updated them, for mail-event), and state
+ * "active;expires=N" or "terminated;reason=R". 0 or -errno. */
+int sip_notify_send(struct sip_worker *w, uint16_t shard, uint64_t id, const char *target,
+		    struct sip_dlg *d, const struct sub_note *n, const char *state);
+/* The full local tag of a dialog into out[64]. */
+void sip_local_tag(char *out, size_t cap, struct sip_span prefix, uint16_t shard, uint64_t id);
+/* Remove a subscription at its shard (no reply expected). */
+void sip_remove_sub(struct sip_worker *w, uint16_t shard, uint64_t id);
+/* sub_chan_send, draining replies while the ring is full (bounded). */
+int sip_chan_send_retry(struct sip_worker *w, uint32_t shard, const struct sub_req *q);
+/* Deliver a stashed early STATE note of (shard, id), if any. */
+void sip_early_flush(struct sip_worker *w, uint16_t shard, uint64_t id);
+
+#endif
