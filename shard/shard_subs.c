@@ -216,13 +216,21 @@ static void note_deliver(struct shard_subs *s, uint32_t index, uint64_t id,
 
 struct match_ctx {
 	struct shard_subs *s;
+	const struct evrec *e;
+	bool filled; /* the note is built at the first match: most events have none */
 	struct sub_note note;
 };
 
 static void on_match(uint32_t index, uint64_t id, void *arg)
 {
 	struct match_ctx *m = arg;
+	const struct evrec *e = m->e;
 
+	if (!m->filled) {
+		note_fill(m->s, &m->note, SUB_NOTE_EVENT, e->type, evrec_str(e, EVREC_ACCOUNT),
+			  evrec_str(e, EVREC_PATH), (e->flags & EVREC_HAS_UID) ? e->uid : 0);
+		m->filled = true;
+	}
 	note_deliver(m->s, index, id, &m->note);
 }
 
@@ -282,7 +290,7 @@ void shard_subs_prefetch(struct shard_subs *s, const struct evrec *e, unsigned s
 
 void shard_subs_event(struct shard_subs *s, const struct evrec *e)
 {
-	struct match_ctx m = { .s = s };
+	struct match_ctx m = { .s = s, .e = e };
 	const char *acct = evrec_str(e, EVREC_ACCOUNT), *path = evrec_str(e, EVREC_PATH);
 	unsigned n;
 
@@ -290,8 +298,6 @@ void shard_subs_event(struct shard_subs *s, const struct evrec *e)
 		sieve_push(s, e);
 		return;
 	}
-	note_fill(s, &m.note, SUB_NOTE_EVENT, e->type, acct, path,
-		  (e->flags & EVREC_HAS_UID) ? e->uid : 0);
 	n = sub_table_match(s->t, acct, e->len[EVREC_ACCOUNT], path, e->len[EVREC_PATH], e->type,
 			    on_match, &m);
 	/* Those watching the old name learn of the rename before their

@@ -159,6 +159,15 @@ void xmpp_out_esc(struct xmpp_out *o, const char *s)
 	}
 }
 
+/* Drop what was appended since `start` (a reply that did not fit). */
+static void out_undo(struct xmpp_out *o, size_t start)
+{
+	o->len = start;
+	o->overflow = false;
+	if (o->len < o->cap)
+		o->buf[o->len] = '\0';
+}
+
 /* out_printf with every %s escaped would be nicer; attributes go through
  * this pair instead: ` name='escaped'`. */
 static void attr(struct xmpp_out *o, const char *name, const char *val)
@@ -799,10 +808,7 @@ void xmpp_stanza_handle(const struct xmpp_env *env, const struct xmpp_el *st, st
 	else
 		res->why = "ignored message or presence";
 	if (o->overflow) {
-		o->len = start;
-		o->overflow = false;
-		if (o->len < o->cap)
-			o->buf[o->len] = '\0';
+		out_undo(o, start);
 		res->kind = XMPP_RES_NONE;
 		res->why = "reply too large";
 	}
@@ -842,10 +848,8 @@ void xmpp_stanza_reply(const struct xmpp_env *env, const struct xmpp_pend *p,
 		iq_head(o, "result", p->from, p->to, p->id);
 		xmpp_out_printf(o, "/>");
 	}
-	if (o->overflow) {
-		o->len = start;
-		o->overflow = false;
-	}
+	if (o->overflow)
+		out_undo(o, start);
 }
 
 /* ---- notifications ---- */
@@ -890,8 +894,7 @@ int xmpp_note_render(const struct xmpp_env *env, const struct sub_spec *s, uint3
 			   "<no-store xmlns='urn:xmpp:hints'/></message>",
 			shard, (unsigned long long)s->id);
 	if (o->overflow) {
-		o->len = start;
-		o->overflow = false;
+		out_undo(o, start);
 		return -ENOBUFS;
 	}
 	return 0;
@@ -921,8 +924,7 @@ int xmpp_sieve_render(const struct xmpp_env *env, const char *target, const char
 	xmpp_out_esc(o, text[0] ? text : "You have new mail.");
 	xmpp_out_printf(o, "</body><no-store xmlns='urn:xmpp:hints'/></message>");
 	if (o->overflow) {
-		o->len = start;
-		o->overflow = false;
+		out_undo(o, start);
 		return -ENOBUFS;
 	}
 	return 0;
@@ -937,8 +939,7 @@ int xmpp_ping_render(const struct xmpp_env *env, uint64_t seq, struct xmpp_out *
 	attr(o, "to", env->component);
 	xmpp_out_printf(o, "><ping xmlns='" NS_PING "'/></iq>");
 	if (o->overflow) {
-		o->len = start;
-		o->overflow = false;
+		out_undo(o, start);
 		return -ENOBUFS;
 	}
 	return 0;

@@ -141,6 +141,10 @@ static int make_parser(struct xmpp_stream *s)
 	XML_SetCommentHandler(s->p, on_comment);
 	XML_SetProcessingInstructionHandler(s->p, on_pi);
 	XML_SetStartDoctypeDeclHandler(s->p, on_doctype);
+	/* Debian's expat 2.5 carries 2.6's reparse deferral (CVE-2023-52425):
+	 * left on, a stanza that arrives in small reads can sit in expat's
+	 * buffer until more bytes come, which on an idle link is never. */
+	XML_SetReparseDeferralEnabled(s->p, XML_FALSE);
 	s->cur = NULL;
 	s->depth = 0;
 	s->pool.used = 0;

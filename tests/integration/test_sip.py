@@ -67,4 +67,9 @@ def test_mwi_counts_refresh_unsubscribe(pnad_factory, redis_server, tmp_path):
     time.sleep(0.5)
     feed(pnad, [{"event": "MessageRead", "account": acct, "mailbox": "INBOX", "uidset": "1"}])
     finish(proc, tmp_path, "mwi_flow")
-    wait_until(lambda: not subs_of(pnad, "sip:" + acct), what="unsubscribe to remove it")
+    left = []
+    try:
+        wait_until(lambda: not subs_of(pnad, "sip:" + acct), timeout=5, what="unsubscribe")
+    except AssertionError:
+        left = subs_of(pnad, "sip:" + acct)
+    assert not left, left

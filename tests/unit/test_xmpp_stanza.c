@@ -128,7 +128,6 @@ static void test_stream(void)
 	CHECK_EQ(xmpp_stream_feed(s, " \n ", 3, &cond, &why), 0);
 	CHECK_EQ(xmpp_stream_feed(s, "<handshake/>", 12, &cond, &why), 0);
 	CHECK_EQ(nstanzas, 2);
-	fprintf(stderr, "dbg %u %s\n", nstanzas, outbuf);
 	CHECK_EQ(xmpp_stream_feed(s, "</stream:stream>", 16, &cond, &why), -EPIPE);
 	xmpp_stream_close(s);
 
