@@ -110,8 +110,12 @@ run: deps
 deps:
 	$(Q)deploy/install-deps.sh
 
+# The short default run: ingest (against same-run baselines), the
+# subscription table with 1M subscriptions, Redis write-through and reload.
 bench: all
 	$(Q)$(B)/pna-bench ingest
+	$(Q)$(B)/pna-bench subs
+	$(Q)$(B)/pna-bench persist
 
 # libFuzzer targets: one per network parser, a short run each.
 FUZZ_B := build/fuzz

@@ -45,6 +45,15 @@ void sip_local_tag(char *out, size_t cap, struct sip_span prefix, uint16_t shard
 	snprintf(out, cap, "%.*s-s%u-%llx", (int)prefix.n, prefix.p, shard, (unsigned long long)id);
 }
 
+struct sub_table *sip_table(struct sip_worker *w, uint32_t shard)
+{
+	if (shard >= w->rt->nshards)
+		return NULL;
+	if (!w->tables[shard])
+		w->tables[shard] = sub_table_attach(sub_seg_table(&w->rt->shards[shard].subs));
+	return w->tables[shard];
+}
+
 int sip_chan_send_retry(struct sip_worker *w, uint32_t shard, const struct sub_req *q)
 {
 	for (int i = 0; i < 100; i++) {
@@ -290,7 +299,7 @@ void sip_early_flush(struct sip_worker *w, uint16_t shard, uint64_t id)
 		if (!e->used || e->shard != shard || e->id != id)
 			continue;
 		e->used = false;
-		if (sub_table_get(w->tables[shard], id, &sp) < 0)
+		if (!sip_table(w, shard) || sub_table_get(sip_table(w, shard), id, &sp) < 0)
 			return;
 		d = sip_dlg_get(w->seg, shard, id, sip_dlg_cseq_base(w->now));
 		if (d)
@@ -322,8 +331,8 @@ static void on_note(struct sip_worker *w, const struct sub_job *j)
 	struct sub_note n;
 	struct sip_dlg *d;
 
-	if (j->shard >= w->rt->nshards ||
-	    sub_table_note_take(w->tables[j->shard], j->index, j->id, &n, &sp) < 0)
+	if (!sip_table(w, j->shard) ||
+	    sub_table_note_take(sip_table(w, j->shard), j->index, j->id, &n, &sp) < 0)
 		return; /* spare job, or the subscription went away */
 	d = sip_dlg_find(w->seg, j->shard, j->id);
 	if (!d || !(d->flags & SIP_DLG_REPLIED)) {
@@ -592,8 +601,6 @@ static int worker_init(struct sip_worker *w, struct pnad_rt *rt)
 	w->tables = calloc(rt->nshards, sizeof(*w->tables));
 	if (!w->pend || !w->tables)
 		abort();
-	for (uint32_t i = 0; i < rt->nshards; i++)
-		w->tables[i] = sub_table_attach(sub_seg_table(&rt->shards[i].subs));
 	log_info("SIP worker listening on %s (udp, tcp)", w->conf->sip_listen);
 	return 0;
 }

@@ -362,7 +362,8 @@ static void in_dialog(struct sip_worker *w, const struct sip_msg *m, const struc
 		if (!dash || sscanf(dash, "-s%u-%llx", &shard, &id) != 2 || shard >= w->rt->nshards)
 			goto unknown;
 	}
-	if (sub_table_get(w->tables[shard], id, &sp) < 0 || sp.transport != SUB_SIP ||
+	if (!sip_table(w, shard) || sub_table_get(sip_table(w, shard), id, &sp) < 0 ||
+	    sp.transport != SUB_SIP ||
 	    sip_blob_parse(sp.target, &b) < 0)
 		goto unknown;
 	sip_local_tag(tag, sizeof(tag), b.ltag, (uint16_t)shard, id);
@@ -448,6 +449,25 @@ static void new_sub(struct sip_worker *w, const struct sip_msg *m, const struct 
 	pend_send(w, m, from, p, slot, &q);
 }
 
+/* A retransmission of a SUBSCRIBE still waiting for its shard (same
+ * top Via branch and CSeq): absorbed, the answer to the first covers it
+ * (RFC 3261 17.2.2). */
+static bool pending_dup(struct sip_worker *w, const struct sip_msg *m)
+{
+	struct sip_span via = sip_hdr_get(m, SIP_H_VIA), call = sip_hdr_get(m, SIP_H_CALL_ID);
+
+	via = sip_list_next(&via);
+	for (uint32_t i = 0; i < SIP_PEND_CAP; i++) {
+		const struct sip_pend *p = &w->pend[i];
+
+		if (p->used && p->len >= m->len && memmem(p->req, p->len, call.p, call.n) &&
+		    memmem(p->req, p->len, via.p, via.n) && p->len == m->len &&
+		    memcmp(p->req, m->buf, m->len) == 0)
+			return true;
+	}
+	return false;
+}
+
 void sip_sub_request(struct sip_worker *w, const struct sip_msg *m, const struct sip_peer *from)
 {
 	struct sip_span ev = sip_hdr_get(m, SIP_H_EVENT), pkg, ex, turi, tpar, ttag;
@@ -455,6 +475,8 @@ void sip_sub_request(struct sip_worker *w, const struct sip_msg *m, const struct
 	int64_t exp = DEFAULT_EXPIRES;
 	char extra[64];
 
+	if (pending_dup(w, m))
+		return;
 	pkg = sip_event_pkg(ev, NULL);
 	if (sip_span_eq(pkg, "message-summary")) {
 		mail_event = false;

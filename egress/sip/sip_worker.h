@@ -81,6 +81,9 @@ int sip_notify_send(struct sip_worker *w, uint16_t shard, uint64_t id, const cha
 void sip_local_tag(char *out, size_t cap, struct sip_span prefix, uint16_t shard, uint64_t id);
 /* Remove a subscription at its shard (no reply expected). */
 void sip_remove_sub(struct sip_worker *w, uint16_t shard, uint64_t id);
+/* The read handle of a shard's subscription table (attached on first use:
+ * the shard formats it after the worker started), or NULL. */
+struct sub_table *sip_table(struct sip_worker *w, uint32_t shard);
 /* sub_chan_send, draining replies while the ring is full (bounded). */
 int sip_chan_send_retry(struct sip_worker *w, uint32_t shard, const struct sub_req *q);
 /* Deliver a stashed early STATE note of (shard, id), if any. */

@@ -72,4 +72,4 @@ def test_mwi_counts_refresh_unsubscribe(pnad_factory, redis_server, tmp_path):
         wait_until(lambda: not subs_of(pnad, "sip:" + acct), timeout=5, what="unsubscribe")
     except AssertionError:
         left = subs_of(pnad, "sip:" + acct)
-    assert not left, left
+    assert not left, [(s["id"], s.get("target")) for s in left]
