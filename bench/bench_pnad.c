@@ -48,8 +48,8 @@ static int write_conf(const struct bench_pnad_opts *o, const struct bench_pnad *
 		"name = %s\nlisten = 127.0.0.1:%u\nredis = none\nshards = %u\n"
 		"ring_bytes = %s\nmailboxes = %llu\nunlink_on_exit = yes\n"
 		"admin_listen = 127.0.0.1:%u\nadmin_token = bench\n",
-		p->name, p->port, p->nshards, o->ring_bytes,
-		(unsigned long long)o->mailboxes, p->admin_port);
+		p->name, p->port, p->nshards, o->ring_bytes, (unsigned long long)o->mailboxes,
+		p->admin_port);
 	for (uint32_t i = 0; i < o->stores; i++)
 		fprintf(f, "store = b%u %s\n", i, o->credential);
 	return fclose(f) == 0 ? 0 : -errno;

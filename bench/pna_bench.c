@@ -18,7 +18,8 @@ struct command {
 static const struct command commands[] = {
 	{ "ingest", bench_ingest_main,
 	  "events/s through the router into the shards, against a same-run baseline" },
-	{ "subs", bench_subs_main, "subscription table: bytes per subscription, add rate, match cost" },
+	{ "subs", bench_subs_main,
+	  "subscription table: bytes per subscription, add rate, match cost" },
 	{ "persist", bench_persist_main, "Redis write-through and reload rates (shard_persist)" },
 };
 

@@ -13,12 +13,7 @@
 #include "shard/sub_table.h"
 
 /* Who talks to a shard: one request ring and one reply ring per role. */
-enum sub_role {
-	SUB_ROLE_ADMIN = 0,
-	SUB_ROLE_SIP = 1,
-	SUB_ROLE_XMPP = 2,
-	SUB_NROLES
-};
+enum sub_role { SUB_ROLE_ADMIN = 0, SUB_ROLE_SIP = 1, SUB_ROLE_XMPP = 2, SUB_NROLES };
 
 /* A grant (draft section 3.4): `grantee` may subscribe to `account`'s
  * mailboxes at or under `path` ("" = the whole account). grantee is an
@@ -34,41 +29,41 @@ struct grant {
 };
 
 enum sub_op {
-	SUB_OP_ADD = 1,          /* spec (id 0): authorize, then add */
-	SUB_OP_REFRESH,          /* spec.id, spec.expires, spec.heartbeat */
-	SUB_OP_REMOVE,           /* spec.id */
-	SUB_OP_GET,              /* spec.id */
-	SUB_OP_LIST_SUBSCRIBER,  /* spec.subscriber */
-	SUB_OP_LIST_MAILBOX,     /* spec.account, spec.path ("" and depth SUBTREE: all) */
-	SUB_OP_GRANT_ADD,        /* grant */
-	SUB_OP_GRANT_REMOVE,     /* grant (account, path, grantee) */
-	SUB_OP_GRANT_LIST,       /* grant.account */
+	SUB_OP_ADD = 1,		/* spec (id 0): authorize, then add */
+	SUB_OP_REFRESH,		/* spec.id, spec.expires, spec.heartbeat */
+	SUB_OP_REMOVE,		/* spec.id */
+	SUB_OP_GET,		/* spec.id */
+	SUB_OP_LIST_SUBSCRIBER, /* spec.subscriber */
+	SUB_OP_LIST_MAILBOX,	/* spec.account, spec.path ("" and depth SUBTREE: all) */
+	SUB_OP_GRANT_ADD,	/* grant */
+	SUB_OP_GRANT_REMOVE,	/* grant (account, path, grantee) */
+	SUB_OP_GRANT_LIST,	/* grant.account */
 };
 
 struct sub_req {
-	uint64_t req_id;         /* chosen by the client, echoed in replies */
-	uint32_t op;             /* enum sub_op */
-	uint32_t now;            /* unix seconds at the client */
+	uint64_t req_id; /* chosen by the client, echoed in replies */
+	uint32_t op;	 /* enum sub_op */
+	uint32_t now;	 /* unix seconds at the client */
 	struct sub_spec spec;
 	struct grant grant;
 };
 
 enum {
-	SUB_REP_MORE = 1u,       /* more replies follow for this req_id */
+	SUB_REP_MORE = 1u, /* more replies follow for this req_id */
 };
 
 /* One reply; a list is several replies with SUB_REP_MORE on all but the
  * last, which carries no item (count says how many went before). */
 struct sub_rep {
 	uint64_t req_id;
-	int32_t status;          /* 0, or -EACCES (not authorized), -ENOENT,
+	int32_t status; /* 0, or -EACCES (not authorized), -ENOENT,
 				  * -ENOSPC (table full), -EAGAIN (Redis queue
 				  * full), -EINVAL */
-	uint32_t flags;          /* SUB_REP_* */
+	uint32_t flags; /* SUB_REP_* */
 	uint32_t count;
-	char reason[160];        /* for a human, on failure */
-	struct sub_spec spec;    /* ADD, GET, list items */
-	struct grant grant;      /* GRANT_LIST items */
+	char reason[160];     /* for a human, on failure */
+	struct sub_spec spec; /* ADD, GET, list items */
+	struct grant grant;   /* GRANT_LIST items */
 };
 
 /* Shard -> egress worker: subscription `index` of shard `shard` has a note
@@ -82,7 +77,7 @@ struct sub_job {
 	uint64_t id;
 	uint32_t index;
 	uint16_t shard;
-	uint8_t kind;            /* SUB_JOB_* */
+	uint8_t kind; /* SUB_JOB_* */
 	uint8_t pad;
 };
 
@@ -103,14 +98,14 @@ struct sub_job_sieve {
 /* Shard -> its Redis writer (the outbox in the subscription segment, so a
  * shard crash loses no change). */
 enum {
-	PERSIST_SUB_PUT = 1,     /* spec: add or replace */
-	PERSIST_SUB_DEL = 2,     /* spec.id, spec.account */
-	PERSIST_GRANT_PUT = 3,   /* grant */
-	PERSIST_GRANT_DEL = 4,   /* grant */
+	PERSIST_SUB_PUT = 1,   /* spec: add or replace */
+	PERSIST_SUB_DEL = 2,   /* spec.id, spec.account */
+	PERSIST_GRANT_PUT = 3, /* grant */
+	PERSIST_GRANT_DEL = 4, /* grant */
 };
 
 struct persist_rec {
-	uint32_t op;             /* PERSIST_* */
+	uint32_t op; /* PERSIST_* */
 	uint32_t pad;
 	struct sub_spec spec;
 	struct grant grant;

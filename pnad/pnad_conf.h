@@ -17,8 +17,8 @@ struct pnad_store {
 };
 
 struct pnad_conf {
-	char name[32];	   /* prefix of shm segment names: /<name>.shard.N */
-	char listen[64];   /* ingest address, host:port */
+	char name[32];	 /* prefix of shm segment names: /<name>.shard.N */
+	char listen[64]; /* ingest address, host:port */
 	char log_level[16];
 	char redis[64];		 /* host:port, used by the subscriptions */
 	int64_t shards;		 /* shard processes; 0 = one per core */
@@ -46,15 +46,15 @@ struct pnad_conf {
 		char from[64], to[64];
 	} domain_maps[32];
 	/* Admin API. */
-	char admin_listen[64];	   /* host:port of the HTTP/2 API */
-	char admin_token[128];	   /* bearer token */
+	char admin_listen[64];	  /* host:port of the HTTP/2 API */
+	char admin_token[128];	  /* bearer token */
 	char admin_tls_cert[256]; /* PEM; with admin_tls_key: h2 over TLS */
 	char admin_tls_key[256];
 	/* SIP egress worker (issue #4); sip_listen "none" disables it. */
-	char sip_listen[64];	  /* UDP and TCP, host:port */
-	char sip_tls_listen[64];  /* host:port or none */
+	char sip_listen[64];	 /* UDP and TCP, host:port */
+	char sip_tls_listen[64]; /* host:port or none */
 	char sip_tls_cert[256], sip_tls_key[256];
-	char sip_domain[128];	  /* our host part in Contact and From */
+	char sip_domain[128]; /* our host part in Contact and From */
 	int64_t sip_min_expires, sip_max_expires;
 	int sip_digest;		  /* digest auth for untrusted subscribers */
 	uint32_t nsip_trusted;	  /* CNAs whose P-Asserted-Identity is taken */

@@ -72,8 +72,7 @@ int authz_check(const struct pnad_conf *c, const void *grants, const char *subsc
 		return 0;
 	if (grant_table_allows(grants, id, account, path, GRANT_RIGHT_SUBSCRIBE))
 		return 0;
-	snprintf(why, whylen,
-		 "%.100s is not the owner of %.100s and holds no grant for '%.100s'", id,
-		 account, path[0] ? path : "(account)");
+	snprintf(why, whylen, "%.100s is not the owner of %.100s and holds no grant for '%.100s'",
+		 id, account, path[0] ? path : "(account)");
 	return -EACCES;
 }

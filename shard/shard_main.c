@@ -102,7 +102,8 @@ static unsigned drain(struct shard *sh)
 	for (unsigned i = 0; i < n; i++) {
 		if (i + PREFETCH_FAR < n && whole(recs[i + PREFETCH_FAR], lens[i + PREFETCH_FAR]))
 			shard_subs_prefetch(sh->subs, recs[i + PREFETCH_FAR], 0);
-		if (i + PREFETCH_NEAR < n && whole(recs[i + PREFETCH_NEAR], lens[i + PREFETCH_NEAR]))
+		if (i + PREFETCH_NEAR < n &&
+		    whole(recs[i + PREFETCH_NEAR], lens[i + PREFETCH_NEAR]))
 			shard_subs_prefetch(sh->subs, recs[i + PREFETCH_NEAR], 1);
 		apply_one(sh, recs[i], lens[i], pos[i], pos[i + 1]);
 	}

@@ -21,7 +21,7 @@
 #include "shard/sub_seg.h"
 #include "shard/sub_table.h"
 
-#define REQ_BATCH 64	     /* requests served per poll */
+#define REQ_BATCH 64 /* requests served per poll */
 #define RELOAD_TIMEOUT_MS 60000
 
 /* A subscription whose note waits for room in its job ring. */
@@ -46,7 +46,7 @@ struct shard_subs {
 	unsigned wake_roles;	/* bit per role: replies or jobs were queued */
 	struct backlog_item *backlog;
 	uint32_t nbacklog, backlog_cap;
-	struct sub_rep rep;	/* scratch: too big for the stack */
+	struct sub_rep rep; /* scratch: too big for the stack */
 	struct persist_rec prec;
 };
 
@@ -241,7 +241,7 @@ static void on_match(uint32_t index, uint64_t id, void *arg)
 struct end_ctx {
 	const char *path; /* the mailbox that went away */
 	size_t plen;
-	bool subtree;	  /* also what is under it (a rename moves children) */
+	bool subtree; /* also what is under it (a rename moves children) */
 	uint64_t ids[END_BATCH];
 	unsigned n;
 };
@@ -262,8 +262,7 @@ static int end_collect(const struct sub_spec *sp, void *arg)
  * it, no longer exists: its subscriptions end (SIP: terminated with reason
  * noresource; XMPP: the node is gone), after they got the event itself.
  * Subscribers re-subscribe to the new name (docs/architecture.md). */
-static void end_mailbox_subs(struct shard_subs *s, const char *acct, const char *path,
-			     bool subtree)
+static void end_mailbox_subs(struct shard_subs *s, const char *acct, const char *path, bool subtree)
 {
 	struct end_ctx x = { .path = path, .plen = strlen(path), .subtree = subtree };
 	struct sub_spec sp;
@@ -304,8 +303,8 @@ void shard_subs_event(struct shard_subs *s, const struct evrec *e)
 	 * subscription ends with it. */
 	if (e->type == PNA__EVENT_TYPE__MAILBOX_RENAME)
 		n += sub_table_match(s->t, acct, e->len[EVREC_ACCOUNT],
-				     evrec_str(e, EVREC_OLD_PATH), e->len[EVREC_OLD_PATH],
-				     e->type, on_match, &m);
+				     evrec_str(e, EVREC_OLD_PATH), e->len[EVREC_OLD_PATH], e->type,
+				     on_match, &m);
 	if (n)
 		count(&s->h->c.matches, n);
 	if (e->type == PNA__EVENT_TYPE__MAILBOX_DELETE)
@@ -334,8 +333,8 @@ static void on_heartbeat(uint64_t id, uint32_t index, void *arg)
 	if (sub_table_get(s->t, id, &spec) < 0)
 		return;
 	count(&s->h->c.heartbeats, 1);
-	note_fill(s, &n, SUB_NOTE_HEARTBEAT, 0, spec.account,
-		  spec.path[0] ? spec.path : "INBOX", 0);
+	note_fill(s, &n, SUB_NOTE_HEARTBEAT, 0, spec.account, spec.path[0] ? spec.path : "INBOX",
+		  0);
 	note_deliver(s, index, id, &n);
 }
 
@@ -406,8 +405,8 @@ static void op_add(struct shard_subs *s, struct sub_req *q, struct sub_rep *r)
 		fail(r, -EINVAL, "%s", "transport must be sip or xmpp");
 		return;
 	}
-	rc = authz_check(s->rt->conf, s->grants, sp->subscriber, sp->account, sp->path,
-			 r->reason, sizeof(r->reason));
+	rc = authz_check(s->rt->conf, s->grants, sp->subscriber, sp->account, sp->path, r->reason,
+			 sizeof(r->reason));
 	if (rc < 0) {
 		r->status = rc;
 		count(&s->h->c.denied, 1);
@@ -479,8 +478,7 @@ static int list_one(const struct sub_spec *sp, void *arg)
 	/* Keep room for the final reply. */
 	if (ring->size - ring_used(ring) < 3 * (sizeof(*l->r) + 16)) {
 		l->r->status = -E2BIG;
-		snprintf(l->r->reason, sizeof(l->r->reason), "list cut at %u entries",
-			 l->r->count);
+		snprintf(l->r->reason, sizeof(l->r->reason), "list cut at %u entries", l->r->count);
 		return 1;
 	}
 	l->r->flags = SUB_REP_MORE;
@@ -775,9 +773,9 @@ int shard_subs_open(struct pnad_rt *rt, uint32_t index, struct shard_subs **out)
 	s->state = shard_seg_state(&rt->shards[index].seg);
 	s->pconf = (struct persist_conf){
 		.redis = c->redis,
-		.cluster = strcmp(c->redis_cluster, "yes") == 0  ? 1
+		.cluster = strcmp(c->redis_cluster, "yes") == 0	 ? 1
 			   : strcmp(c->redis_cluster, "no") == 0 ? 0
-								  : -1,
+								 : -1,
 		.prefix = c->redis_prefix,
 		.shard = index,
 		.nshards = rt->nshards,
@@ -806,8 +804,7 @@ int shard_subs_open(struct pnad_rt *rt, uint32_t index, struct shard_subs **out)
 		sub_table_pending(s->t, repost_pending, s);
 	}
 	if (strcmp(c->redis, "none") != 0) {
-		rc = shard_persist_start(&s->pconf, sub_seg_outbox(s->seg), &s->h->c,
-					 &s->persist);
+		rc = shard_persist_start(&s->pconf, sub_seg_outbox(s->seg), &s->h->c, &s->persist);
 		if (rc < 0)
 			goto err;
 	}

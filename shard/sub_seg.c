@@ -64,8 +64,8 @@ static void format(struct shm_seg *s, const struct sub_seg_params *p, uint32_t i
 	grant_table_format(sub_seg_grants(s), h->grants_bytes, p->grants);
 }
 
-int sub_seg_open(const char *name, uint32_t index, uint32_t nshards,
-		 const struct sub_seg_params *p, struct shm_seg *out)
+int sub_seg_open(const char *name, uint32_t index, uint32_t nshards, const struct sub_seg_params *p,
+		 struct shm_seg *out)
 {
 	struct sub_seg *h;
 	int rc = shm_seg_open(name, SUB_SEG_KIND, sub_seg_size(p), out);

@@ -12,30 +12,65 @@
 #include "egress/xmpp/xmpp_stanza.h"
 
 static const char *const names[] = {
-	"jabber:component:accept|iq", "jabber:component:accept|message",
-	"http://jabber.org/protocol/pubsub|pubsub", "http://jabber.org/protocol/pubsub|subscribe",
-	"http://jabber.org/protocol/pubsub|unsubscribe", "http://jabber.org/protocol/pubsub|options",
-	"http://jabber.org/protocol/pubsub|subscriptions", "jabber:x:data|x", "jabber:x:data|field",
-	"jabber:x:data|value", "http://jabber.org/protocol/disco#info|query",
-	"http://jabber.org/protocol/disco#items|query", "urn:xmpp:ping|ping",
-	"jabber:component:accept|error", "urn:ietf:params:xml:ns:xmpp-stanzas|gone", "x",
+	"jabber:component:accept|iq",
+	"jabber:component:accept|message",
+	"http://jabber.org/protocol/pubsub|pubsub",
+	"http://jabber.org/protocol/pubsub|subscribe",
+	"http://jabber.org/protocol/pubsub|unsubscribe",
+	"http://jabber.org/protocol/pubsub|options",
+	"http://jabber.org/protocol/pubsub|subscriptions",
+	"jabber:x:data|x",
+	"jabber:x:data|field",
+	"jabber:x:data|value",
+	"http://jabber.org/protocol/disco#info|query",
+	"http://jabber.org/protocol/disco#items|query",
+	"urn:xmpp:ping|ping",
+	"jabber:component:accept|error",
+	"urn:ietf:params:xml:ns:xmpp-stanzas|gone",
+	"x",
 };
 static const char *const attrs[] = { "type", "from", "to", "id", "node", "jid", "subid", "var" };
 static const char *const values[] = {
-	"get", "set", "result", "error", "cancel", "alice@example.com/r", "alice@example.com",
-	"pna.example.com", "alice@example.com/mail_events", "alice@example.com/mail_events/INBOX",
-	"pubsub#subscription_depth", "pnad#event_types", "pnad#heartbeat", "1", "all", "MessageNew",
-	"0-4294967297", "n-1-5-3", "ping-1", "",
+	"get",
+	"set",
+	"result",
+	"error",
+	"cancel",
+	"alice@example.com/r",
+	"alice@example.com",
+	"pna.example.com",
+	"alice@example.com/mail_events",
+	"alice@example.com/mail_events/INBOX",
+	"pubsub#subscription_depth",
+	"pnad#event_types",
+	"pnad#heartbeat",
+	"1",
+	"all",
+	"MessageNew",
+	"0-4294967297",
+	"n-1-5-3",
+	"ping-1",
+	"",
 };
 
-static uint32_t shard_of(void *arg, const char *a) { (void)arg; return (uint32_t)strlen(a) & 1; }
-static bool owner(void *arg, const char *b, const char *a) { (void)arg; return !strcmp(b, a); }
+static uint32_t shard_of(void *arg, const char *a)
+{
+	(void)arg;
+	return (uint32_t)strlen(a) & 1;
+}
+static bool owner(void *arg, const char *b, const char *a)
+{
+	(void)arg;
+	return !strcmp(b, a);
+}
 
 static int subs(void *arg, const char *subscriber, const char *account,
 		int (*fn)(const struct sub_spec *s, uint32_t shard, void *a), void *a)
 {
-	static struct sub_spec s = { .id = 4294967297ull, .transport = SUB_XMPP,
-				     .account = "alice@example.com", .path = "INBOX",
+	static struct sub_spec s = { .id = 4294967297ull,
+				     .transport = SUB_XMPP,
+				     .account = "alice@example.com",
+				     .path = "INBOX",
 				     .subscriber = "alice@example.com",
 				     .target = "alice@example.com" };
 

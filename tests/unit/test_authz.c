@@ -52,8 +52,8 @@ static void test_rule(void)
 	struct grant g;
 
 	grant_table_format(gt, bytes, 64);
-	CHECK_EQ(authz_check(&conf, gt, "sip:alice@example.com", "alice@example.com", "INBOX",
-			     why, sizeof(why)),
+	CHECK_EQ(authz_check(&conf, gt, "sip:alice@example.com", "alice@example.com", "INBOX", why,
+			     sizeof(why)),
 		 0);
 	CHECK_EQ(authz_check(&conf, gt, "bob@example.net", "alice@example.com", "INBOX", why,
 			     sizeof(why)),
@@ -61,8 +61,8 @@ static void test_rule(void)
 	CHECK(strstr(why, "bob@example.net") != NULL);
 	g = mk("alice@example.com", "Work", "bob@example.net");
 	CHECK_EQ(grant_table_put(gt, &g), 0);
-	CHECK_EQ(authz_check(&conf, gt, "xmpp:bob@example.net/x", "alice@example.com",
-			     "Work/2026", why, sizeof(why)),
+	CHECK_EQ(authz_check(&conf, gt, "xmpp:bob@example.net/x", "alice@example.com", "Work/2026",
+			     why, sizeof(why)),
 		 0);
 	CHECK_EQ(authz_check(&conf, gt, "bob@example.net", "alice@example.com", "Workshop", why,
 			     sizeof(why)),
@@ -72,11 +72,11 @@ static void test_rule(void)
 		 -EACCES);
 	g = mk("alice@example.com", "", "@agg.example.org");
 	CHECK_EQ(grant_table_put(gt, &g), 0);
-	CHECK_EQ(authz_check(&conf, gt, "sip:cna@agg.example.org", "alice@example.com", "Sent",
-			     why, sizeof(why)),
+	CHECK_EQ(authz_check(&conf, gt, "sip:cna@agg.example.org", "alice@example.com", "Sent", why,
+			     sizeof(why)),
 		 0);
-	CHECK_EQ(authz_check(&conf, gt, "cna@agg.example.org", "alicia@example.com", "Sent",
-			     why, sizeof(why)),
+	CHECK_EQ(authz_check(&conf, gt, "cna@agg.example.org", "alicia@example.com", "Sent", why,
+			     sizeof(why)),
 		 -EACCES);
 	CHECK_EQ(grant_table_count(gt), 2);
 	CHECK_EQ(grant_table_del(gt, &g), 0);

@@ -62,10 +62,13 @@ static void test_conf(void)
 	expect_error("store = a\n", ":1: store: expected");
 	expect_error("admin_token = t\nshards = 2\n", ": no 'store' line");
 	expect_error("store = a b\nshards = 2\n", ": missing 'admin_token'");
-	expect_error("admin_token = t\nstore = a b\nadmin_tls_cert = c.pem\n", ": admin_tls_cert and admin_tls_key go together");
+	expect_error("admin_token = t\nstore = a b\nadmin_tls_cert = c.pem\n",
+		     ": admin_tls_cert and admin_tls_key go together");
 	expect_error("admin_token = t\nstore = a b\nadmin_tls_cert = /nonexistent.pem\n"
-		     "admin_tls_key = /nonexistent.key\n", ": admin_tls_cert '/nonexistent.pem'");
-	expect_error("admin_token = t\nstore = a b\nidentity_domain = a\n", ":3: identity_domain: expected");
+		     "admin_tls_key = /nonexistent.key\n",
+		     ": admin_tls_cert '/nonexistent.pem'");
+	expect_error("admin_token = t\nstore = a b\nidentity_domain = a\n",
+		     ":3: identity_domain: expected");
 	expect_error("store = a b\nlisten = localhost\n", ":2: listen: expected host:port");
 	expect_error("store = a b\nshards 2\n", ":2: expected 'key = value'");
 }

@@ -108,9 +108,8 @@ static bool has(const char *needle)
 	return false;
 }
 
-#define IQ(type, body)                                                                   \
-	"<iq type='" type "' from='alice@example.com/phone' to='" COMP "' id='q1'>" body \
-	"</iq>"
+#define IQ(type, body) \
+	"<iq type='" type "' from='alice@example.com/phone' to='" COMP "' id='q1'>" body "</iq>"
 #define PS(body) "<pubsub xmlns='http://jabber.org/protocol/pubsub'>" body "</pubsub>"
 
 static void test_stream(void)
@@ -173,8 +172,7 @@ static void test_nodes(void)
 	CHECK_STR(p, "INBOX/x");
 	CHECK_EQ(xmpp_node_parse("a@b.c/mail_events", a, sizeof(a), p, sizeof(p), &why), 0);
 	CHECK_STR(p, "");
-	CHECK_EQ(xmpp_node_parse("a@b.c/mail_eventsX", a, sizeof(a), p, sizeof(p), &why),
-		 -EINVAL);
+	CHECK_EQ(xmpp_node_parse("a@b.c/mail_eventsX", a, sizeof(a), p, sizeof(p), &why), -EINVAL);
 	CHECK_EQ(xmpp_node_parse("a@b.c", a, sizeof(a), p, sizeof(p), &why), -EINVAL);
 	CHECK_EQ(xmpp_node_parse("nodomain/mail_events", a, sizeof(a), p, sizeof(p), &why),
 		 -EINVAL);
@@ -210,13 +208,15 @@ static void test_subscribe(void)
 	CHECK_EQ(res.req.spec.depth, SUB_SUBTREE);
 	CHECK_EQ(res.req.spec.heartbeat, 60);
 	CHECK_EQ(res.req.spec.events, (1u << 1) | (1u << 4));
-	run(IQ("set", PS("<subscribe node='alice@example.com/mail_events' jid='alice@example.com'/>"
-			 "<options><x xmlns='jabber:x:data' type='submit'><field "
-			 "var='pubsub#subscription_depth'><value>1</value></field></x></options>")));
+	run(IQ("set",
+	       PS("<subscribe node='alice@example.com/mail_events' jid='alice@example.com'/>"
+		  "<options><x xmlns='jabber:x:data' type='submit'><field "
+		  "var='pubsub#subscription_depth'><value>1</value></field></x></options>")));
 	CHECK_EQ(res.req.spec.depth, SUB_EXACT);
 
 	/* errors */
-	run(IQ("set", PS("<subscribe node='alice@example.com/mail_events' jid='eve@example.com'/>")));
+	run(IQ("set",
+	       PS("<subscribe node='alice@example.com/mail_events' jid='eve@example.com'/>")));
 	CHECK_EQ(res.kind, XMPP_RES_REPLY);
 	CHECK(has("<bad-request ") && has("<invalid-jid "));
 	run(IQ("set", PS("<subscribe node='whatever' jid='alice@example.com'/>")));
@@ -255,7 +255,8 @@ static void test_shard_replies(void)
 	snprintf(r.spec.target, sizeof(r.spec.target), "bob@example.com");
 	xmpp_stanza_reply(&env, &p, &r, 1, &out);
 	CHECK(has("type='result'") && has("subid='1-42'") &&
-	      has("node='carol@example.com/mail_events/INBOX'") && has("subscription='subscribed'"));
+	      has("node='carol@example.com/mail_events/INBOX'") &&
+	      has("subscription='subscribed'"));
 	p.op = XMPP_PEND_UNSUBSCRIBE;
 	out.len = 0;
 	r.status = -ENOENT;
@@ -373,8 +374,12 @@ static void test_bounce(void)
 static void test_render(void)
 {
 	struct sub_spec s = { .id = 5, .transport = SUB_XMPP, .depth = SUB_SUBTREE };
-	struct sub_note n = { .kind = SUB_NOTE_EVENT, .type = 1, .uid = 7, .uidvalidity = 42,
-			      .messages = 7, .unseen = 3 };
+	struct sub_note n = { .kind = SUB_NOTE_EVENT,
+			      .type = 1,
+			      .uid = 7,
+			      .uidvalidity = 42,
+			      .messages = 7,
+			      .unseen = 3 };
 	char small[64];
 	struct xmpp_out o = { small, sizeof(small), 0, false };
 
@@ -383,7 +388,8 @@ static void test_render(void)
 	snprintf(n.path, sizeof(n.path), "Work/2026");
 	out.len = 0;
 	CHECK_EQ(xmpp_note_render(&env, &s, 1, &n, 3, &out), 0);
-	CHECK(has("<message type='headline' from='" COMP "' to='alice@example.com' id='n-1-5-3'>") &&
+	CHECK(has("<message type='headline' from='" COMP
+		  "' to='alice@example.com' id='n-1-5-3'>") &&
 	      has("<items node='alice@example.com/mail_events/Work/2026'><item id='uid-42-7'>") &&
 	      has("<mail-event xmlns='urn:pnad:mail-event:0' kind='event' type='MessageNew'") &&
 	      has("mailbox='Work/2026' uid='7' uidvalidity='42'") &&
