@@ -243,6 +243,8 @@ static const struct shard_row sub_rows[] = {
 	{ "pnad_sub_expired_total", "counter", "Subscriptions expired.", BC(expired) },
 	{ "pnad_sub_ended_total", "counter",
 	  "Subscriptions ended: their mailbox was deleted or renamed.", BC(ended) },
+	{ "pnad_sub_sieve_total", "counter", "Targeted (Sieve) notifications handed on.",
+	  BC(sieve) },
 	{ "pnad_sub_requests_total", "counter", "Client requests served by the shard.",
 	  BC(requests) },
 	{ "pnad_sub_denied_total", "counter", "Subscriptions refused by authorization.",

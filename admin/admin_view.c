@@ -136,6 +136,7 @@ static void add_subs(struct json_object *n, const struct admin_subs_view *s)
 	add_u64(n, "heartbeats", rd(&c->heartbeats));
 	add_u64(n, "expired", rd(&c->expired));
 	add_u64(n, "ended", rd(&c->ended));
+	add_u64(n, "sieve", rd(&c->sieve));
 	add_u64(n, "requests", rd(&c->requests));
 	add_u64(n, "denied", rd(&c->denied));
 	add_u64(n, "refused_full", rd(&c->refused_full));

@@ -70,10 +70,13 @@ static void apply_one(struct shard *sh, const struct evrec *e, uint32_t len, uin
 		count(&c->events_replayed);
 	else if (rc == -ENOSPC)
 		count(&c->table_full);
-	else if (rc < 0 || shard_state_stateless(e))
+	else if (rc < 0)
 		count(&c->events_no_state); /* -EINVAL: no usable account */
 	else {
-		count(&c->events_applied);
+		/* Events without mailbox state (Login, Quota*, SieveNotify)
+		 * still reach subscribers: account subtree subscriptions, and
+		 * the Sieve path to the egress. */
+		count(shard_state_stateless(e) ? &c->events_no_state : &c->events_applied);
 		shard_subs_event(sh->subs, e);
 	}
 }
