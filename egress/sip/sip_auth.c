@@ -108,8 +108,8 @@ static int auth_param(struct sip_span v, const char *name, char *out, size_t cap
 		size_t j, o = 0;
 		bool q;
 
-		if (strncasecmp(v.p + i, name, nl) != 0 || (i && v.p[i - 1] != ' ' &&
-							     v.p[i - 1] != ',' && v.p[i - 1] != '\t'))
+		if (strncasecmp(v.p + i, name, nl) != 0 ||
+		    (i && v.p[i - 1] != ' ' && v.p[i - 1] != ',' && v.p[i - 1] != '\t'))
 			continue;
 		j = i + nl;
 		while (j < v.n && v.p[j] == ' ')
@@ -151,8 +151,7 @@ int sip_auth_check(const char *realm, struct sip_span method, struct sip_span au
 	auth_param(authz, "qop", qop, sizeof(qop));
 	auth_param(authz, "nc", nc, sizeof(nc));
 	auth_param(authz, "cnonce", cnonce, sizeof(cnonce));
-	if (strcmp(r, realm) != 0 || method.n >= sizeof(meth) ||
-	    sscanf(nonce, "%8x", &t) != 1)
+	if (strcmp(r, realm) != 0 || method.n >= sizeof(meth) || sscanf(nonce, "%8x", &t) != 1)
 		return -EACCES;
 	make_nonce(expect, sizeof(expect), secret, t);
 	if (strcmp(expect, nonce) != 0 || now - t > NONCE_LIFETIME)
@@ -161,7 +160,8 @@ int sip_auth_check(const char *realm, struct sip_span method, struct sip_span au
 		return -EACCES;
 	memcpy(meth, method.p, method.n);
 	meth[method.n] = 0;
-	if (sip_digest_response(alg, user, realm, pw, meth, uri, nonce, nc, cnonce, qop, want) < 0 ||
+	if (sip_digest_response(alg, user, realm, pw, meth, uri, nonce, nc, cnonce, qop, want) <
+		    0 ||
 	    strcasecmp(want, resp) != 0)
 		return -EACCES;
 	if (snprintf(id, cap, "sip:%s@%s", user, realm) >= (int)cap)

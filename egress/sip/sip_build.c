@@ -174,8 +174,8 @@ int sip_build_response(struct sip_wbuf *w, const struct sip_msg *req, int status
 int sip_build_request(struct sip_wbuf *w, const struct sip_req_out *r)
 {
 	sip_w_fmt(w, "%s %s SIP/2.0\r\n", r->method, r->ruri);
-	sip_w_fmt(w, "Via: SIP/2.0/%s %s:%u;branch=z9hG4bK%s;rport\r\n", r->transport,
-		  r->via_host, r->via_port, r->branch);
+	sip_w_fmt(w, "Via: SIP/2.0/%s %s:%u;branch=z9hG4bK%s;rport\r\n", r->transport, r->via_host,
+		  r->via_port, r->branch);
 	sip_w_str(w, "Max-Forwards: 70\r\n");
 	if (r->route && r->route[0])
 		sip_w_fmt(w, "Route: %s\r\n", r->route);

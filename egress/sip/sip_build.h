@@ -34,13 +34,13 @@ void sip_w_fmt(struct sip_wbuf *w, const char *fmt, ...) __attribute__((format(p
 
 /* What a response adds to the request's Via/From/To/Call-ID/CSeq. */
 struct sip_resp_opts {
-	const char *to_tag;	/* added to To when it has none; NULL: none */
-	const char *received;	/* source IP for the top Via's received= */
-	uint16_t rport;		/* source port for rport= (RFC 3581) */
-	const char *contact;	/* "<sip:...>" or NULL */
-	bool record_route;	/* copy Record-Route (2xx creating a dialog) */
-	const char *extra;	/* preformatted "Name: value\r\n" lines, or NULL */
-	const char *ctype;	/* body type, or NULL */
+	const char *to_tag;   /* added to To when it has none; NULL: none */
+	const char *received; /* source IP for the top Via's received= */
+	uint16_t rport;	      /* source port for rport= (RFC 3581) */
+	const char *contact;  /* "<sip:...>" or NULL */
+	bool record_route;    /* copy Record-Route (2xx creating a dialog) */
+	const char *extra;    /* preformatted "Name: value\r\n" lines, or NULL */
+	const char *ctype;    /* body type, or NULL */
 	const char *body;
 	size_t body_len;
 };

@@ -19,7 +19,7 @@
 #define TAG_UDP 1ull
 #define TAG_LISTEN 2ull
 #define TAG_CONN 3ull
-#define TAG(kind, gen, slot) (((kind) << 56) | ((uint64_t)((gen) & 0xffffff) << 32) | (slot))
+#define TAG(kind, gen, slot) (((kind) << 56) | ((uint64_t)((gen)&0xffffff) << 32) | (slot))
 
 #define RX_CAP (SIP_MAX_MSG + 1024)
 #define TX_CAP (256 * 1024)
@@ -123,8 +123,8 @@ static int ep_add(int epfd, int fd, uint32_t events, uint64_t data)
 	return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
 }
 
-int sip_net_open(const char *host, uint16_t port, uint32_t max_conns, int epfd,
-		 struct sip_seg *seg, struct sip_net **out, char *err, size_t errlen)
+int sip_net_open(const char *host, uint16_t port, uint32_t max_conns, int epfd, struct sip_seg *seg,
+		 struct sip_net **out, char *err, size_t errlen)
 {
 	struct sip_net *n = calloc(1, sizeof(*n));
 	struct sockaddr_storage ss;
@@ -161,7 +161,8 @@ int sip_net_open(const char *host, uint16_t port, uint32_t max_conns, int epfd,
 	}
 	n->lfd = rc;
 	for (unsigned i = 0; i < RECV_BATCH; i++) {
-		n->in_iov[i] = (struct iovec){ n->in_buf + (size_t)i * (SIP_MAX_MSG + 1), SIP_MAX_MSG };
+		n->in_iov[i] =
+			(struct iovec){ n->in_buf + (size_t)i * (SIP_MAX_MSG + 1), SIP_MAX_MSG };
 		n->in[i].msg_hdr.msg_iov = &n->in_iov[i];
 		n->in[i].msg_hdr.msg_iovlen = 1;
 	}
@@ -239,7 +240,8 @@ static void on_accept(struct sip_net *n)
 	for (;;) {
 		struct sockaddr_storage a;
 		socklen_t alen = sizeof(a);
-		int fd = accept4(n->lfd, (struct sockaddr *)&a, &alen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		int fd =
+			accept4(n->lfd, (struct sockaddr *)&a, &alen, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		struct conn *c;
 		uint32_t slot;
 		int one = 1;
@@ -261,8 +263,9 @@ static void on_accept(struct sip_net *n)
 static void conn_frame(struct sip_net *n, struct conn *c, uint32_t slot, sip_net_msg_fn fn,
 		       void *arg)
 {
-	struct sip_peer from = { .tp = SIP_TP_TCP, .conn = slot, .gen = c->gen, .addr = c->addr,
-				 .alen = c->alen };
+	struct sip_peer from = {
+		.tp = SIP_TP_TCP, .conn = slot, .gen = c->gen, .addr = c->addr, .alen = c->alen
+	};
 	size_t off = 0;
 
 	(void)n;
@@ -367,8 +370,7 @@ static void on_udp(struct sip_net *n, sip_net_msg_fn fn, void *arg)
 	}
 }
 
-bool sip_net_event(struct sip_net *n, uint64_t data, uint32_t events, sip_net_msg_fn fn,
-		   void *arg)
+bool sip_net_event(struct sip_net *n, uint64_t data, uint32_t events, sip_net_msg_fn fn, void *arg)
 {
 	uint64_t kind = data >> 56;
 	uint32_t slot = (uint32_t)data, gen = (uint32_t)(data >> 32) & 0xffffff;

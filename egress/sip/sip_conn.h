@@ -31,13 +31,12 @@ typedef void (*sip_net_msg_fn)(void *arg, const char *buf, size_t len, const str
 
 /* Bind UDP and TCP on host:port and register them on epfd (epoll data
  * tags below). 0 and *out, or -errno with err set. */
-int sip_net_open(const char *host, uint16_t port, uint32_t max_conns, int epfd,
-		 struct sip_seg *seg, struct sip_net **out, char *err, size_t errlen);
+int sip_net_open(const char *host, uint16_t port, uint32_t max_conns, int epfd, struct sip_seg *seg,
+		 struct sip_net **out, char *err, size_t errlen);
 void sip_net_close(struct sip_net *n);
 
 /* epoll_event.data.u64 values the net owns: true if it handled ev. */
-bool sip_net_event(struct sip_net *n, uint64_t data, uint32_t events, sip_net_msg_fn fn,
-		   void *arg);
+bool sip_net_event(struct sip_net *n, uint64_t data, uint32_t events, sip_net_msg_fn fn, void *arg);
 
 /* Send len bytes to `to`: UDP datagrams are copied into the batch sent at
  * sip_net_flush (or earlier when it fills); TCP goes to the peer's

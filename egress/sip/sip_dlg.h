@@ -33,8 +33,8 @@ struct sip_counters {
 	uint64_t messages_sent;	     /* MESSAGE (Sieve) requests sent */
 	uint64_t message_failures;   /* MESSAGE that failed or could not be routed */
 	uint64_t tcp_accepted, tcp_refused, tcp_open;
-	uint64_t busy;		     /* requests refused: a preallocated table was full */
-	uint64_t dialogs;	     /* dialog records in use (gauge) */
+	uint64_t busy;	  /* requests refused: a preallocated table was full */
+	uint64_t dialogs; /* dialog records in use (gauge) */
 };
 
 #define SIP_DLG_TARGET 464
@@ -61,7 +61,7 @@ enum {
 
 struct sip_seg {
 	struct shm_hdr shm;
-	uint32_t cap; /* power of two */
+	uint32_t cap;  /* power of two */
 	uint32_t used; /* USED + TOMB records */
 	struct sip_counters c;
 	uint8_t pad[64];

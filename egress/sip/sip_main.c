@@ -27,8 +27,7 @@
 static bool notify_fatal(int status)
 {
 	return status == 404 || status == 405 || status == 410 || status == 416 ||
-	       (status >= 480 && status <= 485) || status == 489 || status == 501 ||
-	       status == 604;
+	       (status >= 480 && status <= 485) || status == 489 || status == 501 || status == 604;
 }
 
 static void clock_update(struct sip_worker *w)
@@ -241,8 +240,7 @@ int sip_notify_send(struct sip_worker *w, uint16_t shard, uint64_t id, const cha
 
 /* --- jobs from the shards --- */
 
-static void early_stash(struct sip_worker *w, uint16_t shard, uint64_t id,
-			const struct sub_note *n)
+static void early_stash(struct sip_worker *w, uint16_t shard, uint64_t id, const struct sub_note *n)
 {
 	for (unsigned i = 0; i < SIP_EARLY_CAP; i++) {
 		struct sip_early *e = &w->early[i];
@@ -375,7 +373,8 @@ static void on_sieve(struct sip_worker *w, const struct sub_job_sieve *j)
 	semi = strchr(j->target, ';');
 	n = semi ? (size_t)(semi - j->target) : strlen(j->target);
 	snprintf(uri, sizeof(uri), "%.*s", (int)n, j->target);
-	if (sip_uri_parse((struct sip_span){ uri, strlen(uri) }, &u) < 0 || u.host.n >= sizeof(host))
+	if (sip_uri_parse((struct sip_span){ uri, strlen(uri) }, &u) < 0 ||
+	    u.host.n >= sizeof(host))
 		goto fail;
 	memcpy(host, u.host.p, u.host.n);
 	host[u.host.n] = 0;
@@ -392,8 +391,8 @@ static void on_sieve(struct sip_worker *w, const struct sub_job_sieve *j)
 	snprintf(callid, sizeof(callid), "m%s-%s@%s", branch, tag, w->conf->sip_domain);
 	snprintf(from, sizeof(from), "sip:%s", j->account);
 	for (;;) {
-		sip_wbuf_init(&out, tr->buf, sizeof(tr->buf) < MESSAGE_MAX ? sizeof(tr->buf)
-									   : MESSAGE_MAX);
+		sip_wbuf_init(&out, tr->buf,
+			      sizeof(tr->buf) < MESSAGE_MAX ? sizeof(tr->buf) : MESSAGE_MAX);
 		sip_build_request(&out, &(struct sip_req_out){
 						.method = "MESSAGE",
 						.ruri = uri,

@@ -451,8 +451,8 @@ int sip_param_get(struct sip_span params, const char *name, struct sip_span *val
 		key = trim((struct sip_span){ item.p, eq ? (size_t)(eq - item.p) : item.n });
 		if (key.n == nl && strncasecmp(key.p, name, nl) == 0) {
 			if (eq)
-				*val = trim((struct sip_span){ eq + 1,
-							      item.n - (size_t)(eq + 1 - item.p) });
+				*val = trim((struct sip_span){
+					eq + 1, item.n - (size_t)(eq + 1 - item.p) });
 			else
 				*val = (struct sip_span){ item.p + item.n, 0 };
 			return 0;

@@ -8,9 +8,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SIP_MAX_HEADERS 64     /* header fields (after unfolding) */
-#define SIP_MAX_HEAD 8192      /* bytes of start line + headers + blank line */
-#define SIP_MAX_MSG 65535      /* bytes of a whole message */
+#define SIP_MAX_HEADERS 64 /* header fields (after unfolding) */
+#define SIP_MAX_HEAD 8192  /* bytes of start line + headers + blank line */
+#define SIP_MAX_MSG 65535  /* bytes of a whole message */
 
 /* A piece of the parsed buffer: off and len are relative to msg->buf. */
 struct sip_str {
@@ -58,7 +58,7 @@ struct sip_hdr {
 struct sip_msg {
 	const char *buf; /* the parsed bytes: borrowed, must outlive the msg */
 	bool request;
-	bool start_ok;	      /* the start line parsed */
+	bool start_ok;	       /* the start line parsed */
 	struct sip_str method; /* requests */
 	struct sip_str uri;
 	int status; /* responses: 100..699 */
@@ -66,7 +66,7 @@ struct sip_msg {
 	uint16_t nhdr;
 	struct sip_hdr hdr[SIP_MAX_HEADERS];
 	int16_t first[SIP_H_COUNT]; /* index in hdr of the first of each id, or -1 */
-	uint32_t cseq;		     /* from CSeq, 0 if absent */
+	uint32_t cseq;		    /* from CSeq, 0 if absent */
 	struct sip_str cseq_method;
 	int64_t content_length; /* -1 if absent */
 	struct sip_str body;

@@ -43,9 +43,8 @@ void sip_respond(struct sip_worker *w, const struct sip_msg *req, const struct s
 		SIP_COUNT(w->seg, responses_out[status / 100], 1);
 }
 
-static void respond_warn(struct sip_worker *w, const struct sip_msg *m,
-			 const struct sip_peer *from, int status, const char *reason,
-			 const char *why)
+static void respond_warn(struct sip_worker *w, const struct sip_msg *m, const struct sip_peer *from,
+			 int status, const char *reason, const char *why)
 {
 	char extra[512];
 	struct sip_resp_opts o = { .extra = extra };
@@ -363,8 +362,7 @@ static void in_dialog(struct sip_worker *w, const struct sip_msg *m, const struc
 			goto unknown;
 	}
 	if (!sip_table(w, shard) || sub_table_get(sip_table(w, shard), id, &sp) < 0 ||
-	    sp.transport != SUB_SIP ||
-	    sip_blob_parse(sp.target, &b) < 0)
+	    sp.transport != SUB_SIP || sip_blob_parse(sp.target, &b) < 0)
 		goto unknown;
 	sip_local_tag(tag, sizeof(tag), b.ltag, (uint16_t)shard, id);
 	if (sip_addr_parse(sip_hdr_get(m, SIP_H_FROM), &furi, &fpar) < 0 ||
@@ -417,7 +415,8 @@ static void new_sub(struct sip_worker *w, const struct sip_msg *m, const struct 
 	if (sip_param_get(u.params, "mailbox", &mb) == 0) {
 		int n = pct_decode(mb, path, sizeof(path));
 
-		if (n < 0 || names_path(path, (size_t)n, q.spec.path, sizeof(q.spec.path), &why) < 0) {
+		if (n < 0 ||
+		    names_path(path, (size_t)n, q.spec.path, sizeof(q.spec.path), &why) < 0) {
 			respond_warn(w, m, from, 404, "Not Found", "bad mailbox parameter");
 			return;
 		}
@@ -515,8 +514,9 @@ static void answer_add(struct sip_worker *w, struct sip_pend *p, const struct si
 	char tag[64], extra[64], contact[160];
 	struct sip_blob b;
 	struct sip_dlg *d;
-	struct sip_resp_opts o = { .to_tag = tag, .contact = contact, .record_route = true,
-				   .extra = extra };
+	struct sip_resp_opts o = {
+		.to_tag = tag, .contact = contact, .record_route = true, .extra = extra
+	};
 
 	if (sip_blob_parse(rep->spec.target, &b) < 0)
 		return;
@@ -556,7 +556,8 @@ static void answer_dialog(struct sip_worker *w, struct sip_pend *p, const struct
 		return;
 	/* RFC 6665 4.2.1.2: a NOTIFY right after every 2xx */
 	if (p->op == PEND_REMOVE) {
-		sip_notify_send(w, p->shard, p->id, d->target, d, NULL, "terminated;reason=timeout");
+		sip_notify_send(w, p->shard, p->id, d->target, d, NULL,
+				"terminated;reason=timeout");
 		d->flags |= SIP_DLG_TERMINATED;
 	} else {
 		d->expires = w->now + p->granted;

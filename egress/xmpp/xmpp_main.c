@@ -28,14 +28,14 @@
 #include "shard/sub_seg.h"
 #include "shard/sub_table.h"
 
-#define OUT_CAP (1u << 20)	  /* output buffer */
-#define OUT_LOW (OUT_CAP / 2)	  /* take jobs / read only below this */
-#define MAX_STANZA (64u << 10)	  /* bytes of one incoming stanza */
-#define NPEND 256		  /* shard requests in flight */
+#define OUT_CAP (1u << 20)     /* output buffer */
+#define OUT_LOW (OUT_CAP / 2)  /* take jobs / read only below this */
+#define MAX_STANZA (64u << 10) /* bytes of one incoming stanza */
+#define NPEND 256	       /* shard requests in flight */
 #define PEND_TIMEOUT_MS 10000
-#define PING_IDLE_MS 30000	  /* ping after this long without input */
-#define PING_TIMEOUT_MS 10000	  /* ... and give the link up after this */
-#define OPEN_TIMEOUT_MS 10000	  /* connect + stream header + handshake */
+#define PING_IDLE_MS 30000    /* ping after this long without input */
+#define PING_TIMEOUT_MS 10000 /* ... and give the link up after this */
+#define OPEN_TIMEOUT_MS 10000 /* connect + stream header + handshake */
 #define BACKOFF_MIN_MS 200
 #define BACKOFF_MAX_MS 30000
 
@@ -100,8 +100,7 @@ static bool env_owner(void *arg, const char *bare, const char *account)
 	char id[SUB_SUBSCRIBER_MAX + 1];
 	const char *why;
 
-	return authz_identity(x->conf, bare, id, sizeof(id), &why) >= 0 &&
-	       strcmp(id, account) == 0;
+	return authz_identity(x->conf, bare, id, sizeof(id), &why) >= 0 && strcmp(id, account) == 0;
 }
 
 struct subs_walk {
@@ -134,7 +133,8 @@ static int env_subs(void *arg, const char *subscriber, const char *account,
 	}
 	for (w.shard = first; w.shard < end && !rc; w.shard++)
 		if (x->tables[w.shard])
-			rc = sub_table_list_subscriber(x->tables[w.shard], subscriber, subs_one, &w);
+			rc = sub_table_list_subscriber(x->tables[w.shard], subscriber, subs_one,
+						       &w);
 	return rc;
 }
 
@@ -547,8 +547,9 @@ static void on_readable(struct xmpp *x)
 		if (rc == -EBADMSG) {
 			x->c.malformed++;
 			/* RFC 6120 4.9: say why, then close. */
-			xmpp_out_printf(&x->ob, "<stream:error><%s xmlns='urn:ietf:params:xml:ns:"
-						"xmpp-streams'/></stream:error></stream:stream>",
+			xmpp_out_printf(&x->ob,
+					"<stream:error><%s xmlns='urn:ietf:params:xml:ns:"
+					"xmpp-streams'/></stream:error></stream:stream>",
 					cond);
 			flush(x);
 			disconnect(x, why);
@@ -557,7 +558,8 @@ static void on_readable(struct xmpp *x)
 		if (rc == -EPIPE || x->want_close) {
 			out_raw(x, "</stream:stream>");
 			flush(x);
-			disconnect(x, rc == -EPIPE ? "stream closed by the server" : "stream error");
+			disconnect(x,
+				   rc == -EPIPE ? "stream closed by the server" : "stream error");
 			return;
 		}
 	}

@@ -140,11 +140,21 @@ void xmpp_out_esc(struct xmpp_out *o, const char *s)
 {
 	for (; *s && !o->overflow; s++) {
 		switch (*s) {
-		case '<': xmpp_out_printf(o, "&lt;"); break;
-		case '>': xmpp_out_printf(o, "&gt;"); break;
-		case '&': xmpp_out_printf(o, "&amp;"); break;
-		case '\'': xmpp_out_printf(o, "&apos;"); break;
-		case '"': xmpp_out_printf(o, "&quot;"); break;
+		case '<':
+			xmpp_out_printf(o, "&lt;");
+			break;
+		case '>':
+			xmpp_out_printf(o, "&gt;");
+			break;
+		case '&':
+			xmpp_out_printf(o, "&amp;");
+			break;
+		case '\'':
+			xmpp_out_printf(o, "&apos;");
+			break;
+		case '"':
+			xmpp_out_printf(o, "&quot;");
+			break;
 		default:
 			/* XML 1.0 forbids most C0 controls even as references. */
 			if ((unsigned char)*s < 0x20 && *s != '\t' && *s != '\n' && *s != '\r')
@@ -279,10 +289,16 @@ static void disco_info(const struct xmpp_env *env, const struct iq *q, const str
 		       struct xmpp_out *o)
 {
 	static const char *const features[] = {
-		NS_DISCO_INFO, NS_DISCO_ITEMS, XMPP_NS_PUBSUB,
-		XMPP_NS_PUBSUB "#subscribe", XMPP_NS_PUBSUB "#retrieve-subscriptions",
-		XMPP_NS_PUBSUB "#subscription-options", XMPP_NS_PUBSUB "#collections",
-		XMPP_NS_PUBSUB "#last-published", NS_PING, XMPP_NS_MAIL,
+		NS_DISCO_INFO,
+		NS_DISCO_ITEMS,
+		XMPP_NS_PUBSUB,
+		XMPP_NS_PUBSUB "#subscribe",
+		XMPP_NS_PUBSUB "#retrieve-subscriptions",
+		XMPP_NS_PUBSUB "#subscription-options",
+		XMPP_NS_PUBSUB "#collections",
+		XMPP_NS_PUBSUB "#last-published",
+		NS_PING,
+		XMPP_NS_MAIL,
 	};
 	const char *node = xmpp_el_attr(qe, "node"), *why, *type = "service";
 	char acct[NAMES_ACCOUNT_MAX + 1], path[NAMES_KEY_MAX + 1];
@@ -327,8 +343,8 @@ static int item_one(const char *path, void *arg)
 	return c->o->overflow;
 }
 
-static void disco_items(const struct xmpp_env *env, const struct iq *q,
-			const struct xmpp_el *qe, struct xmpp_out *o)
+static void disco_items(const struct xmpp_env *env, const struct iq *q, const struct xmpp_el *qe,
+			struct xmpp_out *o)
 {
 	const char *node = xmpp_el_attr(qe, "node"), *why;
 	char acct[NAMES_ACCOUNT_MAX + 1], path[NAMES_KEY_MAX + 1], own[NAMES_KEY_MAX + 32];
@@ -340,7 +356,8 @@ static void disco_items(const struct xmpp_env *env, const struct iq *q,
 	}
 	/* Mailbox names are private: only their owner lists them. */
 	if (node && !env->owner(env->arg, q->bare, acct)) {
-		iq_error(o, q, "auth", "not-authorized", NULL, "only the owner lists its mailboxes");
+		iq_error(o, q, "auth", "not-authorized", NULL,
+			 "only the owner lists its mailboxes");
 		return;
 	}
 	iq_head(o, "result", q->to, q->from, q->id);
@@ -410,7 +427,8 @@ static int opts_parse(const struct xmpp_el *x, struct opts *op, const char **why
 					continue;
 				t = evrec_type_parse(v->text);
 				if (t <= 0 || t >= NEVENT_TYPES)
-					return *why = XMPP_OPT_EVENTS ": unknown event type", -EINVAL;
+					return *why = XMPP_OPT_EVENTS ": unknown event type",
+					       -EINVAL;
 				op->events |= 1u << t;
 			}
 		}
@@ -457,8 +475,7 @@ static int target_of(const struct iq *q, const struct xmpp_el *e, char *acct, ch
 		iq_error(o, q, "modify", "bad-request", "invalid-jid", NULL);
 		return -EINVAL;
 	}
-	if (xmpp_node_parse(node, acct, NAMES_ACCOUNT_MAX + 1, path, NAMES_KEY_MAX + 1, &why) <
-	    0) {
+	if (xmpp_node_parse(node, acct, NAMES_ACCOUNT_MAX + 1, path, NAMES_KEY_MAX + 1, &why) < 0) {
 		iq_error(o, q, "cancel", "item-not-found", NULL, why);
 		return -ENOENT;
 	}
@@ -475,9 +492,8 @@ static void spec_apply(struct sub_spec *sp, const struct opts *op)
 		sp->events = op->events;
 }
 
-static void do_subscribe(const struct xmpp_env *env, const struct iq *q,
-			 const struct xmpp_el *ps, const struct xmpp_el *se, struct xmpp_out *o,
-			 struct xmpp_result *res)
+static void do_subscribe(const struct xmpp_env *env, const struct iq *q, const struct xmpp_el *ps,
+			 const struct xmpp_el *se, struct xmpp_out *o, struct xmpp_result *res)
 {
 	struct sub_spec *sp = &res->req.spec;
 	const char *jid, *why = NULL;
@@ -566,8 +582,8 @@ static int find_sub(const struct xmpp_env *env, const struct iq *q, const struct
 	return 0;
 }
 
-static void do_unsubscribe(const struct xmpp_env *env, const struct iq *q,
-			   const struct xmpp_el *ue, struct xmpp_out *o, struct xmpp_result *res)
+static void do_unsubscribe(const struct xmpp_env *env, const struct iq *q, const struct xmpp_el *ue,
+			   struct xmpp_out *o, struct xmpp_result *res)
 {
 	static struct find_ctx f;
 
@@ -585,21 +601,23 @@ static void do_unsubscribe(const struct xmpp_env *env, const struct iq *q,
 
 static void options_form(struct xmpp_out *o, const struct sub_spec *s)
 {
-	xmpp_out_printf(o, "<x xmlns='" NS_XDATA "' type='form'>"
-			   "<field var='FORM_TYPE' type='hidden'><value>" FORM_SUB "</value></field>"
-			   "<field var='" XMPP_OPT_DEPTH "' type='list-single' label='Depth'>"
-			   "<option><value>1</value></option><option><value>all</value></option>"
-			   "<value>%s</value></field>"
-			   "<field var='" XMPP_OPT_EVENTS "' type='list-multi' label='Event types'>",
+	xmpp_out_printf(o,
+			"<x xmlns='" NS_XDATA "' type='form'>"
+			"<field var='FORM_TYPE' type='hidden'><value>" FORM_SUB "</value></field>"
+			"<field var='" XMPP_OPT_DEPTH "' type='list-single' label='Depth'>"
+			"<option><value>1</value></option><option><value>all</value></option>"
+			"<value>%s</value></field>"
+			"<field var='" XMPP_OPT_EVENTS "' type='list-multi' label='Event types'>",
 			s->depth == SUB_SUBTREE ? "all" : "1");
 	for (unsigned t = 1; t < NEVENT_TYPES; t++)
 		xmpp_out_printf(o, "<option><value>%s</value></option>", evrec_type_name(t));
 	for (unsigned t = 1; t < NEVENT_TYPES; t++)
 		if (!s->events || (s->events & (1u << t)))
 			xmpp_out_printf(o, "<value>%s</value>", evrec_type_name(t));
-	xmpp_out_printf(o, "</field><field var='" XMPP_OPT_HEARTBEAT "' type='text-single' "
-			   "label='Seconds between state re-sends (0: none)'><value>%u</value>"
-			   "</field></x>",
+	xmpp_out_printf(o,
+			"</field><field var='" XMPP_OPT_HEARTBEAT "' type='text-single' "
+			"label='Seconds between state re-sends (0: none)'><value>%u</value>"
+			"</field></x>",
 			s->heartbeat);
 }
 
@@ -881,17 +899,19 @@ int xmpp_note_render(const struct xmpp_env *env, const struct sub_spec *s, uint3
 	attr(o, "type", evrec_type_name(n->type));
 	attr(o, "account", s->account);
 	attr(o, "mailbox", n->path);
-	xmpp_out_printf(o, " uid='%u' uidvalidity='%u' uidnext='%u' messages='%u' unseen='%u'"
-			   " coalesced='%u'/></item></items></event>"
-			   "<headers xmlns='http://jabber.org/protocol/shim'>",
+	xmpp_out_printf(o,
+			" uid='%u' uidvalidity='%u' uidnext='%u' messages='%u' unseen='%u'"
+			" coalesced='%u'/></item></items></event>"
+			"<headers xmlns='http://jabber.org/protocol/shim'>",
 			n->uid, n->uidvalidity, n->uidnext, n->messages, n->unseen, n->coalesced);
 	if (strcmp(node, leaf) != 0) {
 		xmpp_out_printf(o, "<header name='Collection'>");
 		xmpp_out_esc(o, node);
 		xmpp_out_printf(o, "</header>");
 	}
-	xmpp_out_printf(o, "<header name='SubID'>%u-%llu</header></headers>"
-			   "<no-store xmlns='urn:xmpp:hints'/></message>",
+	xmpp_out_printf(o,
+			"<header name='SubID'>%u-%llu</header></headers>"
+			"<no-store xmlns='urn:xmpp:hints'/></message>",
 			shard, (unsigned long long)s->id);
 	if (o->overflow) {
 		out_undo(o, start);

@@ -27,7 +27,8 @@
 #define XMPP_OPT_HEARTBEAT "pnad#heartbeat"
 #define XMPP_OPT_DEPTH "pubsub#subscription_depth"
 #define XMPP_NODE_SUFFIX "mail_events"
-#define XMPP_SUB_LIFETIME (30u * 86400u) /* a subscription lasts 30 days
+#define XMPP_SUB_LIFETIME \
+	(30u * 86400u) /* a subscription lasts 30 days
 					  * from its last (re)subscribe */
 
 /* A bump pool that a stanza's DOM lives in; reset per stanza. The caller
@@ -90,20 +91,20 @@ enum xmpp_pend_op { XMPP_PEND_SUBSCRIBE = 1, XMPP_PEND_UNSUBSCRIBE, XMPP_PEND_OP
 
 /* What to answer once the shard replies to a request. */
 struct xmpp_pend {
-	uint8_t op;			    /* enum xmpp_pend_op */
-	char id[128];			    /* the IQ's id */
-	char from[SUB_TARGET_MAX + 1];	    /* our address it was sent to */
-	char to[SUB_TARGET_MAX + 1];	    /* the requester (full JID) */
-	char node[NAMES_KEY_MAX + 32];	    /* the node it named */
-	char jid[SUB_SUBSCRIBER_MAX + 1];   /* the subscription's jid */
+	uint8_t op;			  /* enum xmpp_pend_op */
+	char id[128];			  /* the IQ's id */
+	char from[SUB_TARGET_MAX + 1];	  /* our address it was sent to */
+	char to[SUB_TARGET_MAX + 1];	  /* the requester (full JID) */
+	char node[NAMES_KEY_MAX + 32];	  /* the node it named */
+	char jid[SUB_SUBSCRIBER_MAX + 1]; /* the subscription's jid */
 };
 
 enum xmpp_res_kind {
-	XMPP_RES_NONE = 0,  /* nothing to do */
-	XMPP_RES_REPLY,	    /* send out */
-	XMPP_RES_REQUEST,   /* send req to shard; answer with pend on its reply */
-	XMPP_RES_BOUNCE,    /* a notification bounced for good: SUB_OP_REMOVE req */
-	XMPP_RES_PONG,	    /* a result or error for one of our pings */
+	XMPP_RES_NONE = 0, /* nothing to do */
+	XMPP_RES_REPLY,	   /* send out */
+	XMPP_RES_REQUEST,  /* send req to shard; answer with pend on its reply */
+	XMPP_RES_BOUNCE,   /* a notification bounced for good: SUB_OP_REMOVE req */
+	XMPP_RES_PONG,	   /* a result or error for one of our pings */
 };
 
 struct xmpp_result {
@@ -145,6 +146,7 @@ int xmpp_node_format(const char *account, const char *path, char *out, size_t ca
 
 /* Append XML-escaped s / formatted text to out. */
 void xmpp_out_esc(struct xmpp_out *o, const char *s);
-void xmpp_out_printf(struct xmpp_out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void xmpp_out_printf(struct xmpp_out *o, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 
 #endif

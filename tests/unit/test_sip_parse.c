@@ -11,15 +11,15 @@
 
 static struct sip_msg m;
 
-#define SUB_HEAD                                                                  \
-	"SUBSCRIBE sip:alice@example.com;mailbox=Work%2F2026 SIP/2.0\r\n"          \
-	"v: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKabc;rport\r\n"                 \
-	"f: \"A, B\" <sip:alice@example.com>;tag=77\r\n"                           \
-	"t: <sip:alice@example.com>\r\n"                                          \
-	"i: call-1@h\r\n"                                                         \
-	"CSeq: 4 SUBSCRIBE\r\n"                                                   \
-	"m: <sip:alice@10.0.0.1:5062>\r\n"                                        \
-	"o: message-summary;id=3\r\n"                                             \
+#define SUB_HEAD                                                          \
+	"SUBSCRIBE sip:alice@example.com;mailbox=Work%2F2026 SIP/2.0\r\n" \
+	"v: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKabc;rport\r\n"        \
+	"f: \"A, B\" <sip:alice@example.com>;tag=77\r\n"                  \
+	"t: <sip:alice@example.com>\r\n"                                  \
+	"i: call-1@h\r\n"                                                 \
+	"CSeq: 4 SUBSCRIBE\r\n"                                           \
+	"m: <sip:alice@10.0.0.1:5062>\r\n"                                \
+	"o: message-summary;id=3\r\n"                                     \
 	"Expires:\r\n 600\r\n"
 
 static void test_compact_and_folding(void)
@@ -78,7 +78,9 @@ static void test_malformed(void)
 	memcpy(big, SUB_HEAD "X-Big: ", strlen(SUB_HEAD "X-Big: "));
 	bad(big, "header section too large");
 	/* the 400 needs the headers of a request with a bad start line */
-	bad("SUBSCRIBE  SIP/2.0\r\n" "v: SIP/2.0/UDP h;branch=z9hG4bK1\r\n\r\n", "bad Request-URI");
+	bad("SUBSCRIBE  SIP/2.0\r\n"
+	    "v: SIP/2.0/UDP h;branch=z9hG4bK1\r\n\r\n",
+	    "bad Request-URI");
 	CHECK(m.first[SIP_H_VIA] >= 0);
 }
 
@@ -92,7 +94,8 @@ static void test_build(void)
 	CHECK(sip_parse(&m, msg, strlen(msg), false, &why) > 0);
 	sip_wbuf_init(&w, out, sizeof(out));
 	CHECK(sip_build_response(&w, &m, 200, "OK",
-				 &(struct sip_resp_opts){ .to_tag = "x1", .received = "10.9.9.9",
+				 &(struct sip_resp_opts){ .to_tag = "x1",
+							  .received = "10.9.9.9",
 							  .rport = 4000 }) > 0);
 	out[w.len] = 0;
 	CHECK(strstr(out, "Via: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKabc;rport=4000;"
@@ -116,10 +119,10 @@ static void test_digest(void)
 				  "/dir/index.html", "dcd98b7102dd2f0e8b11d0f600bfb0c093",
 				  "00000001", "0a4f113b", "auth", out) == 0);
 	CHECK(strcmp(out, "6629fae49393a05397450978507c4ef1") == 0);
-	CHECK(sip_digest_response("SHA-256", "Mufasa", "http-auth@example.org", "Circle of Life",
-				  "GET", "/dir/index.html",
-				  "7ypf/xlj9XXwfDPEoM4URrv/xwf94BcCAzFZH4GiTo0v", "00000001",
-				  "f2/wE4q74E6zIJEtWaHKaf5wv/H5QzzpXusqGemxURZJ", "auth", out) == 0);
+	CHECK(sip_digest_response(
+		      "SHA-256", "Mufasa", "http-auth@example.org", "Circle of Life", "GET",
+		      "/dir/index.html", "7ypf/xlj9XXwfDPEoM4URrv/xwf94BcCAzFZH4GiTo0v", "00000001",
+		      "f2/wE4q74E6zIJEtWaHKaf5wv/H5QzzpXusqGemxURZJ", "auth", out) == 0);
 	CHECK(strcmp(out, "753927fa0e85d155564e2e272a28d1802ca10daf4496794697cf8db5856cb6c1") == 0);
 }
 
