@@ -11,6 +11,7 @@
 #include <strings.h>
 
 #include "lib/arena.h"
+#include "lib/pct.h"
 #include "lib/evrec.h"
 #include "lib/names.h"
 #include "lib/uidset.h"
@@ -334,14 +335,6 @@ static int add_param(const char *key, struct json_object *v, struct arena *a, Pn
 	return 0;
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c = (char)(c | 0x20);
-	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
 /* Well-formed UTF-8 (RFC 3629: no overlongs, surrogates or > U+10FFFF). */
 static bool utf8_valid(const unsigned char *s, size_t len)
 {
@@ -381,25 +374,14 @@ static bool utf8_valid(const unsigned char *s, size_t len)
 static int url_decode(const char *s, size_t len, struct arena *a, char **out, const char **why)
 {
 	char *d = arena_alloc(a, len + 1);
-	size_t n = 0;
+	int n;
 
 	if (!d)
 		return fail(why, -ENOMEM, "event too large for the arena");
-	for (size_t i = 0; i < len; i++) {
-		int hi, lo;
-
-		if (s[i] != '%') {
-			d[n++] = s[i];
-			continue;
-		}
-		if (len - i < 3 || (hi = hexval(s[i + 1])) < 0 || (lo = hexval(s[i + 2])) < 0 ||
-		    (hi | lo) == 0)
-			return fail(why, -EBADMSG, "IMAP URL has a bad %-escape");
-		d[n++] = (char)(hi << 4 | lo);
-		i += 2;
-	}
-	d[n] = '\0';
-	if (!utf8_valid((const unsigned char *)d, n))
+	n = pct_decode(s, len, d, len + 1);
+	if (n < 0)
+		return fail(why, -EBADMSG, "IMAP URL has a bad %-escape");
+	if (!utf8_valid((const unsigned char *)d, (size_t)n))
 		return fail(why, -EBADMSG, "IMAP URL is not UTF-8 once decoded");
 	*out = d;
 	return 0;

@@ -13,6 +13,7 @@
 #include "egress/sip/sip_worker.h"
 #include "lib/evrec.h"
 #include "lib/log.h"
+#include "lib/pct.h"
 #include "lib/names.h"
 #include "shard/sub_chan.h"
 
@@ -84,38 +85,6 @@ static int identity_of(struct sip_span uri_s, char *out, size_t cap)
 		if (*p >= 'A' && *p <= 'Z')
 			*p = (char)(*p + 32);
 	return 0;
-}
-
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c = (char)(c | 0x20);
-	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
-static int pct_decode(struct sip_span s, char *out, size_t cap)
-{
-	size_t o = 0;
-
-	for (size_t i = 0; i < s.n; i++) {
-		int c = (unsigned char)s.p[i];
-
-		if (c == '%') {
-			int hi = i + 2 < s.n + 1 && i + 1 < s.n ? hexval(s.p[i + 1]) : -1;
-			int lo = i + 2 < s.n ? hexval(s.p[i + 2]) : -1;
-
-			if (hi < 0 || lo < 0 || (hi | lo) == 0)
-				return -EINVAL;
-			c = hi * 16 + lo;
-			i += 2;
-		}
-		if (o + 1 >= cap)
-			return -EINVAL;
-		out[o++] = (char)c;
-	}
-	out[o] = 0;
-	return (int)o;
 }
 
 /* The account of the Request-URI: user@host, the host mapped through
@@ -413,7 +382,7 @@ static void new_sub(struct sip_worker *w, const struct sip_msg *m, const struct 
 	}
 	snprintf(q.spec.path, sizeof(q.spec.path), "INBOX");
 	if (sip_param_get(u.params, "mailbox", &mb) == 0) {
-		int n = pct_decode(mb, path, sizeof(path));
+		int n = pct_decode(mb.p, mb.n, path, sizeof(path));
 
 		if (n < 0 ||
 		    names_path(path, (size_t)n, q.spec.path, sizeof(q.spec.path), &why) < 0) {
