@@ -96,12 +96,16 @@ $(B)/tests/%: $(B)/obj/tests/unit/%.o $(LIBPNA)
 # (pytest, real peers started on loopback ports chosen at run time).
 test:
 	$(Q)$(MAKE) --no-print-directory SANITIZE=address,undefined unit integration
+	$(Q)/usr/bin/python3 tests/summary.py build/san/unit.log build/san/integration.xml
 
 unit: $(BINS) $(UNIT_BINS)
-	$(Q)set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
+	$(Q)rm -f $(B)/unit.log; set -e; for t in $(UNIT_BINS); do \
+		echo "== $$t"; $$t > $(B)/unit.out 2>&1 || { cat $(B)/unit.out; exit 1; }; \
+		cat $(B)/unit.out | tee -a $(B)/unit.log | tail -n 1; done
 
 integration: $(BINS)
-	$(Q)PNA_BIN=$(abspath $(B)) /usr/bin/python3 -m pytest -q tests/integration
+	$(Q)PNA_BIN=$(abspath $(B)) /usr/bin/python3 -m pytest -q \
+		--junitxml=$(abspath $(B))/integration.xml tests/integration
 
 run: deps
 	$(Q)$(MAKE) --no-print-directory all

@@ -318,6 +318,12 @@ int sip_parse(struct sip_msg *m, const char *buf, size_t len, bool stream, const
 	body_off = head_end(buf, len < SIP_MAX_HEAD ? len : SIP_MAX_HEAD);
 	if (body_off == 0) {
 		if (len >= SIP_MAX_HEAD) {
+			const char *nl = memrchr(buf, '\n', SIP_MAX_HEAD), *ignored;
+
+			/* the complete lines within the limit still give the
+			 * caller the Via, From, To, Call-ID and CSeq of its 400 */
+			if (nl)
+				(void)parse_lines(m, (size_t)(nl + 1 - buf), &ignored);
 			*why = "header section too large";
 			return -EBADMSG;
 		}

@@ -4,6 +4,7 @@ the ingest, and sipp checks the NOTIFYs it receives (regex checks in the
 scenario, exit status 0 only when every check passed)."""
 
 import os
+import re
 import socket
 import subprocess
 import time
@@ -24,12 +25,12 @@ def sip_pnad(pnad_factory, redis_server, shards=2):
 
 
 def sipp(pnad, scenario, users, tmp, transport="u1", calls=None, limit=None, timeout=60,
-         extra=()):
+         extra=(), rate=1000):
     inf = tmp / ("users-%s.csv" % scenario)
     inf.write_text("SEQUENTIAL\n" + "".join(u + ";\n" for u in users))
     n = calls or len(users)
     cmd = ["sipp", "127.0.0.1:%d" % pnad.sip_port, "-sf", os.path.join(SIPP, scenario + ".xml"),
-           "-inf", str(inf), "-m", str(n), "-l", str(limit or n), "-r", "1000",
+           "-inf", str(inf), "-m", str(n), "-l", str(limit or n), "-r", str(rate),
            "-t", transport, "-i", "127.0.0.1", "-p", str(free_port()),
            "-timeout", str(timeout), "-recv_timeout", "20000", "-bg" if False else "-nostdin",
            "-trace_err", "-trace_msg", "-error_file", str(tmp / (scenario + ".err")),
@@ -73,3 +74,127 @@ def test_mwi_counts_refresh_unsubscribe(pnad_factory, redis_server, tmp_path):
     except AssertionError:
         left = subs_of(pnad, "sip:" + acct)
     assert not left, [(s["id"], s.get("target")) for s in left]
+
+
+def test_notify_481_removes_subscription(pnad_factory, redis_server, tmp_path):
+    pnad = sip_pnad(pnad_factory, redis_server)
+    acct = "bob481@example.com"
+    proc = sipp(pnad, "notify_481", ["bob481"], tmp_path)
+    wait_until(lambda: subs_of(pnad, "sip:" + acct), what="the SIP subscription")
+    finish(proc, tmp_path, "notify_481")
+    wait_until(lambda: not subs_of(pnad, "sip:" + acct), timeout=10,
+               what="the subscription to go after the 481")
+
+
+def _sip_head(user, port, call_id, extra=""):
+    return ("SUBSCRIBE sip:%s@example.com SIP/2.0\r\n"
+            "Via: SIP/2.0/UDP 127.0.0.1:%d;branch=z9hG4bK%s;rport\r\n"
+            "From: <sip:%s@example.com>;tag=f%s\r\n"
+            "To: <sip:%s@example.com>\r\n"
+            "%s"
+            "CSeq: 1 SUBSCRIBE\r\n"
+            "Contact: <sip:%s@127.0.0.1:%d>\r\n"
+            "Max-Forwards: 70\r\n"
+            "P-Asserted-Identity: <sip:%s@example.com>\r\n"
+            "Event: message-summary\r\n"
+            "Expires: 3600\r\n" % (user, port, call_id, user, call_id, user,
+                                   "Call-ID: %s\r\n" % call_id if call_id else "",
+                                   user, port, user) + extra)
+
+
+def _sip_exchange(sock, pnad, data, want_status, timeout=5):
+    """Send one datagram, return the first response (skipping NOTIFYs,
+    which are answered 200 so pnad does not retransmit)."""
+    sock.sendto(data, ("127.0.0.1", pnad.sip_port))
+    end = time.time() + timeout
+    while time.time() < end:
+        sock.settimeout(max(0.05, end - time.time()))
+        try:
+            msg, addr = sock.recvfrom(65535)
+        except socket.timeout:
+            break
+        text = msg.decode("latin-1")
+        if text.startswith("NOTIFY "):
+            head = text.split("\r\n\r\n", 1)[0].split("\r\n")
+            keep = [h for h in head[1:] if h.split(":", 1)[0].lower() in
+                    ("via", "v", "from", "f", "to", "t", "call-id", "i", "cseq")]
+            sock.sendto(("SIP/2.0 200 OK\r\n" + "\r\n".join(keep) +
+                         "\r\nContent-Length: 0\r\n\r\n").encode(), addr)
+            continue
+        assert text.startswith("SIP/2.0 %d " % want_status), text[:300]
+        return text
+    raise AssertionError("no %d response to %r" % (want_status, data[:80]))
+
+
+def test_malformed_sip_gets_400_while_others_are_served(pnad_factory, redis_server, tmp_path):
+    pnad = sip_pnad(pnad_factory, redis_server)
+    acct = "carol@example.com"
+    proc = sipp(pnad, "mwi_flow", ["carol"], tmp_path)
+    wait_until(lambda: subs_of(pnad, "sip:" + acct), what="the SIP subscription")
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    try:
+        good = _sip_head("mal", port, "c-bad-start")
+        cases = [
+            ("bad start line", good.replace("SUBSCRIBE sip:mal@example.com SIP/2.0",
+                                            "SUBSCRIBE sip:mal@example.com", 1)
+             + "Content-Length: 0\r\n\r\n"),
+            ("missing Call-ID", _sip_head("mal", port, "") + "Content-Length: 0\r\n\r\n"),
+            ("Content-Length past the end",
+             _sip_head("mal", port, "c-clen") + "Content-Length: 500\r\n\r\nshort body"),
+            ("header section too large",
+             _sip_head("mal", port, "c-big") + "X-Big: " + "a" * 10000 + "\r\n"
+             "Content-Length: 0\r\n\r\n"),
+            ("too many header fields",
+             _sip_head("mal", port, "c-many") +
+             "".join("X-H%d: v\r\n" % i for i in range(100)) + "Content-Length: 0\r\n\r\n"),
+        ]
+        for what, data in cases:
+            resp = _sip_exchange(sock, pnad, data.encode(), 400)
+            warn = [h for h in resp.split("\r\n") if h.lower().startswith("warning:")]
+            assert warn and '"' in warn[0], (what, resp[:400])
+
+        # the sipp subscriber is still served: its NOTIFYs carry the events
+        feed(pnad, [{"event": "MessageNew", "account": acct, "mailbox": "INBOX", "uid": 1}])
+        pnad.wait_drained()
+        time.sleep(0.5)
+        feed(pnad, [{"event": "MessageRead", "account": acct, "mailbox": "INBOX",
+                     "uidset": "1"}])
+        finish(proc, tmp_path, "mwi_flow")
+
+        # and the worker still takes new subscriptions
+        resp = _sip_exchange(sock, pnad, (_sip_head("dave", port, "c-after") +
+                                          "Content-Length: 0\r\n\r\n").encode(), 200)
+        assert "Expires:" in resp
+        wait_until(lambda: subs_of(pnad, "sip:dave@example.com"), what="dave's subscription")
+    finally:
+        sock.close()
+
+
+def sub_total(pnad):
+    st = pnad.stats()
+    i, total = 0, 0
+    while "shard.%d.subscriptions" % i in st:
+        total += int(st["shard.%d.subscriptions" % i])
+        i += 1
+    return total
+
+
+def test_1000_concurrent_subscribers(pnad_factory, redis_server, tmp_path):
+    pnad = sip_pnad(pnad_factory, redis_server)
+    users = ["u%03d" % i for i in range(1000)]
+    t0 = time.time()
+    # each call holds its subscription 8 s; at 200 calls/s all 1000 overlap
+    proc = sipp(pnad, "many_subs", users, tmp_path, limit=1000, rate=200)
+    try:
+        wait_until(lambda: sub_total(pnad) == 1000, timeout=30,
+                   what="1000 subscriptions at once")
+        assert subs_of(pnad, "sip:u000@example.com")
+        assert subs_of(pnad, "sip:u999@example.com")
+    finally:
+        out = finish(proc, tmp_path, "many_subs")
+    assert re.search(r"Successful call\s*\|\s*\d+\s*\|\s*1000\b", out), out[-2000:]
+    wait_until(lambda: sub_total(pnad) == 0, timeout=20, what="every unsubscribe")
+    assert time.time() - t0 < 60
