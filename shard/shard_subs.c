@@ -31,6 +31,11 @@ struct backlog_item {
 	uint8_t transport;
 };
 
+struct ending {
+	uint64_t id;
+	uint32_t due; /* unix seconds */
+};
+
 struct shard_subs {
 	struct pnad_rt *rt;
 	uint32_t index;
@@ -46,6 +51,8 @@ struct shard_subs {
 	unsigned wake_roles;	/* bit per role: replies or jobs were queued */
 	struct backlog_item *backlog;
 	uint32_t nbacklog, backlog_cap;
+	struct ending *ending; /* subscriptions whose mailbox went away */
+	uint32_t nending, ending_cap;
 	struct sub_rep rep; /* scratch: too big for the stack */
 	struct persist_rec prec;
 };
@@ -236,49 +243,63 @@ static void on_match(uint32_t index, uint64_t id, void *arg)
 
 /* --- mailbox deleted or renamed: its subscriptions end --- */
 
-#define END_BATCH 256
+/* Seconds a subscription outlives its mailbox: time for the egress to take
+ * the note of the delete or rename itself before the end is announced. */
+#define END_GRACE 2
 
 struct end_ctx {
+	struct shard_subs *s;
 	const char *path; /* the mailbox that went away */
 	size_t plen;
 	bool subtree; /* also what is under it (a rename moves children) */
-	uint64_t ids[END_BATCH];
-	unsigned n;
 };
 
 static int end_collect(const struct sub_spec *sp, void *arg)
 {
 	struct end_ctx *x = arg;
+	struct shard_subs *s = x->s;
 	bool hit = strcmp(sp->path, x->path) == 0 ||
 		   (x->subtree && strncmp(sp->path, x->path, x->plen) == 0 &&
 		    sp->path[x->plen] == '/');
 
-	if (hit)
-		x->ids[x->n++] = sp->id;
-	return x->n == END_BATCH;
+	if (hit && s->nending < s->ending_cap)
+		s->ending[s->nending++] = (struct ending){ sp->id, s->last_tick + END_GRACE };
+	return 0;
 }
 
 /* A deleted mailbox, or the old name of a renamed one and everything under
  * it, no longer exists: its subscriptions end (SIP: terminated with reason
- * noresource; XMPP: the node is gone), after they got the event itself.
- * Subscribers re-subscribe to the new name (docs/architecture.md). */
+ * noresource; XMPP: the node is gone), END_GRACE seconds after, so that
+ * they get the event itself first. Subscribers re-subscribe to the new name
+ * (docs/architecture.md). */
 static void end_mailbox_subs(struct shard_subs *s, const char *acct, const char *path, bool subtree)
 {
-	struct end_ctx x = { .path = path, .plen = strlen(path), .subtree = subtree };
-	struct sub_spec sp;
+	struct end_ctx x = { .s = s, .path = path, .plen = strlen(path), .subtree = subtree };
 
-	do {
-		x.n = 0;
-		sub_table_list_mailbox(s->t, acct, NULL, end_collect, &x);
-		for (unsigned i = 0; i < x.n; i++) {
-			if (sub_table_get(s->t, x.ids[i], &sp) < 0)
-				continue;
-			sub_table_remove(s->t, x.ids[i]);
-			outbox_put(s, PERSIST_SUB_DEL, &sp, NULL);
-			job_push(s, sp.transport, 0, sp.id, SUB_JOB_ENDED);
-			count(&s->h->c.ended, 1);
-		}
-	} while (x.n == END_BATCH);
+	sub_table_list_mailbox(s->t, acct, NULL, end_collect, &x);
+}
+
+/* End the subscriptions whose grace ran out (the list is in due order). */
+static unsigned end_due(struct shard_subs *s, uint32_t now)
+{
+	struct sub_spec sp;
+	uint32_t i = 0;
+
+	for (; i < s->nending && s->ending[i].due <= now; i++) {
+		if (!outbox_room(s, 1))
+			break; /* Redis is behind: try again at the next tick */
+		if (sub_table_get(s->t, s->ending[i].id, &sp) < 0)
+			continue; /* removed meanwhile */
+		sub_table_remove(s->t, sp.id);
+		outbox_put(s, PERSIST_SUB_DEL, &sp, NULL);
+		job_push(s, sp.transport, 0, sp.id, SUB_JOB_ENDED);
+		count(&s->h->c.ended, 1);
+	}
+	if (i) {
+		memmove(s->ending, s->ending + i, (s->nending - i) * sizeof(*s->ending));
+		s->nending -= i;
+	}
+	return i;
 }
 
 void shard_subs_prefetch(struct shard_subs *s, const struct evrec *e, unsigned stage)
@@ -673,6 +694,7 @@ unsigned shard_subs_poll(struct shard_subs *s, uint32_t now)
 		n += backlog_flush(s);
 	if (now != s->last_tick) {
 		s->last_tick = now;
+		n += end_due(s, now);
 		sub_table_tick(s->t, now, on_expired, on_heartbeat, s);
 	}
 	wake_all(s);
@@ -782,7 +804,9 @@ int shard_subs_open(struct pnad_rt *rt, uint32_t index, struct shard_subs **out)
 	};
 	s->backlog_cap = (uint32_t)c->subscriptions + 16;
 	s->backlog = calloc(s->backlog_cap, sizeof(*s->backlog));
-	if (!s->backlog)
+	s->ending_cap = s->backlog_cap;
+	s->ending = calloc(s->ending_cap, sizeof(*s->ending));
+	if (!s->backlog || !s->ending)
 		abort();
 	if (strcmp(c->redis, "none") == 0) {
 		/* No durable copy: what the segment holds is all there is. */
@@ -824,5 +848,6 @@ void shard_subs_close(struct shard_subs *s)
 		shard_persist_stop(s->persist);
 	sub_table_close(s->t);
 	free(s->backlog);
+	free(s->ending);
 	free(s);
 }

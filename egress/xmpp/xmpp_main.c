@@ -19,6 +19,7 @@
 
 #include "egress/xmpp/xmpp_stanza.h"
 #include "egress/xmpp/xmpp_stream.h"
+#include "lib/hash.h"
 #include "lib/log.h"
 #include "pnad/pnad_rt.h"
 #include "shard/authz.h"
@@ -38,6 +39,7 @@
 #define OPEN_TIMEOUT_MS 10000 /* connect + stream header + handshake */
 #define BACKOFF_MIN_MS 200
 #define BACKOFF_MAX_MS 30000
+#define NENDED 4096 /* subscriptions remembered for their end notice */
 
 enum conn_state { C_IDLE, C_CONNECTING, C_OPENING, C_READY };
 
@@ -45,7 +47,18 @@ enum conn_state { C_IDLE, C_CONNECTING, C_OPENING, C_READY };
 struct xmpp_counters {
 	uint64_t connects, disconnects, malformed, stream_errors, stanzas_in, ignored;
 	uint64_t requests, replies, notes, states, sieve, sieve_bad, ended, jobs_dropped;
-	uint64_t bounces, pings, pend_timeouts, out_full;
+	uint64_t bounces, pings, pend_timeouts, out_full, ended_unknown, ended_evicted;
+};
+
+/* What the notice of an ended subscription needs, since SUB_JOB_ENDED
+ * carries only the id: learned from our subscribe replies and from every
+ * note delivered. Direct-mapped by (shard, id); a collision forgets the
+ * older subscription (counted, its end then goes unannounced). */
+struct ended_slot {
+	uint64_t id; /* 0: empty */
+	uint32_t shard;
+	char jid[SUB_SUBSCRIBER_MAX + 1];
+	char node[NAMES_KEY_MAX + 32];
 };
 
 struct pend_slot {
@@ -71,6 +84,7 @@ struct xmpp {
 	unsigned attempts;
 	uint64_t seq;
 	struct pend_slot pend[NPEND];
+	struct ended_slot *ended; /* NENDED */
 	struct xmpp_counters c;
 	struct xmpp_result res;
 	bool want_close;
@@ -199,14 +213,14 @@ static int flush(struct xmpp *x)
 static void log_counters(const struct xmpp *x)
 {
 	log_info("xmpp counters: connects=%llu disconnects=%llu malformed=%llu stanzas_in=%llu "
-		 "requests=%llu notes=%llu sieve=%llu bounces=%llu ended=%llu dropped=%llu "
-		 "out_full=%llu",
+		 "requests=%llu notes=%llu sieve=%llu bounces=%llu ended=%llu "
+		 "ended_unknown=%llu dropped=%llu out_full=%llu",
 		 (unsigned long long)x->c.connects, (unsigned long long)x->c.disconnects,
 		 (unsigned long long)x->c.malformed, (unsigned long long)x->c.stanzas_in,
 		 (unsigned long long)x->c.requests, (unsigned long long)x->c.notes,
 		 (unsigned long long)x->c.sieve, (unsigned long long)x->c.bounces,
-		 (unsigned long long)x->c.ended, (unsigned long long)x->c.jobs_dropped,
-		 (unsigned long long)x->c.out_full);
+		 (unsigned long long)x->c.ended, (unsigned long long)x->c.ended_unknown,
+		 (unsigned long long)x->c.jobs_dropped, (unsigned long long)x->c.out_full);
 }
 
 static void schedule_retry(struct xmpp *x, uint64_t now)
@@ -295,6 +309,56 @@ static void on_header(void *arg, const char *id)
 	out_raw(x, "</handshake>");
 }
 
+/* ---- ended subscriptions ---- */
+
+static struct ended_slot *ended_slot(struct xmpp *x, uint32_t shard, uint64_t id)
+{
+	uint64_t key[2] = { id, shard };
+
+	return &x->ended[hash64(key, sizeof(key)) % NENDED];
+}
+
+static void ended_remember(struct xmpp *x, uint32_t shard, const struct sub_spec *s)
+{
+	struct ended_slot *e = ended_slot(x, shard, s->id);
+
+	if (!s->id || s->transport != SUB_XMPP || (e->id == s->id && e->shard == shard))
+		return;
+	if (e->id)
+		x->c.ended_evicted++;
+	e->id = 0;
+	if (strlen(s->target) >= sizeof(e->jid) ||
+	    xmpp_node_format(s->account, s->path, e->node, sizeof(e->node)) < 0)
+		return;
+	memcpy(e->jid, s->target, strlen(s->target) + 1);
+	e->shard = shard;
+	e->id = s->id;
+}
+
+static void ended_forget(struct xmpp *x, uint32_t shard, uint64_t id)
+{
+	struct ended_slot *e = ended_slot(x, shard, id);
+
+	if (e->id == id && e->shard == shard)
+		e->id = 0;
+}
+
+/* XEP-0060 8.8.4: tell the subscriber its subscription is gone (the
+ * mailbox was deleted or renamed, it expired, or an admin removed it). */
+static void ended_notify(struct xmpp *x, uint32_t shard, uint64_t id)
+{
+	struct ended_slot *e = ended_slot(x, shard, id);
+
+	x->c.ended++;
+	if (e->id != id || e->shard != shard) {
+		x->c.ended_unknown++;
+		return;
+	}
+	if (xmpp_ended_render(&x->env, e->jid, e->node, shard, id, ++x->seq, &x->ob) < 0)
+		x->c.out_full++;
+	e->id = 0;
+}
+
 /* ---- requests ---- */
 
 static struct pend_slot *pend_get(struct xmpp *x, uint64_t req_id)
@@ -332,6 +396,9 @@ static void send_request(struct xmpp *x, struct xmpp_result *r)
 		xmpp_stanza_reply(&x->env, &r->pend, &fake, 0, &x->ob);
 		return;
 	}
+	/* Asked for by the subscriber: no notice when the job says it ended. */
+	if (r->pend.op == XMPP_PEND_UNSUBSCRIBE)
+		ended_forget(x, r->shard, r->req.spec.id);
 	p->used = true;
 	p->p = r->pend;
 	p->dlen = 0;
@@ -353,6 +420,7 @@ static void on_ready_stanza(struct xmpp *x, const struct xmpp_el *st)
 	case XMPP_RES_BOUNCE:
 		x->c.bounces++;
 		r->req.now = x->env.now;
+		ended_forget(x, r->shard, r->req.spec.id);
 		if (r->shard < x->rt->nshards)
 			sub_chan_send(x->rt, SUB_ROLE_XMPP, r->shard, &r->req);
 		break;
@@ -409,6 +477,8 @@ static void drain_replies(struct xmpp *x)
 			continue;
 		x->c.replies++;
 		xmpp_stanza_reply(&x->env, &p->p, &rep, shard, &x->ob);
+		if (p->p.op != XMPP_PEND_UNSUBSCRIBE && rep.status == 0)
+			ended_remember(x, shard, &rep.spec);
 		if (p->dlen && rep.status == 0) {
 			xmpp_out_printf(&x->ob, "%.*s", (int)p->dlen, p->defer);
 			x->ob.overflow = false;
@@ -456,8 +526,7 @@ static void do_job(struct xmpp *x, const struct sub_job_sieve *j)
 		return;
 	}
 	if (j->job.kind == SUB_JOB_ENDED) {
-		/* Only the id is left: nothing to address a notice to. */
-		x->c.ended++;
+		ended_notify(x, j->job.shard, j->job.id);
 		return;
 	}
 	t = j->job.shard < x->rt->nshards ? x->tables[j->job.shard] : NULL;
@@ -465,6 +534,7 @@ static void do_job(struct xmpp *x, const struct sub_job_sieve *j)
 		x->c.jobs_dropped++;
 		return;
 	}
+	ended_remember(x, j->job.shard, &spec);
 	if (n.kind == SUB_NOTE_STATE && defer_state(x, &spec, j->job.shard, &n)) {
 		x->c.states++;
 		return;
@@ -660,7 +730,9 @@ static int xmpp_init(struct xmpp *x, struct pnad_rt *rt)
 	x->ob.buf = malloc(OUT_CAP);
 	x->ob.cap = OUT_CAP;
 	x->tables = calloc(rt->nshards, sizeof(*x->tables));
-	if (!x->ob.buf || !x->tables || xmpp_stream_open(MAX_STANZA, &cb, &x->stream) < 0)
+	x->ended = calloc(NENDED, sizeof(*x->ended));
+	if (!x->ob.buf || !x->tables || !x->ended ||
+	    xmpp_stream_open(MAX_STANZA, &cb, &x->stream) < 0)
 		abort();
 	for (uint32_t i = 0; i < rt->nshards; i++)
 		if (rt->shards[i].subs.base)
@@ -684,6 +756,7 @@ static void xmpp_fini(struct xmpp *x)
 	for (uint32_t i = 0; x->tables && i < x->rt->nshards; i++)
 		sub_table_close(x->tables[i]);
 	free(x->tables);
+	free(x->ended);
 	free(x->ob.buf);
 	xmpp_stream_close(x->stream);
 	if (x->ep >= 0)

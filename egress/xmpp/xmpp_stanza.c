@@ -950,6 +950,30 @@ int xmpp_sieve_render(const struct xmpp_env *env, const char *target, const char
 	return 0;
 }
 
+int xmpp_ended_render(const struct xmpp_env *env, const char *jid, const char *node, uint32_t shard,
+		      uint64_t id, uint64_t seq, struct xmpp_out *o)
+{
+	size_t start = o->len;
+	char subid[48];
+
+	snprintf(subid, sizeof(subid), "%u-%llu", shard, (unsigned long long)id);
+	/* "e-" ids: a bounce of this notice ends nothing (handle_bounce). */
+	xmpp_out_printf(o, "<message");
+	attr(o, "from", env->component);
+	attr(o, "to", jid);
+	xmpp_out_printf(o, " id='e-%llu'><pubsub xmlns='" XMPP_NS_PUBSUB "'><subscription",
+			(unsigned long long)seq);
+	attr(o, "node", node);
+	attr(o, "jid", jid);
+	attr(o, "subid", subid);
+	xmpp_out_printf(o, " subscription='none'/></pubsub></message>");
+	if (o->overflow) {
+		out_undo(o, start);
+		return -ENOBUFS;
+	}
+	return 0;
+}
+
 int xmpp_ping_render(const struct xmpp_env *env, uint64_t seq, struct xmpp_out *o)
 {
 	size_t start = o->len;

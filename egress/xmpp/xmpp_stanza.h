@@ -134,6 +134,11 @@ int xmpp_note_render(const struct xmpp_env *env, const struct sub_spec *s, uint3
  * -EINVAL (no usable JID) or -ENOBUFS. */
 int xmpp_sieve_render(const struct xmpp_env *env, const char *target, const char *text,
 		      uint64_t seq, struct xmpp_out *out);
+/* The notice that subscription (shard, id) of jid to node ended (XEP-0060
+ * 8.8.4: a <subscription subscription='none'/> in a message). 0 or
+ * -ENOBUFS. */
+int xmpp_ended_render(const struct xmpp_env *env, const char *jid, const char *node, uint32_t shard,
+		      uint64_t id, uint64_t seq, struct xmpp_out *out);
 /* Our liveness ping to ourselves through the server (XEP-0199). */
 int xmpp_ping_render(const struct xmpp_env *env, uint64_t seq, struct xmpp_out *out);
 

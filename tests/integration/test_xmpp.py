@@ -381,6 +381,30 @@ def test_sieve_message(prosody, pnad_factory, clients):
     assert wait_until(body, what="the Sieve message") == "You got <mail> from Gina"
 
 
+def test_mailbox_delete_ends_subscription(prosody, pnad_factory, clients):
+    """XEP-0060 8.8.4: when the node's mailbox is deleted the subscription
+    ends and the subscriber gets a subscription='none' notice."""
+    pnad = xmpp_pnad(pnad_factory, prosody.comp)
+    attached(pnad)
+    hank = clients(prosody, "hank")
+    node = "hank@example.com/mail_events/Old"
+    subid = subscribe_ok(hank, node).get("subid")
+    feed(pnad, [{"event": "MailboxDelete", "account": "hank@example.com", "mailbox": "Old"}])
+
+    def notice():
+        try:
+            m = ET.fromstring(hank.messages.get(timeout=0.2))
+        except queue.Empty:
+            return None
+        sub = m.find(".//{%s}subscription" % NS_PUBSUB)
+        return dict(sub.attrib) if sub is not None else None  # an empty Element is falsy
+    sub = wait_until(notice, what="the subscription='none' notice")
+    assert sub.get("subscription") == "none" and sub.get("node") == node
+    assert sub.get("jid") == hank.jid and sub.get("subid") == subid
+    r, err = hank.iq("get", "<pubsub xmlns='%s'><subscriptions/></pubsub>" % NS_PUBSUB)
+    assert err is None and r.findall(".//{%s}subscription" % NS_PUBSUB) == []
+
+
 def test_prosody_restart_reconnects(prosody, pnad_factory, clients):
     pnad = xmpp_pnad(pnad_factory, prosody.comp)
     attached(pnad)

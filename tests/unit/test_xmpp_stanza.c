@@ -407,6 +407,17 @@ static void test_render(void)
 	out.len = 0;
 	CHECK_EQ(xmpp_ping_render(&env, 9, &out), 0);
 	CHECK(has("id='ping-9'") && has("<ping xmlns='urn:xmpp:ping'/>"));
+	out.len = 0;
+	CHECK_EQ(xmpp_ended_render(&env, "a&b@example.com", "a&b@example.com/mail_events/Old", 1, 5,
+				   10, &out),
+		 0);
+	CHECK(has("<message from='" COMP "' to='a&amp;b@example.com' id='e-10'>") &&
+	      has("<pubsub xmlns='http://jabber.org/protocol/pubsub'><subscription "
+		  "node='a&amp;b@example.com/mail_events/Old' jid='a&amp;b@example.com' "
+		  "subid='1-5' subscription='none'/></pubsub></message>"));
+	o.len = 0;
+	CHECK_EQ(xmpp_ended_render(&env, "a@b.c", "a@b.c/mail_events", 1, 5, 10, &o), -ENOBUFS);
+	CHECK_EQ(o.len, 0);
 }
 
 int main(void)
