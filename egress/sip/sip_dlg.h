@@ -35,6 +35,7 @@ struct sip_counters {
 	uint64_t tcp_accepted, tcp_refused, tcp_open;
 	uint64_t busy;	  /* requests refused: a preallocated table was full */
 	uint64_t dialogs; /* dialog records in use (gauge) */
+	uint64_t notify_retries; /* NOTIFYs sent again after a 408 or 5xx */
 };
 
 #define SIP_DLG_TARGET 464
@@ -64,7 +65,7 @@ struct sip_seg {
 	uint32_t cap;  /* power of two */
 	uint32_t used; /* USED + TOMB records */
 	struct sip_counters c;
-	uint8_t pad[64];
+	uint8_t pad[56]; /* 64 less notify_retries: the layout is unchanged */
 	struct sip_dlg d[];
 };
 

@@ -350,7 +350,10 @@ static void on_ended(struct sip_worker *w, const struct sub_job *j)
 {
 	struct sip_dlg *d = sip_dlg_find(w->seg, j->shard, j->id);
 
-	if (!d)
+	/* an unsubscribe's ENDED can overtake the shard's reply to it (they
+	 * come on two rings): the reply sends the 200, then the terminated
+	 * NOTIFY (RFC 6665 4.2.1.2), and ends the dialog */
+	if (!d || sip_sub_removing(w, j->shard, j->id))
 		return;
 	if (!(d->flags & SIP_DLG_TERMINATED) && d->target[0])
 		sip_notify_send(w, j->shard, j->id, d->target, d, NULL,

@@ -511,6 +511,17 @@ static void answer_add(struct sip_worker *w, struct sip_pend *p, const struct si
 	sip_early_flush(w, p->shard, rep->spec.id);
 }
 
+bool sip_sub_removing(const struct sip_worker *w, uint16_t shard, uint64_t id)
+{
+	for (uint32_t i = 0; i < SIP_PEND_CAP; i++) {
+		const struct sip_pend *p = &w->pend[i];
+
+		if (p->used && p->op == PEND_REMOVE && p->shard == shard && p->id == id)
+			return true;
+	}
+	return false;
+}
+
 static void answer_dialog(struct sip_worker *w, struct sip_pend *p, const struct sip_msg *m)
 {
 	struct sip_dlg *d = sip_dlg_find(w->seg, p->shard, p->id);
@@ -527,7 +538,9 @@ static void answer_dialog(struct sip_worker *w, struct sip_pend *p, const struct
 	if (p->op == PEND_REMOVE) {
 		sip_notify_send(w, p->shard, p->id, d->target, d, NULL,
 				"terminated;reason=timeout");
-		d->flags |= SIP_DLG_TERMINATED;
+		/* the dialog is over; the shard's ENDED job may come before
+		 * or after this reply (two rings), so it ends here */
+		sip_dlg_del(w->seg, d);
 	} else {
 		d->expires = w->now + p->granted;
 		snprintf(state, sizeof(state), "active;expires=%u", p->granted);
@@ -559,6 +572,11 @@ void sip_sub_reply(struct sip_worker *w, const struct sub_rep *rep, uint32_t sha
 		SIP_COUNT(w->seg, forbidden, 1);
 		respond_warn(w, m, &p->from, 403, "Forbidden", rep->reason);
 	} else if (rep->status == -ENOENT && p->op != PEND_ADD) {
+		struct sip_dlg *d = sip_dlg_find(w->seg, p->shard, p->id);
+
+		/* it ended meanwhile; on_ended left the dialog to this reply */
+		if (d && p->op == PEND_REMOVE)
+			sip_dlg_del(w->seg, d);
 		sip_respond(w, m, &p->from, 481, "Subscription Does Not Exist", NULL);
 	} else if (rep->status == -EINVAL) {
 		respond_warn(w, m, &p->from, 400, "Bad Request", rep->reason);

@@ -19,6 +19,8 @@
 #define SIP_PEND_CAP 2048
 #define SIP_PEND_BUF (SIP_MAX_HEAD + 2048)
 #define SIP_EARLY_CAP 1024
+#define SIP_RETRY_CAP 1024
+#define SIP_RETRY_MAX 6 /* attempts after the first: 1+2+4+8+16+32 s */
 
 enum { PEND_ADD = 1, PEND_REFRESH, PEND_REMOVE };
 
@@ -47,6 +49,17 @@ struct sip_early {
 	struct sub_note note;
 };
 
+/* A NOTIFY answered 408 or 5xx: the subscription lives on (RFC 6665
+ * 4.2.2 ends it only on the listed failures), and the current state is
+ * sent again, as a new transaction, at due_ms. */
+struct sip_retry {
+	bool used;
+	uint8_t tries;
+	uint16_t shard;
+	uint64_t id;
+	int64_t due_ms;
+};
+
 struct sip_worker {
 	struct pnad_rt *rt;
 	const struct pnad_conf *conf;
@@ -62,11 +75,16 @@ struct sip_worker {
 	struct sip_pend *pend;
 	uint32_t pend_hint;
 	struct sip_early early[SIP_EARLY_CAP];
+	uint32_t nretry; /* used entries of retry */
+	struct sip_retry retry[SIP_RETRY_CAP];
 };
 
 /* sip_sub.c */
 void sip_sub_request(struct sip_worker *w, const struct sip_msg *m, const struct sip_peer *from);
 void sip_sub_reply(struct sip_worker *w, const struct sub_rep *rep, uint32_t shard);
+/* true while an unsubscribe (Expires: 0) of (shard, id) waits for its
+ * shard's reply: that reply answers it and ends the dialog. */
+bool sip_sub_removing(const struct sip_worker *w, uint16_t shard, uint64_t id);
 /* Send a response to req. */
 void sip_respond(struct sip_worker *w, const struct sip_msg *req, const struct sip_peer *from,
 		 int status, const char *reason, const struct sip_resp_opts *o);
