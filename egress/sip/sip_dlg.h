@@ -33,8 +33,8 @@ struct sip_counters {
 	uint64_t messages_sent;	     /* MESSAGE (Sieve) requests sent */
 	uint64_t message_failures;   /* MESSAGE that failed or could not be routed */
 	uint64_t tcp_accepted, tcp_refused, tcp_open;
-	uint64_t busy;	  /* requests refused: a preallocated table was full */
-	uint64_t dialogs; /* dialog records in use (gauge) */
+	uint64_t busy;		 /* requests refused: a preallocated table was full */
+	uint64_t dialogs;	 /* dialog records in use (gauge) */
 	uint64_t notify_retries; /* NOTIFYs sent again after a 408 or 5xx */
 };
 

@@ -473,6 +473,74 @@ static void tr_failed(struct sip_worker *w, struct sip_tr *tr, bool remove)
 	sip_remove_sub(w, tr->shard, tr->id);
 }
 
+static struct sip_retry *retry_find(struct sip_worker *w, uint16_t shard, uint64_t id)
+{
+	for (uint32_t i = 0; w->nretry && i < SIP_RETRY_CAP; i++) {
+		struct sip_retry *r = &w->retry[i];
+
+		if (r->used && r->shard == shard && r->id == id)
+			return r;
+	}
+	return NULL;
+}
+
+static void retry_free(struct sip_worker *w, struct sip_retry *r)
+{
+	r->used = false;
+	w->nretry--;
+}
+
+/* RFC 6665 4.2.2: 408 and 5xx leave the subscription; send its state again
+ * after 1, 2, 4 .. 32 s, then wait for the next event. */
+static void retry_arm(struct sip_worker *w, uint16_t shard, uint64_t id)
+{
+	struct sip_retry *r = retry_find(w, shard, id);
+
+	for (uint32_t i = 0; !r && i < SIP_RETRY_CAP; i++) {
+		if (!w->retry[i].used) {
+			r = &w->retry[i];
+			*r = (struct sip_retry){ .used = true, .shard = shard, .id = id };
+			w->nretry++;
+		}
+	}
+	if (!r) {
+		SIP_COUNT(w->seg, busy, 1);
+		return;
+	}
+	if (r->tries >= SIP_RETRY_MAX) {
+		retry_free(w, r);
+		return;
+	}
+	r->due_ms = w->now_ms + (1000ll << r->tries);
+	r->tries++;
+}
+
+/* Send the due retries; an entry stays (with its tries) until a 2xx. */
+static void retry_tick(struct sip_worker *w)
+{
+	for (uint32_t i = 0; w->nretry && i < SIP_RETRY_CAP; i++) {
+		struct sip_retry *r = &w->retry[i];
+		static struct sub_spec sp;
+		struct sip_dlg *d;
+		char state[64];
+
+		if (!r->used || r->due_ms == 0 || r->due_ms > w->now_ms)
+			continue;
+		r->due_ms = 0;
+		d = sip_dlg_find(w->seg, r->shard, r->id);
+		if (!d || (d->flags & SIP_DLG_TERMINATED) || !sip_table(w, r->shard) ||
+		    sub_table_get(sip_table(w, r->shard), r->id, &sp) < 0 || sp.expires <= w->now) {
+			retry_free(w, r);
+			continue;
+		}
+		snprintf(state, sizeof(state), "active;expires=%u", sp.expires - w->now);
+		if (sip_notify_send(w, r->shard, r->id, sp.target, d, NULL, state) == 0)
+			SIP_COUNT(w->seg, notify_retries, 1);
+		else
+			retry_free(w, r);
+	}
+}
+
 static void on_response(struct sip_worker *w, const struct sip_msg *m)
 {
 	struct sip_span via = sip_hdr_get(m, SIP_H_VIA), top, par, br;
@@ -490,10 +558,17 @@ static void on_response(struct sip_worker *w, const struct sip_msg *m)
 		return;
 	}
 	if (m->status < 300) {
+		struct sip_retry *r;
+
 		if (tr->kind == SIP_TR_NOTIFY)
 			SIP_COUNT(w->seg, notify_ok, 1);
+		if (tr->kind == SIP_TR_NOTIFY && (r = retry_find(w, tr->shard, tr->id)))
+			retry_free(w, r);
 	} else {
 		tr_failed(w, tr, notify_fatal(m->status));
+		if (tr->kind == SIP_TR_NOTIFY && !tr->final_notify &&
+		    (m->status == 408 || m->status >= 500))
+			retry_arm(w, tr->shard, tr->id);
 	}
 	sip_trans_done(w->trans, tr);
 }
@@ -620,6 +695,7 @@ static void worker_loop(struct sip_worker *w)
 		if (w->now_ms - last_tick >= 50) {
 			sip_trans_tick(w->trans, w->now_ms, on_resend, on_timeout, w);
 			early_expire(w);
+			retry_tick(w);
 			last_tick = w->now_ms;
 		}
 		sip_net_flush(w->net);

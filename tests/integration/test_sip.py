@@ -198,3 +198,15 @@ def test_1000_concurrent_subscribers(pnad_factory, redis_server, tmp_path):
     assert re.search(r"Successful call\s*\|\s*\d+\s*\|\s*1000\b", out), out[-2000:]
     wait_until(lambda: sub_total(pnad) == 0, timeout=20, what="every unsubscribe")
     assert time.time() - t0 < 60
+
+
+def test_notify_408_5xx_retried_with_backoff(pnad_factory, redis_server, tmp_path):
+    pnad = sip_pnad(pnad_factory, redis_server)
+    acct = "erin@example.com"
+    t0 = time.time()
+    proc = sipp(pnad, "notify_retry", ["erin"], tmp_path)
+    wait_until(lambda: subs_of(pnad, "sip:" + acct), what="the SIP subscription")
+    finish(proc, tmp_path, "notify_retry")
+    # two backoffs (1 s, 2 s) before the NOTIFY that got its 200
+    assert time.time() - t0 >= 3
+    wait_until(lambda: not subs_of(pnad, "sip:" + acct), timeout=5, what="unsubscribe")
