@@ -120,6 +120,7 @@ bench: all
 	$(Q)$(B)/pna-bench ingest
 	$(Q)$(B)/pna-bench subs
 	$(Q)$(B)/pna-bench persist
+	$(Q)$(B)/pna-bench sip
 
 # libFuzzer targets: one per network parser, a short run each.
 FUZZ_B := build/fuzz

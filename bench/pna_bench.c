@@ -7,6 +7,7 @@
 
 #include "bench/bench_ingest.h"
 #include "bench/bench_persist.h"
+#include "bench/bench_sip.h"
 #include "bench/bench_subs.h"
 
 struct command {
@@ -21,6 +22,8 @@ static const struct command commands[] = {
 	{ "subs", bench_subs_main,
 	  "subscription table: bytes per subscription, add rate, match cost" },
 	{ "persist", bench_persist_main, "Redis write-through and reload rates (shard_persist)" },
+	{ "sip", bench_sip_main,
+	  "NOTIFYs/s over UDP to a counting sink, against a same-run baseline" },
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))

@@ -17,7 +17,13 @@ done
 [ -z "$missing" ] && exit 0
 
 SUDO=""
-[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+if [ "$(id -u)" -ne 0 ]; then
+	command -v sudo >/dev/null 2>&1 || {
+		echo "install-deps.sh: missing:$missing; run it as root (no sudo here)" >&2
+		exit 1
+	}
+	SUDO="sudo"
+fi
 echo "installing:$missing"
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -q

@@ -543,6 +543,44 @@ static int move(struct wr *w, uint32_t from, const char *key, size_t klen, bool 
  * again: each record write goes through the redo slot, a moved record
  * carries last_pos == pos and is not moved twice, and applied_pos advances
  * only at the end. */
+/* Writer: RFC 3501 section 6.3.5: renaming INBOX moves its messages to a
+ * new mailbox and leaves INBOX there, empty; mailboxes under INBOX stay.
+ * Safe to run again: a copy already made carries last_pos == pos. */
+static int rename_inbox(struct wr *w, const char *oldk, int olen, const char *newk, int nlen)
+{
+	struct region *g = w->g;
+	uint64_t h = hash64(newk, (size_t)nlen);
+	int64_t ins, i = find(g, oldk, (size_t)olen, hash64(oldk, (size_t)olen), &ins);
+	int64_t j = find(g, newk, (size_t)nlen, h, &ins);
+	uint32_t count = g->count;
+	struct rec img;
+	int rc;
+
+	if (i < 0)
+		return apply_one(w); /* INBOX unknown here: only the new one exists */
+	if (j < 0 || g->recs[j].last_pos != w->pos) {
+		if (j < 0) {
+			if (ins < 0 || count >= g->limit)
+				return -ENOSPC;
+			j = ins;
+			count++;
+		}
+		img = g->recs[i];
+		rec_set_key(&img, newk, (size_t)nlen, h);
+		override(&img, w->e);
+		touch(&img, w);
+		rc = put(w, (uint32_t)j, &img, count, false);
+		if (rc < 0)
+			return rc;
+	}
+	img = g->recs[i];
+	img.messages = 0;
+	img.unseen = 0;
+	touch(&img, w);
+	rc = put(w, (uint32_t)i, &img, g->count, true);
+	return rc < 0 ? rc : 1;
+}
+
 static int apply_rename(struct wr *w)
 {
 	struct region *g = w->g;
@@ -557,6 +595,8 @@ static int apply_rename(struct wr *w)
 	/* IMAP refuses a rename onto itself or into its own subtree. */
 	if (key_under(newk, (size_t)nlen, oldk, (size_t)olen, true))
 		return 1;
+	if (strcmp(evrec_str(w->e, EVREC_OLD_PATH), "INBOX") == 0)
+		return rename_inbox(w, oldk, olen, newk, nlen);
 	for (uint32_t k = 0; k < g->slots; k++) {
 		const struct rec *r = &g->recs[k];
 		size_t tail;

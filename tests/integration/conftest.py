@@ -230,12 +230,19 @@ class Pnad:
         return wait_until(drained, timeout=timeout, what="shards to drain their rings")
 
     def child_pids(self):
-        st = self.stats()
-        pids = [int(st["router.pid"])]
-        i = 0
-        while "shard.%d.pid" % i in st:
-            pids.append(int(st["shard.%d.pid" % i]))
-            i += 1
+        """Every child of the supervisor (router, shards, admin, egress
+        workers), from /proc."""
+        pids = []
+        for d in os.listdir("/proc"):
+            if not d.isdigit():
+                continue
+            try:
+                stat = open("/proc/%s/stat" % d).read()
+            except OSError:
+                continue
+            # The command may hold spaces: fields after the last ')'.
+            if int(stat[stat.rindex(")") + 2:].split()[1]) == self.proc.pid:
+                pids.append(int(d))
         return pids
 
     def stop(self):

@@ -51,13 +51,13 @@ def bad_cases(port):
     return [
         ("oversized", oversized, "ERR_FRAME_TOO_LARGE", "max_frame"),
         ("truncated varint", truncated_varint, "ERR_TRUNCATED", "closed"),
-        ("garbage", garbage, "ERR_DECODE", ""),
-        ("garbage before hello", garbage_before_hello, "ERR_DECODE", ""),
+        ("garbage", garbage, "ERR_DECODE", "not a pna.Frame"),
+        ("garbage before hello", garbage_before_hello, "ERR_DECODE", "not a pna.Frame"),
         ("unknown store", unknown_store, "ERR_UNKNOWN_STORE", "nosuchstore"),
-        ("bad credential", bad_credential, "ERR_BAD_CREDENTIAL", ""),
-        ("bad version", bad_version, "ERR_BAD_VERSION", ""),
+        ("bad credential", bad_credential, "ERR_BAD_CREDENTIAL", "bad credential for store 's1'"),
+        ("bad version", bad_version, "ERR_BAD_VERSION", "protocol version 99 is not supported"),
         ("event without a mailbox", no_mailbox, "ERR_BAD_EVENT", "mailbox"),
-        ("batch before hello", batch_before_hello, "ERR_NOT_HELLO", ""),
+        ("batch before hello", batch_before_hello, "ERR_NOT_HELLO", "the first frame must be a Hello"),
     ]
 
 

@@ -204,6 +204,7 @@ def test_redis_cluster_write_through_and_reload(pnad_factory, redis_cluster):
 
 def test_metrics_and_curl(pnad_factory, redis_server):
     pnad = pnad_factory(shards=2, redis="127.0.0.1:%d" % redis_server.port)
+    create_many(pnad.api(), 300)
     r = subprocess.run(["curl", "-sS", "--http2-prior-knowledge", "-H",
                         "Authorization: Bearer " + pnad.token,
                         "http://127.0.0.1:%d/metrics" % pnad.admin_port],
@@ -211,9 +212,11 @@ def test_metrics_and_curl(pnad_factory, redis_server):
     assert r.returncode == 0, r.stderr
     families = {f.name: f for f in text_string_to_metric_families(r.stdout)}
     assert families, r.stdout[:500]
-    # Aggregates per shard, never a series per subscription.
+    # Aggregates per shard, never a series per subscription (300 exist).
     for f in families.values():
         assert len(f.samples) < 100, f.name
+    subs = [s for s in families["pnad_subscriptions"].samples]
+    assert sum(s.value for s in subs) == 300, subs
     r = subprocess.run(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code} %{http_version}",
                         "--http2-prior-knowledge",
                         "http://127.0.0.1:%d/v1/shards" % pnad.admin_port],
@@ -245,3 +248,28 @@ def test_delete_and_rename_end_subscriptions(pnad_factory, redis_server):
     # the account's subtree and INBOX subscriptions stay.
     wait_until(lambda: live() == {ids[""], ids["INBOX"]}, what="subscriptions to end")
     assert counter(pnad, "ended") == 3
+
+
+def test_full_redis_queue_refuses_new_subscriptions(pnad_factory, private_redis):
+    # A 1 MiB outbox holds a few hundred changes: Redis down, it fills.
+    pnad = pnad_factory(shards=1, redis="127.0.0.1:%d" % private_redis.port,
+                        extra="outbox_bytes = 1M")
+    api = pnad.api()
+    assert api.request("POST", "/v1/subscriptions", sub_body("first@q.example"))[0] == 201
+    private_redis.stop()
+    refused = None
+    for n in range(2000):
+        status, body = api.request("POST", "/v1/subscriptions", sub_body("q%d@q.example" % n))
+        if status != 201:
+            refused = (n, status, body)
+            break
+    assert refused, "the queue never filled"
+    n, status, body = refused
+    assert status == 503 and "Redis" in body["error"], refused
+    assert n > 100
+    assert counter(pnad, "refused_full") >= 1
+    # Once Redis is back the queue drains and subscriptions are taken again.
+    private_redis.start()
+    wait_until(lambda: api.request("POST", "/v1/subscriptions",
+                                   sub_body("again@q.example"))[0] == 201,
+               timeout=30, what="subscriptions accepted again")

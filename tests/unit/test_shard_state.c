@@ -375,11 +375,21 @@ static void test_rename(void)
 	CHECK_EQ(mbox.events, 2);
 	CHECK_EQ(mbox.last_type, T(MAILBOX_RENAME));
 
+	/* RFC 3501 6.3.5: INBOX's messages move, INBOX stays (empty) with its
+	 * children. */
 	CHECK_EQ(rename_mb(st, "INBOX", "Old"), 1);
 	CHECK_STR(paths(st), "Archive=7,Archive/Work=3,Archive/Work/2026=4,"
-			     "Archive/Work/2026/Q1=5,Old=1,Old/sub=2,Workshop=6");
+			     "Archive/Work/2026/Q1=5,INBOX=0,INBOX/sub=2,Old=1,Workshop=6");
+	CHECK_EQ(get(st, "INBOX"), 0);
+	CHECK_EQ(mbox.unseen, 0);
 	/* onto an existing name: the renamed one wins */
 	CHECK_EQ(rename_mb(st, "Old", "Workshop"), 1);
+	CHECK_STR(paths(st), "Archive=7,Archive/Work=3,Archive/Work/2026=4,"
+			     "Archive/Work/2026/Q1=5,INBOX=0,INBOX/sub=2,Workshop=1");
+	CHECK_EQ(shard_state_count(st), 7);
+	/* A child of INBOX moves like any mailbox; delete the empty INBOX. */
+	CHECK_EQ(rename_mb(st, "INBOX/sub", "Workshop/sub"), 1);
+	CHECK_EQ(app(st, &(struct ev){ .type = T(MAILBOX_DELETE), .path = "INBOX" }), 1);
 	CHECK_STR(paths(st), "Archive=7,Archive/Work=3,Archive/Work/2026=4,"
 			     "Archive/Work/2026/Q1=5,Workshop=1,Workshop/sub=2");
 	CHECK_EQ(shard_state_count(st), 6);
