@@ -167,7 +167,11 @@ class Pnad:
             "outbox_bytes = 16M",
             "admin_listen = 127.0.0.1:%d" % self.admin_port,
             "admin_token = %s" % self.token,
-        ] + ["store = %s %s" % s for s in stores] + [extra]
+        ]
+        # A key in `extra` replaces the default above (keys may not repeat).
+        given = {l.split("=")[0].strip() for l in extra.splitlines() if "=" in l}
+        lines = [l for l in lines if l.split("=")[0].strip() not in given]
+        lines += ["store = %s %s" % s for s in stores] + [extra]
         self.conf.write_text("\n".join(lines) + "\n")
         self.proc = None
 

@@ -51,8 +51,8 @@ def bad_cases(port):
     return [
         ("oversized", oversized, "ERR_FRAME_TOO_LARGE", "max_frame"),
         ("truncated varint", truncated_varint, "ERR_TRUNCATED", "closed"),
-        ("garbage", garbage, "ERR_DECODE", "not a pna.Frame"),
-        ("garbage before hello", garbage_before_hello, "ERR_DECODE", "not a pna.Frame"),
+        ("garbage", garbage, "ERR_DECODE", "is not a valid pna.Frame"),
+        ("garbage before hello", garbage_before_hello, "ERR_DECODE", "is not a valid pna.Frame"),
         ("unknown store", unknown_store, "ERR_UNKNOWN_STORE", "nosuchstore"),
         ("bad credential", bad_credential, "ERR_BAD_CREDENTIAL", "bad credential for store 's1'"),
         ("bad version", bad_version, "ERR_BAD_VERSION", "protocol version 99 is not supported"),
