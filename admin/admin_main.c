@@ -16,6 +16,7 @@
 #include "admin/admin_http.h"
 #include "admin/admin_metrics.h"
 #include "admin/admin_view.h"
+#include "egress/sip/sip_dlg.h"
 #include "lib/log.h"
 #include "pnad/pnad_rt.h"
 #include "shard/sub_chan.h"
@@ -51,7 +52,8 @@ struct admin {
 	uint32_t *free_inf, nfree;
 	struct admin_subs_view *subs;
 	struct sub_table **tables;
-	bool chan; /* subscription segments and role eventfd present */
+	struct shm_seg sip; /* the SIP worker's segment, read-only (base NULL: none) */
+	bool chan;	    /* subscription segments and role eventfd present */
 };
 
 static uint64_t mono_ms(void)
@@ -99,10 +101,23 @@ static void refresh_subs(struct admin *a)
 	}
 }
 
+/* The SIP worker's counters: its segment appears once it has started. */
+static const struct sip_counters *sip_view(struct admin *a)
+{
+	char name[64];
+
+	if (!a->sip.base && strcmp(a->rt->conf->sip_listen, "none") != 0) {
+		snprintf(name, sizeof(name), "/%s.sip", a->rt->conf->name);
+		if (shm_seg_attach_ro(name, SIP_SEG_KIND, &a->sip) < 0)
+			a->sip.base = NULL;
+	}
+	return a->sip.base ? &((const struct sip_seg *)a->sip.base)->c : NULL;
+}
+
 static struct admin_views views(struct admin *a)
 {
 	refresh_subs(a);
-	return (struct admin_views){ .rt = a->rt, .subs = a->subs };
+	return (struct admin_views){ .rt = a->rt, .subs = a->subs, .sip = sip_view(a) };
 }
 
 /* ---- shard requests ---- */
@@ -523,6 +538,7 @@ static void admin_fini(struct admin *a)
 	free(a->free_inf);
 	free(a->subs);
 	free(a->tables);
+	shm_seg_close(&a->sip);
 }
 
 int admin_main(struct pnad_rt *rt)

@@ -2,6 +2,8 @@
  * capacities, rendered by the admin process from the shared segments. */
 #include "admin/admin_metrics.h"
 
+#include "egress/sip/sip_dlg.h"
+
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -9,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "egress/sip/sip_dlg.h"
 #include "lib/ring.h"
 #include "pna.pb-c.h"
 #include "router/router_seg.h"
@@ -384,6 +387,48 @@ static void render_self(const struct admin_self_stats *s, struct admin_buf *b)
 	    s->inflight_cap);
 }
 
+#define SIPC(f) offsetof(struct sip_counters, f)
+
+static const struct {
+	const char *name, *type, *help;
+	size_t off;
+} sip_rows[] = {
+	{ "pnad_sip_requests_total", "counter", "SIP requests received.", SIPC(requests) },
+	{ "pnad_sip_responses_received_total", "counter", "SIP responses received.",
+	  SIPC(responses_in) },
+	{ "pnad_sip_notifies_total", "counter", "NOTIFY transactions started.",
+	  SIPC(notifies_sent) },
+	{ "pnad_sip_notify_retransmits_total", "counter", "NOTIFYs resent by Timer E.",
+	  SIPC(notify_retransmits) },
+	{ "pnad_sip_notify_ok_total", "counter", "NOTIFYs answered 2xx.", SIPC(notify_ok) },
+	{ "pnad_sip_notify_failures_total", "counter", "NOTIFYs that failed or timed out.",
+	  SIPC(notify_failures) },
+	{ "pnad_sip_notify_retries_total", "counter", "NOTIFYs sent again after 408 or 5xx.",
+	  SIPC(notify_retries) },
+	{ "pnad_sip_removed_total", "counter",
+	  "Subscriptions removed after a 481 (and the like) or Timer F.",
+	  SIPC(removed_by_failure) },
+	{ "pnad_sip_malformed_total", "counter", "SIP messages refused as malformed.",
+	  SIPC(malformed) },
+	{ "pnad_sip_auth_challenges_total", "counter", "401 challenges sent.",
+	  SIPC(auth_challenges) },
+	{ "pnad_sip_forbidden_total", "counter", "403 sent.", SIPC(forbidden) },
+	{ "pnad_sip_messages_total", "counter", "MESSAGE requests sent (Sieve).",
+	  SIPC(messages_sent) },
+	{ "pnad_sip_busy_total", "counter", "Requests refused: a preallocated table was full.",
+	  SIPC(busy) },
+	{ "pnad_sip_tcp_open", "gauge", "SIP TCP connections open.", SIPC(tcp_open) },
+	{ "pnad_sip_dialogs", "gauge", "SIP dialogs in use.", SIPC(dialogs) },
+};
+
+/* The SIP worker: one process, so no labels. */
+static void render_sip(const struct sip_counters *c, struct admin_buf *b)
+{
+	for (size_t i = 0; i < sizeof(sip_rows) / sizeof(sip_rows[0]); i++)
+		one(b, sip_rows[i].name, sip_rows[i].type, sip_rows[i].help,
+		    rd((const uint64_t *)((const char *)c + sip_rows[i].off)));
+}
+
 static bool any_subs(const struct admin_views *v)
 {
 	for (uint32_t i = 0; v->subs && i < v->rt->nshards; i++)
@@ -403,6 +448,8 @@ void admin_metrics_render(const struct admin_views *v, const struct admin_self_s
 		render_rows(v, sub_rows, sizeof(sub_rows) / sizeof(sub_rows[0]), true, b);
 		render_job_rings(v, b);
 	}
+	if (v->sip)
+		render_sip(v->sip, b);
 	if (self)
 		render_self(self, b);
 }

@@ -22,9 +22,12 @@ struct admin_subs_view {
 	struct sub_table_stats table; /* zero when the table is not attached */
 };
 
+struct sip_counters;
+
 struct admin_views {
 	const struct pnad_rt *rt;
 	const struct admin_subs_view *subs; /* rt->nshards entries, or NULL */
+	const struct sip_counters *sip;	    /* the SIP worker's, or NULL */
 };
 
 /* The shard the hash assigns to `account` (canonical). */

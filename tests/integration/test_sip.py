@@ -74,6 +74,11 @@ def test_mwi_counts_refresh_unsubscribe(pnad_factory, redis_server, tmp_path):
     except AssertionError:
         left = subs_of(pnad, "sip:" + acct)
     assert not left, [(s["id"], s.get("target")) for s in left]
+    # The SIP worker's counters are in /metrics: initial, two events, the
+    # refresh and the final NOTIFY, all answered 200.
+    status, text = pnad.api().text("/metrics")
+    metrics = dict(l.split() for l in text.splitlines() if l.startswith("pnad_sip_notify"))
+    assert status == 200 and int(metrics["pnad_sip_notify_ok_total"]) >= 5, metrics
 
 
 def test_notify_481_removes_subscription(pnad_factory, redis_server, tmp_path):
