@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "log.h"
+
 #define NO_NODE UINT16_MAX
 #define ROUTE_NODE 0x80000000u /* cmd.route: a node number, not a slot */
 #define HOST_MAX 255
@@ -125,19 +127,6 @@ static void *xrealloc(void *p, size_t n)
 	if (!p)
 		abort();
 	return p;
-}
-
-static void say(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void say(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
 }
 
 /* "host:port" or "[v6]:port" into host (HOST_MAX) and *port. */
@@ -354,7 +343,7 @@ static int node_connect(struct redis_link *l, unsigned i, char *err, size_t errl
 		abort();
 	if (n->ctx->err || redisSetTimeout(n->ctx, l->tv) != REDIS_OK || fence(l, n) < 0) {
 		rc = ctx_errno(n->ctx);
-		say(err, errlen, "redis %s: %s", n->addr, n->ctx->errstr);
+		log_buf(err, errlen, "redis %s: %s", n->addr, n->ctx->errstr);
 		redisFree(n->ctx);
 		n->ctx = NULL;
 		return rc;
@@ -373,12 +362,12 @@ static redisReply *node_query(struct redis_link *l, unsigned i, const char *cmd,
 
 	if (!r) {
 		*rc = ctx_errno(n->ctx);
-		say(err, errlen, "redis %s: %s: %s", n->addr, cmd, n->ctx->errstr);
+		log_buf(err, errlen, "redis %s: %s: %s", n->addr, cmd, n->ctx->errstr);
 		return NULL;
 	}
 	if (r->type == REDIS_REPLY_ERROR) {
 		*rc = -EPROTO;
-		say(err, errlen, "redis %s: %s: %s", n->addr, cmd, r->str);
+		log_buf(err, errlen, "redis %s: %s: %s", n->addr, cmd, r->str);
 		freeReplyObject(r);
 		return NULL;
 	}
@@ -435,7 +424,7 @@ static int load_slots(struct redis_link *l, unsigned via, char *err, size_t errl
 		rc = slots_entry(l, via, r->element[i]);
 	freeReplyObject(r);
 	if (rc < 0) {
-		say(err, errlen, "redis %s: malformed CLUSTER SLOTS reply", l->nodes[via].addr);
+		log_buf(err, errlen, "redis %s: malformed CLUSTER SLOTS reply", l->nodes[via].addr);
 		return rc;
 	}
 	/* A node that serves nothing any more (a demoted master) is dropped. */
@@ -633,7 +622,8 @@ static int send_round(struct redis_link *l, struct redis_link_batch *b, unsigned
 
 		if (n == NO_NODE) {
 			l->stale = true;
-			say(err, errlen, "redis: no node serves slot %u", c->route & ~ROUTE_NODE);
+			log_buf(err, errlen, "redis: no node serves slot %u",
+				c->route & ~ROUTE_NODE);
 			return -EAGAIN;
 		}
 		rc = node_connect(l, n, err, errlen);
@@ -655,7 +645,7 @@ static int send_round(struct redis_link *l, struct redis_link_batch *b, unsigned
 
 		for (done = !nd->sent; !done;) {
 			if (redisBufferWrite(nd->ctx, &done) != REDIS_OK) {
-				say(err, errlen, "redis %s: %s", nd->addr, nd->ctx->errstr);
+				log_buf(err, errlen, "redis %s: %s", nd->addr, nd->ctx->errstr);
 				return -EIO;
 			}
 		}
@@ -735,7 +725,7 @@ static int read_node(struct redis_link *l, unsigned n, struct redis_link_batch *
 	}
 	return 0;
 err_io:
-	say(err, errlen, "redis %s: %s", nd->addr, nd->ctx->errstr);
+	log_buf(err, errlen, "redis %s: %s", nd->addr, nd->ctx->errstr);
 	return -EIO;
 }
 
@@ -754,7 +744,7 @@ static int exec_rounds(struct redis_link *l, struct redis_link_batch *b, char *e
 
 	for (int round = 0; start < b->n; round++) {
 		if (round > REDIS_LINK_MAX_REDIRECTS) {
-			say(err, errlen, "redis: still redirected after %d rounds", round - 1);
+			log_buf(err, errlen, "redis: still redirected after %d rounds", round - 1);
 			return -EAGAIN;
 		}
 		rc = send_round(l, b, start, err, errlen);
@@ -776,7 +766,7 @@ int redis_link_exec(struct redis_link *l, struct redis_link_batch *b, char *err,
 	int rc;
 
 	if (!l->connected) {
-		say(err, errlen, "redis: not connected");
+		log_buf(err, errlen, "redis: not connected");
 		return -ENOTCONN;
 	}
 	if (l->cluster && l->stale) {

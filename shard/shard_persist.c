@@ -48,35 +48,22 @@ static uint64_t now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-static void say(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void say(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 static int check_conf(const struct persist_conf *conf, char *err, size_t errlen)
 {
 	size_t plen = conf->prefix ? strlen(conf->prefix) : 0;
 
 	if (!conf->redis || !conf->redis[0]) {
-		say(err, errlen, "redis address is empty");
+		log_buf(err, errlen, "redis address is empty");
 		return -EINVAL;
 	}
 	/* A brace in the prefix would become the key's hash tag. */
 	if (plen == 0 || plen > SHARD_PERSIST_PREFIX_MAX || strpbrk(conf->prefix, "{}")) {
-		say(err, errlen, "redis key prefix must be 1..%d bytes without '{' or '}'",
-		    SHARD_PERSIST_PREFIX_MAX);
+		log_buf(err, errlen, "redis key prefix must be 1..%d bytes without '{' or '}'",
+			SHARD_PERSIST_PREFIX_MAX);
 		return -EINVAL;
 	}
 	if (conf->nshards == 0 || conf->shard >= conf->nshards) {
-		say(err, errlen, "shard %u of %u", conf->shard, conf->nshards);
+		log_buf(err, errlen, "shard %u of %u", conf->shard, conf->nshards);
 		return -EINVAL;
 	}
 	return 0;
@@ -210,7 +197,7 @@ static int check_replies(struct shard_persist *p)
 		const redisReply *r = redis_link_batch_reply(p->batch, i);
 
 		if (!r || r->type == REDIS_REPLY_ERROR) {
-			say(p->err, sizeof(p->err), "redis: %s", r ? r->str : "no reply");
+			log_buf(p->err, sizeof(p->err), "redis: %s", r ? r->str : "no reply");
 			return -EPROTO;
 		}
 	}
@@ -608,8 +595,8 @@ static int load_field(struct reload *r, enum key_kind kind, const char *acc, siz
 		rc = r->grant(&r->g, r->arg);
 	}
 	if (rc)
-		say(r->err, r->errlen, "reload stopped by the %s callback on %.*s (%d)",
-		    kind == KEY_SUBS ? "subscription" : "grant", (int)alen, acc, rc);
+		log_buf(r->err, r->errlen, "reload stopped by the %s callback on %.*s (%d)",
+			kind == KEY_SUBS ? "subscription" : "grant", (int)alen, acc, rc);
 	return rc;
 }
 
@@ -714,9 +701,9 @@ static int round_trip(struct reload *r)
 		const redisReply *rep = redis_link_batch_reply(r->b, k);
 
 		if (k < r->nkeys ? !is_hash_reply(rep) : !is_scan_reply(rep)) {
-			say(r->err, r->errlen, "redis: unexpected reply to %s: %s",
-			    k < r->nkeys ? "HGETALL" : "SCAN",
-			    rep->type == REDIS_REPLY_ERROR ? rep->str : "(malformed)");
+			log_buf(r->err, r->errlen, "redis: unexpected reply to %s: %s",
+				k < r->nkeys ? "HGETALL" : "SCAN",
+				rep->type == REDIS_REPLY_ERROR ? rep->str : "(malformed)");
 			return -EPROTO;
 		}
 	}
@@ -787,7 +774,7 @@ static int reload_run(struct reload *r, int timeout_ms)
 		if (now_ms() + backoff >= deadline) {
 			size_t l = strlen(r->err);
 
-			say(r->err + l, r->errlen - l, " (gave up after %d ms)", timeout_ms);
+			log_buf(r->err + l, r->errlen - l, " (gave up after %d ms)", timeout_ms);
 			return -ETIMEDOUT;
 		}
 		usleep(backoff * 1000);
@@ -826,7 +813,7 @@ int shard_persist_reload(const struct persist_conf *conf,
 	make_pattern(r);
 	rc = redis_link_new(&lc, &r->link);
 	if (rc < 0) {
-		say(err, errlen, "bad redis address '%s' (host:port)", conf->redis);
+		log_buf(err, errlen, "bad redis address '%s' (host:port)", conf->redis);
 		goto out;
 	}
 	r->b = redis_link_batch_new();

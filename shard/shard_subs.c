@@ -209,11 +209,12 @@ static void note_fill(struct shard_subs *s, struct sub_note *n, uint8_t kind, ui
 static void note_deliver(struct shard_subs *s, uint32_t index, uint64_t id,
 			 const struct sub_note *n)
 {
-	struct sub_spec spec;
+	int transport;
 
 	if (sub_table_note_put(s->t, index, n)) {
-		if (sub_table_get(s->t, id, &spec) == 0)
-			job_note(s, spec.transport, index, id);
+		transport = sub_table_transport(s->t, index, id);
+		if (transport > 0)
+			job_note(s, (uint8_t)transport, index, id);
 		/* Something is on its way: the heartbeat clock restarts. */
 		sub_table_sent(s->t, index, s->last_tick);
 	} else {
@@ -716,10 +717,10 @@ bool shard_subs_idle(struct shard_subs *s)
 static void repost_pending(uint32_t index, uint64_t id, void *arg)
 {
 	struct shard_subs *s = arg;
-	struct sub_spec spec;
+	int transport = sub_table_transport(s->t, index, id);
 
-	if (sub_table_get(s->t, id, &spec) == 0)
-		job_note(s, spec.transport, index, id);
+	if (transport > 0)
+		job_note(s, (uint8_t)transport, index, id);
 }
 
 static int reload_sub(const struct sub_spec *sp, void *arg)

@@ -391,3 +391,15 @@ int sub_table_note_take(struct sub_table *t, uint32_t index, uint64_t id, struct
 	}
 	return own_path(t, index, (uint32_t)(id >> 32), n->path);
 }
+
+int sub_table_transport(const struct sub_table *t, uint32_t index, uint64_t id)
+{
+	const struct rec *r;
+
+	if (index >= t->h->cap)
+		return -ENOENT;
+	r = &t->recs[index];
+	if (!r->used || rec_id(r, index) != id)
+		return -ENOENT;
+	return r->td & TD_TRANSPORT;
+}

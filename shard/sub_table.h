@@ -165,6 +165,10 @@ void sub_table_sent(struct sub_table *t, uint32_t index, uint32_t now);
 unsigned sub_table_pending(struct sub_table *t, void (*fn)(uint32_t index, uint64_t id, void *arg),
 			   void *arg);
 
+/* Writer: the transport (enum sub_transport) of subscription id at record
+ * `index`, without copying its strings (the per-match path), or -ENOENT. */
+int sub_table_transport(const struct sub_table *t, uint32_t index, uint64_t id);
+
 /* Reader: the spec of id. 0 or -ENOENT (or -EAGAIN: the record stays
  * mid-change, its writer died and was not restarted yet; also below). */
 int sub_table_get(struct sub_table *t, uint64_t id, struct sub_spec *out);

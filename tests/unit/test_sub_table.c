@@ -260,6 +260,8 @@ static void test_lifecycle(void)
 	CHECK_STR(got.path, "INBOX");
 	CHECK_STR(got.subscriber, "sip:alice@x.com");
 	CHECK_STR(got.target, s.target);
+	CHECK_EQ(sub_table_transport(t, (uint32_t)id, id), SUB_SIP);
+	CHECK_EQ(sub_table_transport(t, (uint32_t)id, id + (1ull << 32)), -ENOENT);
 	CHECK_EQ(got.transport, SUB_SIP);
 	CHECK_EQ(got.expires, T0 + 3600);
 	/* A re-subscribe (same transport, subscriber, account, path, target)
