@@ -52,6 +52,8 @@ static int write_conf(const struct bench_pnad_opts *o, const struct bench_pnad *
 		p->admin_port);
 	for (uint32_t i = 0; i < o->stores; i++)
 		fprintf(f, "store = b%u %s\n", i, o->credential);
+	if (o->extra)
+		fputs(o->extra, f);
 	return fclose(f) == 0 ? 0 : -errno;
 }
 

@@ -24,6 +24,7 @@ struct bench_pnad_opts {
 	const char *credential; /* of every store */
 	const char *ring_bytes; /* config value, "16M" */
 	uint64_t mailboxes;	/* per shard */
+	const char *extra;	/* more config lines (keys not set above), or NULL */
 };
 
 /* A running pnad. Filled by bench_pnad_start; the caller owns the struct

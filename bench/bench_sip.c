@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "bench/bench_load.h"
+#include "bench/bench_pnad.h"
 #include "bench/bench_util.h"
 #include "egress/sip/sip_dlg.h"
 #include "lib/shm.h"
@@ -342,28 +343,12 @@ static int sink_poll(struct sink *s, int timeout_ms)
 /* --- pnad --- */
 
 struct sip_pnad {
-	pid_t pid, worker; /* the supervisor; the SIP worker (0: not found) */
-	uint16_t port, admin_port, sip_port;
-	char name[32], conf[4200], log[4200], seg[64];
+	struct bench_pnad b;
+	pid_t worker; /* the SIP worker (0: not found) */
+	uint16_t sip_port;
+	char seg[64];
 	struct shm_seg sip; /* base NULL when not attached */
 };
-
-static int write_conf(const struct sip_opts *o, const struct sip_pnad *p)
-{
-	FILE *f = fopen(p->conf, "we");
-	uint32_t subs = o->accounts * 2 < 1024 ? 1024 : o->accounts * 2;
-
-	if (!f)
-		return -errno;
-	fprintf(f,
-		"# written by pna-bench sip\n"
-		"name = %s\nlisten = 127.0.0.1:%u\nredis = none\nshards = 1\n"
-		"ring_bytes = 16M\nmailboxes = %u\nsubscriptions = %u\nunlink_on_exit = yes\n"
-		"admin_listen = 127.0.0.1:%u\nadmin_token = bench\nstore = b0 %s\n"
-		"sip_listen = 127.0.0.1:%u\nsip_domain = example.com\nsip_trusted = 127.0.0.1\n",
-		p->name, p->port, subs, subs, p->admin_port, CREDENTIAL, p->sip_port);
-	return fclose(f) == 0 ? 0 : -errno;
-}
 
 /* The process of `tree` holding a socket with inode `ino`. */
 static pid_t socket_owner(const pid_t *tree, size_t n, unsigned long ino)
@@ -413,57 +398,48 @@ static pid_t find_worker(const struct sip_pnad *p)
 			ino = i;
 	}
 	fclose(f);
-	return ino ? socket_owner(tree, bench_proc_tree(p->pid, tree, 64), ino) : 0;
+	return ino ? socket_owner(tree, bench_proc_tree(p->b.pid, tree, 64), ino) : 0;
 }
 
 static void pnad_stop(struct sip_pnad *p)
 {
-	char ws[48];
-	int wstatus = 0;
-
 	shm_seg_close(&p->sip);
-	if (p->pid > 0 && bench_stop(p->pid, SIGTERM, 10, &wstatus) == 0 &&
-	    !(WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0)) {
-		fprintf(stderr, "pna-bench: warning: pnad stopped with %s; its log (%s):\n",
-			bench_wstatus(ws, sizeof(ws), wstatus), p->log);
-		bench_dump_file(p->log, "  pnad| ", 6000);
-	}
-	p->pid = 0;
+	bench_pnad_stop(&p->b);
 	shm_seg_unlink(p->seg);
 }
 
+/* bench_pnad's pnad with a SIP worker on a port of its own. */
 static int pnad_start(const struct sip_opts *o, const char *dir, struct sip_pnad *p)
 {
-	char *argv[] = { (char *)o->pnad, "-c", p->conf, NULL };
-	int rc, wstatus = 0;
+	uint32_t subs = o->accounts * 2 < 1024 ? 1024 : o->accounts * 2;
+	char extra[256];
+	struct bench_pnad_opts po = { .path = o->pnad,
+				      .dir = dir,
+				      .label = "sip",
+				      .shards = 1,
+				      .stores = 1,
+				      .credential = CREDENTIAL,
+				      .ring_bytes = "16M",
+				      .mailboxes = subs,
+				      .extra = extra };
+	int rc;
 
 	memset(p, 0, sizeof(*p));
-	snprintf(p->name, sizeof(p->name), "benchsip%d", (int)getpid());
-	snprintf(p->seg, sizeof(p->seg), "/%s.sip", p->name);
-	snprintf(p->conf, sizeof(p->conf), "%s/pnad-sip.conf", dir);
-	snprintf(p->log, sizeof(p->log), "%s/pnad-sip.log", dir);
-	shm_seg_unlink(p->seg);
-	if ((rc = bench_free_port(&p->port)) == 0 && (rc = bench_free_port(&p->admin_port)) == 0 &&
-	    (rc = bench_free_port(&p->sip_port)) == 0 && (rc = write_conf(o, p)) == 0)
-		rc = bench_spawn(argv, p->log, &p->pid);
-	if (rc < 0) {
-		fprintf(stderr, "pna-bench: starting %s: %s\n", o->pnad, strerror(-rc));
+	if ((rc = bench_free_port(&p->sip_port)) < 0)
 		return rc;
-	}
-	rc = bench_wait_port(p->port, p->pid, 10, &wstatus);
-	for (double t0 = bench_now(); rc == 0 && !p->worker && bench_now() - t0 < 10;
-	     bench_sleep(0.02))
+	snprintf(extra, sizeof(extra),
+		 "subscriptions = %u\nsip_listen = 127.0.0.1:%u\nsip_domain = example.com\n"
+		 "sip_trusted = 127.0.0.1\n",
+		 subs, p->sip_port);
+	if ((rc = bench_pnad_start(&po, &p->b)) < 0)
+		return rc;
+	snprintf(p->seg, sizeof(p->seg), "/%s.sip", p->b.name);
+	for (double t0 = bench_now(); !p->worker && bench_now() - t0 < 10; bench_sleep(0.02))
 		p->worker = find_worker(p);
-	if (rc == 0 && !p->worker)
-		rc = -ETIMEDOUT;
-	if (rc == 0 && (rc = shm_seg_attach_ro(p->seg, SIP_SEG_KIND, &p->sip)) < 0)
-		p->sip.base = NULL;
+	rc = p->worker ? shm_seg_attach_ro(p->seg, SIP_SEG_KIND, &p->sip) : -ETIMEDOUT;
 	if (rc < 0) {
-		fprintf(stderr, "pna-bench: pnad or its SIP worker did not start (%s); log %s:\n",
-			strerror(-rc), p->log);
-		bench_dump_file(p->log, "  pnad| ", 6000);
-		if (rc == -ECHILD)
-			p->pid = 0;
+		p->sip.base = NULL;
+		bench_pnad_failed(&p->b, "has no SIP worker");
 		pnad_stop(p);
 	}
 	return rc;
@@ -565,11 +541,11 @@ static int run_pnad(const struct sip_opts *o, const char *dir, struct sink *s, s
 		       (unsigned long long)s->subscribed, o->accounts,
 		       (unsigned long long)s->notifies, bench_now() - sub0);
 	if (rc < 0 && s->subscribed == 0) {
-		fprintf(stderr, "pna-bench: sip: no subscription made; pnad log %s:\n", p.log);
-		bench_dump_file(p.log, "  pnad| ", 6000);
+		fprintf(stderr, "pna-bench: sip: no subscription made; pnad log %s:\n", p.b.log);
+		bench_dump_file(p.b.log, "  pnad| ", 6000);
 		goto out_stop;
 	}
-	rc = bench_sender_open(&ss, p.port, BENCH_SEND_ACKED, 30, &snd, err, sizeof(err));
+	rc = bench_sender_open(&ss, p.b.port, BENCH_SEND_ACKED, 30, &snd, err, sizeof(err));
 	if (rc < 0) {
 		fprintf(stderr, "pna-bench: sip: %s\n", err);
 		goto out_stop;
