@@ -12,6 +12,7 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "bench/bench_util.h"
@@ -112,9 +113,13 @@ static int encode_stream(const struct bench_workload *w, uint32_t idx, uint64_t 
 	uint32_t *uid = calloc(nacct, sizeof(*uid));
 
 	free(st->buf);
+	free(st->acct);
+	free(st->frame_end);
 	memset(st, 0, sizeof(*st));
 	encode_hello(w, idx, st);
-	if (!st->hello_len || !uid)
+	st->acct = malloc((n ? n : 1) * sizeof(*st->acct));
+	st->frame_end = malloc((n / w->per_frame + 1) * sizeof(*st->frame_end));
+	if (!st->hello_len || !uid || !st->acct || !st->frame_end)
 		abort();
 	names = account_names(w, idx, nacct);
 	b.events = new_events(w->per_frame);
@@ -129,6 +134,7 @@ static int encode_stream(const struct bench_workload *w, uint32_t idx, uint64_t 
 
 			b.events[i]->account = names + (size_t)j * LOAD_ACCOUNT_MAX;
 			b.events[i]->uid = ++uid[j];
+			st->acct[done + i] = j;
 		}
 		b.first_seq = first_seq + done;
 		b.n_events = k;
@@ -137,7 +143,7 @@ static int encode_stream(const struct bench_workload *w, uint32_t idx, uint64_t 
 		if (rc < 0)
 			break;
 		st->len += (size_t)rc;
-		st->frames++;
+		st->frame_end[st->frames++] = st->len;
 		done += k;
 	}
 	free(names);
@@ -176,8 +182,11 @@ int bench_streams_encode(const struct bench_workload *w, uint64_t first_seq,
 
 void bench_streams_free(struct bench_streams *ss)
 {
-	for (uint32_t i = 0; ss->s && i < ss->n; i++)
+	for (uint32_t i = 0; ss->s && i < ss->n; i++) {
 		free(ss->s[i].buf);
+		free(ss->s[i].acct);
+		free(ss->s[i].frame_end);
+	}
 	free(ss->s);
 	memset(ss, 0, sizeof(*ss));
 }
@@ -186,6 +195,7 @@ struct conn {
 	int fd;
 	struct bench_stream *st;
 	size_t off;	   /* bytes of st->buf written */
+	uint64_t due;	   /* paced: frames written or due so far */
 	uint64_t last_seq; /* of the stream's last event */
 	uint64_t acked;	   /* highest cumulative ack read */
 	bool written, complete;
@@ -199,6 +209,8 @@ struct bench_sender {
 	struct conn *c; /* ss->n entries */
 	uint32_t nwritten, ncomplete;
 	int epfd;
+	double rate;	     /* paced: events per second over all streams, or 0 */
+	double t0;	     /* paced: when frame 0 was due */
 	struct arena *arena; /* Ack and Error frames decode into it */
 	pthread_t thread;
 	bool started;
@@ -334,8 +346,15 @@ static int on_writable(struct bench_sender *s, struct conn *c, uint32_t idx)
 {
 	struct epoll_event ev = { .events = EPOLLIN, .data.u32 = idx };
 
-	while (c->off < c->st->len) {
-		size_t left = c->st->len - c->off;
+	size_t limit = c->st->len;
+
+	if (s->rate > 0) {
+		if (!c->due)
+			return 0;
+		limit = c->st->frame_end[c->due - 1];
+	}
+	while (c->off < limit) {
+		size_t left = limit - c->off;
 		ssize_t n = write(c->fd, c->st->buf + c->off,
 				  left < LOAD_WRITE_CHUNK ? left : LOAD_WRITE_CHUNK);
 
@@ -348,12 +367,16 @@ static int on_writable(struct bench_sender *s, struct conn *c, uint32_t idx)
 				    strerror(errno));
 		c->off += (size_t)n;
 	}
+	if (c->off < c->st->len)
+		return 0; /* paced: the next frame is not due yet */
 	c->written = true;
 	if (++s->nwritten == s->ss->n) {
 		pthread_mutex_lock(&s->mu);
 		s->st.t_written = bench_now();
 		pthread_mutex_unlock(&s->mu);
 	}
+	if (s->rate > 0)
+		return 0; /* paced: registered for input only (see pace_start) */
 	if (s->mode == BENCH_SEND_BLIND)
 		return epoll_ctl(s->epfd, EPOLL_CTL_DEL, c->fd, NULL) < 0 ? -errno : 0;
 	return epoll_ctl(s->epfd, EPOLL_CTL_MOD, c->fd, &ev) < 0 ? -errno : 0;
@@ -385,14 +408,73 @@ static void publish(struct bench_sender *s)
 	pthread_mutex_unlock(&s->mu);
 }
 
+/* Paced streams are written from the clock, not from EPOLLOUT (always
+ * ready on a socket with room): keep only the acks in the epoll set. */
+static int pace_start(struct bench_sender *s)
+{
+	for (uint32_t i = 0; i < s->ss->n; i++) {
+		struct epoll_event ev = { .events = EPOLLIN, .data.u32 = i };
+		int op = s->mode == BENCH_SEND_ACKED ? EPOLL_CTL_MOD : EPOLL_CTL_DEL;
+
+		if (epoll_ctl(s->epfd, op, s->c[i].fd, &ev) < 0)
+			return fail(s, -errno, "epoll_ctl: %s", strerror(errno));
+	}
+	s->t0 = bench_now();
+	return 0;
+}
+
+/* Paced: write what is due on every stream; the time until the next frame
+ * is due, in seconds (at most 0.1). */
+static double pace_tick(struct bench_sender *s, int *rc)
+{
+	double per_frame = s->ss->w.per_frame, rs = s->rate / s->ss->n, now = bench_now();
+	double next = 0.1;
+
+	for (uint32_t i = 0; i < s->ss->n && *rc == 0; i++) {
+		struct conn *c = &s->c[i];
+		uint64_t due = (uint64_t)((now - s->t0) * rs / per_frame) + 1;
+
+		if (c->written)
+			continue;
+		c->due = due < c->st->frames ? due : c->st->frames;
+		*rc = on_writable(s, c, i);
+		if (c->due < c->st->frames) {
+			double t = s->t0 + (double)c->due * per_frame / rs - now;
+
+			next = t < next ? t : next;
+		}
+	}
+	/* Behind (a full socket): look again soon, without spinning. */
+	return next > 1e-4 ? next : 1e-4;
+}
+
+void bench_sender_pace(struct bench_sender *s, double events_per_s)
+{
+	s->rate = events_per_s > 0 ? events_per_s : 0;
+}
+
+double bench_sender_due(const struct bench_sender *s, uint64_t event_index)
+{
+	double per_frame = s->ss->w.per_frame;
+
+	return s->t0 +
+	       (double)(event_index / s->ss->w.per_frame) * per_frame / (s->rate / s->ss->n);
+}
+
 static void *sender_thread(void *arg)
 {
 	struct bench_sender *s = arg;
 	struct epoll_event evs[64];
-	int rc = 0;
+	double wait = 0.1;
+	int rc = s->rate > 0 ? pace_start(s) : 0;
 
+	pthread_mutex_lock(&s->mu);
+	s->st.t_start = s->rate > 0 ? s->t0 : bench_now();
+	pthread_mutex_unlock(&s->mu);
 	while (rc == 0 && !finished(s) && !__atomic_load_n(&s->stop, __ATOMIC_RELAXED)) {
-		int n = epoll_wait(s->epfd, evs, 64, 100);
+		struct timespec ts = { .tv_sec = (time_t)wait,
+				       .tv_nsec = (long)((wait - (double)(time_t)wait) * 1e9) };
+		int n = epoll_pwait2(s->epfd, evs, 64, &ts, NULL);
 
 		if (n < 0 && errno != EINTR)
 			rc = fail(s, -errno, "epoll_wait: %s", strerror(errno));
@@ -409,6 +491,8 @@ static void *sender_thread(void *arg)
 			if (rc == 0 && !c->written && evs[i].events & EPOLLOUT)
 				rc = on_writable(s, c, idx);
 		}
+		if (rc == 0 && s->rate > 0)
+			wait = pace_tick(s, &rc);
 		publish(s);
 	}
 	return NULL;

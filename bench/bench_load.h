@@ -30,7 +30,10 @@ struct bench_stream {
 	size_t len;
 	uint64_t first_seq; /* sequence number of the first event */
 	uint64_t events;
-	uint64_t frames; /* Batch frames in buf */
+	uint64_t frames;   /* Batch frames in buf */
+	uint32_t *acct;	   /* per event: the account's index j in this stream
+			  * (account k = stream + conns * j); owned */
+	size_t *frame_end; /* per frame: its end offset in buf; owned */
 };
 
 struct bench_streams {
@@ -60,6 +63,7 @@ struct bench_send_status {
 	uint64_t acked;	  /* events acked over all connections */
 	double t_written; /* last byte handed to the kernel */
 	double t_acked;	  /* last ack read */
+	double t_start;	  /* the sending thread started (paced: time 0) */
 	double cpu;	  /* CPU seconds of the sender thread, once done */
 };
 
@@ -72,6 +76,13 @@ struct bench_sender;
  * in err. `ss` must outlive the sender. */
 int bench_sender_open(struct bench_streams *ss, uint16_t port, enum bench_send_mode mode,
 		      double timeout, struct bench_sender **out, char *err, size_t errlen);
+/* Pace the sender (call before bench_sender_start): open loop, frame f of
+ * every stream is written at t_start + f * per_frame / (rate / conns),
+ * however late earlier frames were taken; 0 (the default) sends as fast as
+ * the sockets take the bytes. */
+void bench_sender_pace(struct bench_sender *s, double events_per_s);
+/* When an event of a paced stream was due: its frame's time. */
+double bench_sender_due(const struct bench_sender *s, uint64_t event_index);
 /* Start the sending thread. 0 or -errno. */
 int bench_sender_start(struct bench_sender *s);
 /* A snapshot of the sender's progress; callable from any thread. */

@@ -21,17 +21,14 @@
 
 #include "bench/bench_load.h"
 #include "bench/bench_pnad.h"
+#include "bench/bench_sipsink.h"
 #include "bench/bench_util.h"
 #include "egress/sip/sip_dlg.h"
 #include "lib/shm.h"
 
 #define CREDENTIAL "secret"
 #define TARGET_RATIO 0.6 /* issue #4 */
-#define BATCH 64	 /* datagrams per recvmmsg / sendmmsg */
-#define DGRAM_MAX 4096
-#define REPLY_MAX 2048
-#define NCAPTURE 1024 /* NOTIFYs kept for the baseline */
-#define SOCK_BUF (4 << 20)
+#define BATCH BENCH_SIPSINK_BATCH
 #define IDLE_END 0.5 /* seconds without a NOTIFY once the events are acked */
 
 struct sip_opts {
@@ -41,26 +38,6 @@ struct sip_opts {
 	const char *pnad;
 	bool check, keep;
 	char pnad_buf[4096];
-};
-
-/* The counting sink: one UDP socket; NOTIFYs are counted and answered 200
- * in batches, 200s to our SUBSCRIBEs mark the account subscribed. */
-struct sink {
-	int fd;
-	uint16_t port;
-	uint64_t notifies, subscribed;
-	double t_first, t_last; /* of NOTIFYs */
-	uint8_t *subs;		/* one byte per account */
-	uint32_t naccounts;
-	bool capture;
-	uint32_t ncap;
-	uint16_t cap_len[NCAPTURE];
-	char (*cap)[DGRAM_MAX];
-	struct mmsghdr rm[BATCH], sm[BATCH];
-	struct iovec riov[BATCH], siov[BATCH];
-	struct sockaddr_in raddr[BATCH];
-	char rbuf[BATCH][DGRAM_MAX];
-	char sbuf[BATCH][REPLY_MAX];
 };
 
 /* --- options --- */
@@ -167,177 +144,6 @@ static int parse_opts(int argc, char **argv, struct sip_opts *o)
 		return -EINVAL;
 	}
 	return 0;
-}
-
-/* --- the sink --- */
-
-static int udp_socket(uint16_t *port)
-{
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t len = sizeof(a);
-	int buf = SOCK_BUF, fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-
-	if (fd < 0)
-		return -errno;
-	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof(buf));
-	setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buf, sizeof(buf));
-	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 ||
-	    getsockname(fd, (struct sockaddr *)&a, &len) < 0) {
-		int rc = -errno;
-
-		close(fd);
-		return rc;
-	}
-	*port = ntohs(a.sin_port);
-	return fd;
-}
-
-static struct sink *sink_new(uint32_t naccounts)
-{
-	struct sink *s = calloc(1, sizeof(*s));
-
-	if (!s)
-		abort();
-	s->subs = calloc(naccounts ? naccounts : 1, 1);
-	s->cap = calloc(NCAPTURE, DGRAM_MAX);
-	if (!s->subs || !s->cap)
-		abort();
-	s->naccounts = naccounts;
-	for (int i = 0; i < BATCH; i++) {
-		s->riov[i] = (struct iovec){ s->rbuf[i], DGRAM_MAX - 1 };
-		s->rm[i].msg_hdr.msg_iov = &s->riov[i];
-		s->rm[i].msg_hdr.msg_iovlen = 1;
-		s->sm[i].msg_hdr.msg_iov = &s->siov[i];
-		s->sm[i].msg_hdr.msg_iovlen = 1;
-	}
-	s->fd = udp_socket(&s->port);
-	if (s->fd < 0) {
-		free(s->subs);
-		free(s->cap);
-		free(s);
-		return NULL;
-	}
-	return s;
-}
-
-static void sink_free(struct sink *s)
-{
-	if (!s)
-		return;
-	close(s->fd);
-	free(s->subs);
-	free(s->cap);
-	free(s);
-}
-
-static bool hdr_is(const char *line, size_t len, const char *name, const char *compact)
-{
-	size_t n = strlen(name);
-
-	if (len > n && !strncasecmp(line, name, n) && (line[n] == ':' || line[n] == ' '))
-		return true;
-	n = strlen(compact);
-	return len > n && !strncasecmp(line, compact, n) && (line[n] == ':' || line[n] == ' ');
-}
-
-/* A 200 OK to the request in m (its Via, From, To, Call-ID and CSeq
- * copied, RFC 3261 8.2.6.2) into out; its length, 0 when it does not fit. */
-static size_t build_ok(const char *m, size_t len, char *out, size_t cap)
-{
-	const char *p = m, *end = m + len;
-	size_t o = 0;
-
-	o += (size_t)snprintf(out, cap, "SIP/2.0 200 OK\r\n");
-	p = memchr(p, '\n', (size_t)(end - p));
-	while (p && ++p < end && *p != '\r' && *p != '\n') {
-		const char *nl = memchr(p, '\n', (size_t)(end - p));
-		size_t l = nl ? (size_t)(nl - p + 1) : (size_t)(end - p);
-
-		if (hdr_is(p, l, "Via", "v") || hdr_is(p, l, "From", "f") ||
-		    hdr_is(p, l, "To", "t") || hdr_is(p, l, "Call-ID", "i") ||
-		    hdr_is(p, l, "CSeq", "CSeq")) {
-			if (o + l + 1 >= cap)
-				return 0;
-			memcpy(out + o, p, l);
-			o += l;
-		}
-		p = nl;
-	}
-	if (o + 24 >= cap)
-		return 0;
-	memcpy(out + o, "Content-Length: 0\r\n\r\n", 21);
-	return o + 21;
-}
-
-/* A 200 to one of our SUBSCRIBEs: Call-ID "bs-<account>". */
-static void on_response(struct sink *s, const char *m)
-{
-	const char *c = strstr(m, "\nCall-ID: bs-");
-	unsigned long k;
-
-	if (strncmp(m, "SIP/2.0 200", 11) || !c || !strstr(m, " SUBSCRIBE\r\n"))
-		return;
-	k = strtoul(c + 13, NULL, 10);
-	if (k < s->naccounts && !s->subs[k]) {
-		s->subs[k] = 1;
-		s->subscribed++;
-	}
-}
-
-/* Take what has arrived (waiting up to timeout_ms for the first), answer
- * the NOTIFYs. How many datagrams were read. */
-static int sink_poll(struct sink *s, int timeout_ms)
-{
-	struct pollfd pfd = { .fd = s->fd, .events = POLLIN };
-	int total = 0, n;
-
-	if (poll(&pfd, 1, timeout_ms) <= 0)
-		return 0;
-	do {
-		int nq = 0;
-
-		for (int i = 0; i < BATCH; i++) {
-			s->rm[i].msg_hdr.msg_name = &s->raddr[i];
-			s->rm[i].msg_hdr.msg_namelen = sizeof(s->raddr[i]);
-		}
-		n = recvmmsg(s->fd, s->rm, BATCH, MSG_DONTWAIT, NULL);
-		if (n <= 0)
-			break;
-		for (int i = 0; i < n; i++) {
-			char *m = s->rbuf[i];
-			size_t len = s->rm[i].msg_len, r;
-
-			m[len] = 0;
-			if (strncmp(m, "NOTIFY ", 7)) {
-				on_response(s, m);
-				continue;
-			}
-			s->notifies++;
-			s->t_last = bench_now();
-			if (!s->t_first)
-				s->t_first = s->t_last;
-			if (s->capture && s->ncap < NCAPTURE) {
-				memcpy(s->cap[s->ncap], m, len);
-				s->cap_len[s->ncap++] = (uint16_t)len;
-			}
-			r = build_ok(m, len, s->sbuf[nq], REPLY_MAX);
-			if (!r)
-				continue;
-			s->siov[nq] = (struct iovec){ s->sbuf[nq], r };
-			s->sm[nq].msg_hdr.msg_name = &s->raddr[i];
-			s->sm[nq].msg_hdr.msg_namelen = s->rm[i].msg_hdr.msg_namelen;
-			nq++;
-		}
-		for (int off = 0; off < nq;) {
-			int w = sendmmsg(s->fd, s->sm + off, (unsigned)(nq - off), 0);
-
-			if (w <= 0)
-				break; /* a lost 200 costs the peer a retransmission, counted */
-			off += w;
-		}
-		total += n;
-	} while (n == BATCH);
-	return total;
 }
 
 /* --- pnad --- */
@@ -457,57 +263,19 @@ static struct sip_counters sip_counters(const struct sip_pnad *p)
 
 /* --- the runs --- */
 
-static size_t subscribe_msg(char *buf, size_t cap, uint32_t k, uint16_t sink_port)
+/* One subscription per account: subscription k on account k. */
+static struct bench_sipsink *sink_identity(uint32_t n)
 {
-	char acct[64];
+	uint32_t *acct = malloc(n * sizeof(*acct));
+	struct bench_sipsink *s;
 
-	snprintf(acct, sizeof(acct), "user%u@example%u.com", k, k % 100);
-	return (size_t)snprintf(
-		buf, cap,
-		"SUBSCRIBE sip:%s SIP/2.0\r\n"
-		"Via: SIP/2.0/UDP 127.0.0.1:%u;branch=z9hG4bK-bs-%u;rport\r\n"
-		"From: <sip:%s>;tag=bs%u\r\nTo: <sip:%s>\r\nCall-ID: bs-%u\r\n"
-		"CSeq: 1 SUBSCRIBE\r\nContact: <sip:user%u@127.0.0.1:%u;transport=udp>\r\n"
-		"Max-Forwards: 70\r\nP-Asserted-Identity: <sip:%s>\r\n"
-		"Event: message-summary\r\nAccept: application/simple-message-summary\r\n"
-		"Expires: 3600\r\nContent-Length: 0\r\n\r\n",
-		acct, sink_port, k, acct, k, acct, k, k, sink_port, acct);
-}
-
-/* Subscribe every account, at most `window` SUBSCRIBEs unanswered, and take
- * the initial NOTIFYs. 0 or -ETIMEDOUT (some are missing). */
-static int subscribe_all(struct sink *s, const struct sip_pnad *p, uint32_t n, uint32_t window)
-{
-	struct sockaddr_in to = { .sin_family = AF_INET,
-				  .sin_port = htons(p->sip_port),
-				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	static char buf[BATCH][1024];
-	struct mmsghdr mm[BATCH];
-	struct iovec iov[BATCH];
-	uint32_t sent = 0;
-	double last = bench_now();
-
-	memset(mm, 0, sizeof(mm));
-	while (s->subscribed < n || s->notifies < s->subscribed) {
-		int q = 0;
-
-		while (sent < n && q < BATCH && sent - s->subscribed < window) {
-			iov[q] = (struct iovec){ buf[q],
-						 subscribe_msg(buf[q], 1024, sent, s->port) };
-			mm[q].msg_hdr = (struct msghdr){ .msg_name = &to,
-							 .msg_namelen = sizeof(to),
-							 .msg_iov = &iov[q],
-							 .msg_iovlen = 1 };
-			q++, sent++;
-		}
-		if (q && sendmmsg(s->fd, mm, (unsigned)q, 0) < 0)
-			return -errno;
-		if (sink_poll(s, 10) > 0)
-			last = bench_now();
-		else if (bench_now() - last > 5)
-			return -ETIMEDOUT;
-	}
-	return 0;
+	if (!acct)
+		abort();
+	for (uint32_t k = 0; k < n; k++)
+		acct[k] = k;
+	s = bench_sipsink_new(n, acct);
+	free(acct);
+	return s;
 }
 
 struct sip_run {
@@ -516,7 +284,8 @@ struct sip_run {
 	struct sip_counters c0, c1;
 };
 
-static int run_pnad(const struct sip_opts *o, const char *dir, struct sink *s, struct sip_run *r)
+static int run_pnad(const struct sip_opts *o, const char *dir, struct bench_sipsink *s,
+		    struct sip_run *r)
 {
 	struct bench_workload w = { .conns = 1,
 				    .events = o->events,
@@ -536,11 +305,11 @@ static int run_pnad(const struct sip_opts *o, const char *dir, struct sink *s, s
 		return rc;
 	if ((rc = pnad_start(o, dir, &p)) < 0)
 		goto out_free;
-	rc = subscribe_all(s, &p, o->accounts, 512);
+	rc = bench_sipsink_subscribe(s, p.sip_port, 512);
 	bench_progress("sip: %llu of %u subscribed, %llu initial NOTIFYs, in %.2f s",
-		       (unsigned long long)s->subscribed, o->accounts,
-		       (unsigned long long)s->notifies, bench_now() - sub0);
-	if (rc < 0 && s->subscribed == 0) {
+		       (unsigned long long)s->subs_ok, o->accounts, (unsigned long long)s->notifies,
+		       bench_now() - sub0);
+	if (rc < 0 && s->subs_ok == 0) {
 		fprintf(stderr, "pna-bench: sip: no subscription made; pnad log %s:\n", p.b.log);
 		bench_dump_file(p.b.log, "  pnad| ", 6000);
 		goto out_stop;
@@ -550,8 +319,7 @@ static int run_pnad(const struct sip_opts *o, const char *dir, struct sink *s, s
 		fprintf(stderr, "pna-bench: sip: %s\n", err);
 		goto out_stop;
 	}
-	s->notifies = 0;
-	s->t_first = s->t_last = 0;
+	bench_sipsink_reset(s);
 	s->capture = true;
 	r->c0 = sip_counters(&p);
 	cpu0 = bench_cpu_seconds(p.worker);
@@ -561,7 +329,7 @@ static int run_pnad(const struct sip_opts *o, const char *dir, struct sink *s, s
 	for (;;) {
 		double now = bench_now();
 
-		sink_poll(s, 5);
+		bench_sipsink_poll(s, 5);
 		bench_sender_status(snd, &st);
 		if (st.error) {
 			fprintf(stderr, "pna-bench: sip: %s\n", st.reason);
@@ -595,7 +363,7 @@ out_free:
 
 /* The baseline sender (a forked child): `want` captured NOTIFYs, cycled,
  * with sendmmsg to the sink, at most `window` of them unanswered. */
-static void base_sender(const struct sink *s, uint64_t want, uint32_t window, int report)
+static void base_sender(const struct bench_sipsink *s, uint64_t want, uint32_t window, int report)
 {
 	struct sockaddr_in to = { .sin_family = AF_INET,
 				  .sin_port = htons(s->port),
@@ -605,7 +373,7 @@ static void base_sender(const struct sink *s, uint64_t want, uint32_t window, in
 	struct iovec siov[BATCH], riov[BATCH];
 	uint64_t sent = 0, answered = 0;
 	uint16_t port;
-	int fd = udp_socket(&port);
+	int fd = bench_udp_socket(&port);
 	double cpu;
 
 	if (fd < 0 || connect(fd, (struct sockaddr *)&to, sizeof(to)) < 0)
@@ -643,7 +411,8 @@ static void base_sender(const struct sink *s, uint64_t want, uint32_t window, in
 	_exit(0);
 }
 
-static int run_base(const struct sip_opts *o, struct sink *s, uint64_t want, struct sip_run *r)
+static int run_base(const struct sip_opts *o, struct bench_sipsink *s, uint64_t want,
+		    struct sip_run *r)
 {
 	int pfd[2], wstatus;
 	pid_t pid;
@@ -652,8 +421,7 @@ static int run_base(const struct sip_opts *o, struct sink *s, uint64_t want, str
 	memset(r, 0, sizeof(*r));
 	if (!s->ncap || pipe2(pfd, O_CLOEXEC) < 0)
 		return -EINVAL;
-	s->notifies = 0;
-	s->t_first = s->t_last = 0;
+	bench_sipsink_reset(s);
 	t0 = bench_now();
 	pid = fork();
 	if (pid < 0)
@@ -665,7 +433,7 @@ static int run_base(const struct sip_opts *o, struct sink *s, uint64_t want, str
 	close(pfd[1]);
 	deadline = t0 + o->duration + 5;
 	while (s->notifies < want && bench_now() < deadline)
-		sink_poll(s, 5);
+		bench_sipsink_poll(s, 5);
 	if (s->notifies < want)
 		bench_progress("sip: baseline got %llu of %llu datagrams (dropped)",
 			       (unsigned long long)s->notifies, (unsigned long long)want);
@@ -707,7 +475,7 @@ int bench_sip_main(int argc, char **argv)
 {
 	struct sip_opts o;
 	struct sip_run pn, base;
-	struct sink *s = NULL;
+	struct bench_sipsink *s = NULL;
 	char tmp[4000], dir[4000];
 	int rc, status = 3;
 
@@ -726,7 +494,7 @@ int bench_sip_main(int argc, char **argv)
 	printf("pna-bench sip: %u subscriptions (message-summary, UDP), %llu MessageNew events\n",
 	       o.accounts, (unsigned long long)o.events);
 	fflush(stdout);
-	if (!(s = sink_new(o.accounts))) {
+	if (!(s = sink_identity(o.accounts))) {
 		fprintf(stderr, "pna-bench: sip: sink socket failed\n");
 		goto out;
 	}
@@ -739,7 +507,7 @@ int bench_sip_main(int argc, char **argv)
 	report(&o, &pn, &base);
 	status = o.check && pn.rate < TARGET_RATIO * base.rate ? 1 : 0;
 out:
-	sink_free(s);
+	bench_sipsink_free(s);
 	if (o.keep || status == 3)
 		bench_progress("config and log kept in %s", tmp);
 	else

@@ -1,0 +1,298 @@
+/* bench_sipsink: SUBSCRIBEs out, NOTIFYs in, 200s back. */
+#include "bench/bench_sipsink.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "bench/bench_util.h"
+
+#define BATCH BENCH_SIPSINK_BATCH
+#define SOCK_BUF (4 << 20)
+#define REPLY_MAX 2048
+
+int bench_udp_socket(uint16_t *port)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(a);
+	int buf = SOCK_BUF, fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return -errno;
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof(buf));
+	setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buf, sizeof(buf));
+	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 ||
+	    getsockname(fd, (struct sockaddr *)&a, &len) < 0) {
+		int rc = -errno;
+
+		close(fd);
+		return rc;
+	}
+	*port = ntohs(a.sin_port);
+	return fd;
+}
+
+struct bench_sipsink *bench_sipsink_new(uint32_t nsubs, const uint32_t *sub_account)
+{
+	struct bench_sipsink *s = calloc(1, sizeof(*s));
+	size_t n = nsubs ? nsubs : 1;
+
+	if (!s)
+		abort();
+	s->nsubs = nsubs;
+	s->sub_account = calloc(n, sizeof(*s->sub_account));
+	s->last_cseq = calloc(n, sizeof(*s->last_cseq));
+	s->subscribed = calloc(n, 1);
+	s->cap = calloc(BENCH_SIPSINK_CAPTURE, BENCH_SIPSINK_DGRAM);
+	if (!s->sub_account || !s->last_cseq || !s->subscribed || !s->cap)
+		abort();
+	if (nsubs)
+		memcpy(s->sub_account, sub_account, nsubs * sizeof(*sub_account));
+	for (int i = 0; i < BATCH; i++) {
+		s->riov[i] = (struct iovec){ s->rbuf[i], BENCH_SIPSINK_DGRAM - 1 };
+		s->rm[i].msg_hdr.msg_iov = &s->riov[i];
+		s->rm[i].msg_hdr.msg_iovlen = 1;
+		s->sm[i].msg_hdr.msg_iov = &s->siov[i];
+		s->sm[i].msg_hdr.msg_iovlen = 1;
+	}
+	s->fd = bench_udp_socket(&s->port);
+	if (s->fd < 0) {
+		s->fd = -1;
+		bench_sipsink_free(s);
+		return NULL;
+	}
+	return s;
+}
+
+void bench_sipsink_free(struct bench_sipsink *s)
+{
+	if (!s)
+		return;
+	if (s->fd >= 0)
+		close(s->fd);
+	free(s->sub_account);
+	free(s->last_cseq);
+	free(s->subscribed);
+	free(s->cap);
+	free(s);
+}
+
+void bench_sipsink_reset(struct bench_sipsink *s)
+{
+	s->notifies = s->repeats = s->out_of_order = s->unknown = s->answered = 0;
+	s->t_first = s->t_last = 0;
+	bench_lat_reset(&s->lat);
+}
+
+static bool hdr_is(const char *line, size_t len, const char *name, const char *compact)
+{
+	size_t n = strlen(name);
+
+	if (len > n && !strncasecmp(line, name, n) && (line[n] == ':' || line[n] == ' '))
+		return true;
+	n = strlen(compact);
+	return len > n && !strncasecmp(line, compact, n) && (line[n] == ':' || line[n] == ' ');
+}
+
+/* A 200 OK to the request in m (its Via, From, To, Call-ID and CSeq
+ * copied, RFC 3261 8.2.6.2) into out; its length, 0 when it does not fit. */
+static size_t build_ok(const char *m, size_t len, char *out, size_t cap)
+{
+	const char *p = m, *end = m + len;
+	size_t o = 0;
+
+	o += (size_t)snprintf(out, cap, "SIP/2.0 200 OK\r\n");
+	p = memchr(p, '\n', (size_t)(end - p));
+	while (p && ++p < end && *p != '\r' && *p != '\n') {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t l = nl ? (size_t)(nl - p + 1) : (size_t)(end - p);
+
+		if (hdr_is(p, l, "Via", "v") || hdr_is(p, l, "From", "f") ||
+		    hdr_is(p, l, "To", "t") || hdr_is(p, l, "Call-ID", "i") ||
+		    hdr_is(p, l, "CSeq", "CSeq")) {
+			if (o + l + 1 >= cap)
+				return 0;
+			memcpy(out + o, p, l);
+			o += l;
+		}
+		p = nl;
+	}
+	if (o + 24 >= cap)
+		return 0;
+	memcpy(out + o, "Content-Length: 0\r\n\r\n", 21);
+	return o + 21;
+}
+
+/* The subscription a message's Call-ID ("bs-<sub>") names, or -1. */
+static long call_sub(const struct bench_sipsink *s, const char *m)
+{
+	const char *c = strstr(m, "\nCall-ID: bs-");
+	unsigned long k;
+
+	if (!c)
+		return -1;
+	k = strtoul(c + 13, NULL, 10);
+	return k < s->nsubs ? (long)k : -1;
+}
+
+/* A 200 to one of our SUBSCRIBEs. */
+static void on_response(struct bench_sipsink *s, const char *m)
+{
+	long k = call_sub(s, m);
+
+	if (strncmp(m, "SIP/2.0 200", 11) || k < 0 || !strstr(m, " SUBSCRIBE\r\n"))
+		return;
+	if (!s->subscribed[k]) {
+		s->subscribed[k] = 1;
+		s->subs_ok++;
+	}
+}
+
+/* Count a NOTIFY: its dialog, its CSeq, and the latency of the count it
+ * carries ("Text-Message: <unseen>/<seen>", RFC 3842). */
+static void on_notify(struct bench_sipsink *s, const char *m, double now)
+{
+	long k = call_sub(s, m);
+	const char *c = strstr(m, "\nCSeq: "), *t;
+	unsigned long cseq = c ? strtoul(c + 7, NULL, 10) : 0;
+
+	s->notifies++;
+	s->t_last = now;
+	if (!s->t_first)
+		s->t_first = now;
+	if (k < 0) {
+		s->unknown++;
+		return;
+	}
+	if (cseq == s->last_cseq[k]) {
+		s->repeats++;
+		return;
+	}
+	if (cseq < s->last_cseq[k]) {
+		s->out_of_order++;
+		return;
+	}
+	s->last_cseq[k] = (uint32_t)cseq;
+	if (s->due && (t = strstr(m, "\nText-Message: "))) {
+		char *sl;
+		unsigned long unseen = strtoul(t + 15, &sl, 10), seen = 0;
+		double due;
+
+		if (*sl == '/')
+			seen = strtoul(sl + 1, NULL, 10);
+		due = s->due(s->due_arg, s->sub_account[k], (uint32_t)(unseen + seen));
+		if (due >= 0)
+			bench_lat_add(&s->lat, now - due);
+	}
+}
+
+int bench_sipsink_poll(struct bench_sipsink *s, int timeout_ms)
+{
+	struct pollfd pfd = { .fd = s->fd, .events = POLLIN };
+	int total = 0, n;
+
+	if (timeout_ms && poll(&pfd, 1, timeout_ms) <= 0)
+		return 0;
+	do {
+		double now;
+		int nq = 0;
+
+		for (int i = 0; i < BATCH; i++) {
+			s->rm[i].msg_hdr.msg_name = &s->raddr[i];
+			s->rm[i].msg_hdr.msg_namelen = sizeof(s->raddr[i]);
+		}
+		n = recvmmsg(s->fd, s->rm, BATCH, MSG_DONTWAIT, NULL);
+		if (n <= 0)
+			break;
+		now = bench_now();
+		for (int i = 0; i < n; i++) {
+			char *m = s->rbuf[i];
+			size_t len = s->rm[i].msg_len, r;
+
+			m[len] = 0;
+			if (strncmp(m, "NOTIFY ", 7)) {
+				on_response(s, m);
+				continue;
+			}
+			on_notify(s, m, now);
+			if (s->capture && s->ncap < BENCH_SIPSINK_CAPTURE) {
+				memcpy(s->cap[s->ncap], m, len);
+				s->cap_len[s->ncap++] = (uint16_t)len;
+			}
+			r = build_ok(m, len, s->sbuf[nq], REPLY_MAX);
+			if (!r)
+				continue;
+			s->siov[nq] = (struct iovec){ s->sbuf[nq], r };
+			s->sm[nq].msg_hdr.msg_name = &s->raddr[i];
+			s->sm[nq].msg_hdr.msg_namelen = s->rm[i].msg_hdr.msg_namelen;
+			nq++;
+		}
+		for (int off = 0; off < nq;) {
+			int w = sendmmsg(s->fd, s->sm + off, (unsigned)(nq - off), 0);
+
+			if (w <= 0)
+				break; /* a lost 200 costs the peer a retransmission, counted */
+			off += w;
+			s->answered += (uint64_t)w;
+		}
+		total += n;
+	} while (n == BATCH);
+	return total;
+}
+
+static size_t subscribe_msg(char *buf, size_t cap, uint32_t sub, uint32_t k, uint16_t sink_port)
+{
+	char acct[64];
+
+	snprintf(acct, sizeof(acct), "user%u@example%u.com", k, k % 100);
+	return (size_t)snprintf(
+		buf, cap,
+		"SUBSCRIBE sip:%s SIP/2.0\r\n"
+		"Via: SIP/2.0/UDP 127.0.0.1:%u;branch=z9hG4bK-bs-%u;rport\r\n"
+		"From: <sip:%s>;tag=bs%u\r\nTo: <sip:%s>\r\nCall-ID: bs-%u\r\n"
+		"CSeq: 1 SUBSCRIBE\r\nContact: <sip:s%u@127.0.0.1:%u;transport=udp>\r\n"
+		"Max-Forwards: 70\r\nP-Asserted-Identity: <sip:%s>\r\n"
+		"Event: message-summary\r\nAccept: application/simple-message-summary\r\n"
+		"Expires: 3600\r\nContent-Length: 0\r\n\r\n",
+		acct, sink_port, sub, acct, sub, acct, sub, sub, sink_port, acct);
+}
+
+int bench_sipsink_subscribe(struct bench_sipsink *s, uint16_t sip_port, uint32_t window)
+{
+	struct sockaddr_in to = { .sin_family = AF_INET,
+				  .sin_port = htons(sip_port),
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	static char buf[BATCH][1024];
+	struct mmsghdr mm[BATCH];
+	struct iovec iov[BATCH];
+	uint32_t sent = 0;
+	double last = bench_now();
+
+	memset(mm, 0, sizeof(mm));
+	while (s->subs_ok < s->nsubs || s->notifies < s->subs_ok) {
+		int q = 0;
+
+		while (sent < s->nsubs && q < BATCH && sent - s->subs_ok < window) {
+			iov[q] = (struct iovec){ buf[q], subscribe_msg(buf[q], 1024, sent,
+								       s->sub_account[sent],
+								       s->port) };
+			mm[q].msg_hdr = (struct msghdr){ .msg_name = &to,
+							 .msg_namelen = sizeof(to),
+							 .msg_iov = &iov[q],
+							 .msg_iovlen = 1 };
+			q++, sent++;
+		}
+		if (q && sendmmsg(s->fd, mm, (unsigned)q, 0) < 0)
+			return -errno;
+		if (bench_sipsink_poll(s, 10) > 0)
+			last = bench_now();
+		else if (bench_now() - last > 5)
+			return -ETIMEDOUT;
+	}
+	return 0;
+}
