@@ -16,7 +16,8 @@ static uint32_t bucket(uint64_t v)
 	if (v < BENCH_LAT_SUB)
 		return (uint32_t)v;
 	e = 63 - __builtin_clzll(v); /* >= 6 */
-	return (uint32_t)((e - 5) * BENCH_LAT_SUB) + (uint32_t)((v >> (e - 6)) & (BENCH_LAT_SUB - 1));
+	return (uint32_t)((e - 5) * BENCH_LAT_SUB) +
+	       (uint32_t)((v >> (e - 6)) & (BENCH_LAT_SUB - 1));
 }
 
 /* The largest value in bucket i, ns. */

@@ -2,11 +2,13 @@
  * that pna-bench measures. */
 #include "bench/bench_pnad.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -77,6 +79,11 @@ static int attach(struct bench_pnad *p)
 			return rc;
 		}
 	}
+	for (uint32_t i = 0; i < p->nshards; i++) {
+		snprintf(seg, sizeof(seg), "/%s.subs.%u", p->name, i);
+		if (shm_seg_attach_ro(seg, SUB_SEG_KIND, &p->subs[i]) < 0)
+			p->subs[i].base = NULL;
+	}
 	seg_name(seg, sizeof(seg), p->name, -1);
 	if (shm_seg_attach_ro(seg, ROUTER_SEG_KIND, &p->router) < 0)
 		p->router.base = NULL; /* only the router's pid and counters are lost */
@@ -85,9 +92,14 @@ static int attach(struct bench_pnad *p)
 
 static void detach(struct bench_pnad *p)
 {
-	for (uint32_t i = 0; i < p->nshards; i++)
+	for (uint32_t i = 0; i < p->nshards; i++) {
 		shm_seg_close(&p->shard[i]);
+		if (p->subs[i].base)
+			shm_seg_close(&p->subs[i]);
+	}
 	shm_seg_close(&p->router);
+	if (p->sip.base)
+		shm_seg_close(&p->sip);
 }
 
 int bench_pnad_start(const struct bench_pnad_opts *o, struct bench_pnad *p)
@@ -184,6 +196,71 @@ void bench_pnad_router(const struct bench_pnad *p, struct bench_router_sum *sum)
 	sum->backpressure = rd(&c->backpressure);
 }
 
+void bench_pnad_subs(const struct bench_pnad *p, struct sub_counters *sum)
+{
+	memset(sum, 0, sizeof(*sum));
+	for (uint32_t i = 0; i < p->nshards; i++) {
+		const struct sub_counters *c;
+
+		if (!p->subs[i].base)
+			continue;
+		c = &((const struct sub_seg *)p->subs[i].base)->c;
+		sum->matches += rd(&c->matches);
+		sum->notes += rd(&c->notes);
+		sum->coalesced += rd(&c->coalesced);
+		sum->job_ring_full += rd(&c->job_ring_full);
+		sum->denied += rd(&c->denied);
+		sum->refused_full += rd(&c->refused_full);
+	}
+}
+
+void bench_pnad_sip(struct bench_pnad *p, struct sip_counters *c)
+{
+	char seg[64];
+
+	memset(c, 0, sizeof(*c));
+	snprintf(seg, sizeof(seg), "/%s.sip", p->name);
+	if (!p->sip.base && shm_seg_attach_ro(seg, SIP_SEG_KIND, &p->sip) < 0)
+		p->sip.base = NULL;
+	if (p->sip.base)
+		memcpy(c, (const void *)&((const struct sip_seg *)p->sip.base)->c, sizeof(*c));
+}
+
+void bench_pnad_memory(const struct bench_pnad *p, uint64_t *shm_bytes, uint64_t *rss_bytes)
+{
+	char prefix[40], path[320], line[256];
+	pid_t tree[BENCH_PNAD_MAX_PROCS];
+	size_t n = p->pid > 0 ? bench_proc_tree(p->pid, tree, BENCH_PNAD_MAX_PROCS) : 0;
+	DIR *d = opendir("/dev/shm");
+	struct dirent *e;
+
+	*shm_bytes = *rss_bytes = 0;
+	snprintf(prefix, sizeof(prefix), "%s.", p->name);
+	while (d && (e = readdir(d))) {
+		struct stat st;
+
+		snprintf(path, sizeof(path), "/dev/shm/%s", e->d_name);
+		if (!strncmp(e->d_name, prefix, strlen(prefix)) && stat(path, &st) == 0)
+			*shm_bytes += (uint64_t)st.st_blocks * 512;
+	}
+	if (d)
+		closedir(d);
+	for (size_t i = 0; i < n; i++) {
+		FILE *f;
+
+		snprintf(path, sizeof(path), "/proc/%d/status", (int)tree[i]);
+		if (!(f = fopen(path, "re")))
+			continue;
+		while (fgets(line, sizeof(line), f)) {
+			unsigned long kb;
+
+			if (sscanf(line, "VmRSS: %lu kB", &kb) == 1)
+				*rss_bytes += (uint64_t)kb * 1024;
+		}
+		fclose(f);
+	}
+}
+
 void bench_pnad_cpu_begin(struct bench_pnad *p)
 {
 	p->nprocs = bench_proc_tree(p->pid, p->procs, BENCH_PNAD_MAX_PROCS);
@@ -197,6 +274,28 @@ static bool is_shard(const struct bench_pnad *p, pid_t pid)
 		if (__atomic_load_n(&shard_seg_of(&p->shard[s])->pid, __ATOMIC_RELAXED) == pid)
 			return true;
 	return false;
+}
+
+/* The role of a process that is neither the router nor a shard, by the
+ * name pnad gives its children ("pnad-sip"). */
+static double *role(struct bench_pnad_cpu *c, pid_t pid)
+{
+	char path[64], name[32] = "";
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
+	if ((f = fopen(path, "re"))) {
+		if (!fgets(name, sizeof(name), f))
+			name[0] = 0;
+		fclose(f);
+	}
+	if (!strncmp(name, "pnad-sip", 8))
+		return &c->sip;
+	if (!strncmp(name, "pnad-xmpp", 9))
+		return &c->xmpp;
+	if (!strncmp(name, "pnad-admin", 10))
+		return &c->admin;
+	return &c->other;
 }
 
 void bench_pnad_cpu_end(const struct bench_pnad *p, struct bench_pnad_cpu *c)
@@ -214,7 +313,7 @@ void bench_pnad_cpu_end(const struct bench_pnad *p, struct bench_pnad_cpu *c)
 		else if (is_shard(p, p->procs[i]))
 			c->shards += d;
 		else
-			c->other += d;
+			*role(c, p->procs[i]) += d;
 		c->total += d;
 	}
 }

@@ -10,7 +10,9 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "egress/sip/sip_dlg.h"
 #include "lib/shm.h"
+#include "shard/sub_seg.h"
 
 #define BENCH_PNAD_MAX_SHARDS 64
 #define BENCH_PNAD_MAX_PROCS 64
@@ -37,8 +39,10 @@ struct bench_pnad {
 	char conf[4200], log[4200];
 	uint32_t nshards;
 	struct shm_seg shard[BENCH_PNAD_MAX_SHARDS];
-	struct shm_seg router;		   /* base NULL when not attached */
-	pid_t procs[BENCH_PNAD_MAX_PROCS]; /* see bench_pnad_cpu_begin */
+	struct shm_seg router;			    /* base NULL when not attached */
+	struct shm_seg subs[BENCH_PNAD_MAX_SHARDS]; /* base NULL when not attached */
+	struct shm_seg sip;			    /* attached on first use */
+	pid_t procs[BENCH_PNAD_MAX_PROCS];	    /* see bench_pnad_cpu_begin */
 	double cpu0[BENCH_PNAD_MAX_PROCS];
 	size_t nprocs;
 };
@@ -50,7 +54,8 @@ struct bench_shard_sum {
 
 /* CPU seconds of pnad's processes between cpu_begin and cpu_end. */
 struct bench_pnad_cpu {
-	double total, router, shards, other; /* other: the supervisor */
+	double total, router, shards, sip, xmpp, admin;
+	double other; /* the supervisor */
 };
 
 /* Write the config (segments from an earlier pnad of this name removed
@@ -70,6 +75,14 @@ struct bench_router_sum {
 };
 
 void bench_pnad_router(const struct bench_pnad *p, struct bench_router_sum *sum);
+/* The shards' subscription counters, summed (zero when unattached). */
+void bench_pnad_subs(const struct bench_pnad *p, struct sub_counters *sum);
+/* The SIP worker's counters (zero without a SIP worker). */
+void bench_pnad_sip(struct bench_pnad *p, struct sip_counters *c);
+/* Memory pnad holds: shared memory pages in use (its /dev/shm segments'
+ * allocated blocks) and the resident set of its processes (VmRSS, shared
+ * pages counted in each process that touched them, as ps shows). */
+void bench_pnad_memory(const struct bench_pnad *p, uint64_t *shm_bytes, uint64_t *rss_bytes);
 /* Note pnad's processes (the supervisor and its descendants) and their CPU
  * time; bench_pnad_cpu_end gives what each role used since. */
 void bench_pnad_cpu_begin(struct bench_pnad *p);

@@ -5,6 +5,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -16,6 +18,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "bench/bench_sipsink.h"
 #include "bench/bench_util.h"
 #include "lib/arena.h"
 #include "proto/proto_frame.h"
@@ -28,8 +31,22 @@ struct sink_conn {
 	uint8_t *buf; /* cap bytes */
 };
 
+/* The relay's UDP side: datagrams queued for one sendmmsg, answers read
+ * into one buffer and dropped. */
+struct relay_out {
+	int fd;
+	uint32_t nq, next; /* queued; next datagram to cycle */
+	uint64_t answered;
+	struct mmsghdr m[64];
+	struct iovec iov[64];
+	char ans[64][512];
+	struct mmsghdr am[64];
+	struct iovec aiov[64];
+};
+
 struct sink_child {
 	const struct bench_sink_opts *o;
+	struct relay_out *out; /* relay mode */
 	int lfd, epfd;
 	struct sink_conn *c;
 	uint32_t nconns;
@@ -70,6 +87,62 @@ static int on_accept(struct sink_child *k)
 	return 0;
 }
 
+/* Read the answers that have come; with `wait`, block for at least one. */
+static void relay_answers(struct relay_out *o, bool wait)
+{
+	int n;
+
+	for (int i = 0; i < 64; i++) {
+		o->aiov[i] = (struct iovec){ o->ans[i], sizeof(o->ans[i]) };
+		o->am[i].msg_hdr = (struct msghdr){ .msg_iov = &o->aiov[i], .msg_iovlen = 1 };
+	}
+	n = recvmmsg(o->fd, o->am, 64, wait ? MSG_WAITFORONE : MSG_DONTWAIT, NULL);
+	if (n > 0)
+		o->answered += (uint64_t)n;
+}
+
+static int relay_flush(struct sink_child *k)
+{
+	struct relay_out *o = k->out;
+
+	for (uint32_t off = 0; off < o->nq;) {
+		int n = sendmmsg(o->fd, o->m + off, o->nq - off, 0);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return child_fail(k, n < 0 ? -errno : -EIO, "relay sendmmsg");
+		off += (uint32_t)n;
+	}
+	k->r.datagrams += o->nq;
+	o->nq = 0;
+	while (k->r.datagrams - o->answered >= k->o->relay->window)
+		relay_answers(o, true);
+	relay_answers(o, false);
+	return 0;
+}
+
+/* One event of `account`: its subscribers' datagrams, queued. */
+static int relay_event(struct sink_child *k, const char *account)
+{
+	const struct bench_relay *r = k->o->relay;
+	struct relay_out *o = k->out;
+	unsigned long a = account && !strncmp(account, "user", 4) ? strtoul(account + 4, NULL, 10)
+								  : ULONG_MAX;
+	uint32_t fan = a < r->naccounts ? r->fan[a] : 0;
+
+	for (uint32_t i = 0; i < fan; i++) {
+		uint32_t d = o->next++ % r->ndgram;
+
+		o->iov[o->nq] = (struct iovec){ (char *)r->dgram + (size_t)d * r->dgram_stride,
+						r->dgram_len[d] };
+		o->m[o->nq].msg_hdr = (struct msghdr){ .msg_iov = &o->iov[o->nq], .msg_iovlen = 1 };
+		if (++o->nq == 64 && relay_flush(k) < 0)
+			return -EIO;
+	}
+	return 0;
+}
+
 static int decode(struct sink_child *k, const uint8_t *p, size_t plen)
 {
 	Pna__Frame *f = proto_frame_decode(p, plen, k->arena);
@@ -79,8 +152,12 @@ static int decode(struct sink_child *k, const uint8_t *p, size_t plen)
 		snprintf(k->r.reason, sizeof(k->r.reason), "a frame does not decode");
 		return -EBADMSG;
 	}
-	if (f->msg_case == PNA__FRAME__MSG_BATCH)
+	if (f->msg_case == PNA__FRAME__MSG_BATCH) {
 		k->r.events += f->batch->n_events;
+		for (size_t i = 0; k->out && i < f->batch->n_events; i++)
+			if (relay_event(k, f->batch->events[i]->account) < 0)
+				return -EIO;
+	}
 	arena_reset(k->arena);
 	return 0;
 }
@@ -159,6 +236,8 @@ static void child_loop(struct sink_child *k)
 			else
 				rc = on_readable(k, &k->c[evs[i].data.u32]);
 		}
+		if (rc == 0 && k->out && k->out->nq)
+			rc = relay_flush(k);
 	}
 }
 
@@ -180,6 +259,21 @@ static int child_setup(struct sink_child *k, int lfd)
 	}
 	if (k->o->decode)
 		k->arena = arena_create(k->cap);
+	if (k->o->decode && k->o->relay) {
+		struct sockaddr_in to = { .sin_family = AF_INET,
+					  .sin_port = htons(k->o->relay->udp_port),
+					  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+		uint16_t port;
+
+		k->out = calloc(1, sizeof(*k->out));
+		if (!k->out)
+			abort();
+		k->out->fd = bench_udp_socket(&port);
+		if (k->out->fd < 0)
+			return child_fail(k, k->out->fd, "relay socket");
+		if (connect(k->out->fd, (struct sockaddr *)&to, sizeof(to)) < 0)
+			return child_fail(k, -errno, "relay connect");
+	}
 	k->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (k->epfd < 0 || fcntl(lfd, F_SETFL, O_NONBLOCK) < 0 ||
 	    epoll_ctl(k->epfd, EPOLL_CTL_ADD, lfd, &ev) < 0)

@@ -14,21 +14,38 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+/* The relay baseline of `pna-bench run` (with decode): for every event of
+ * account "user<k>@...", fan[k] pre-built datagrams (dgram, cycled) go to
+ * 127.0.0.1:udp_port with sendmmsg, at most `window` of them unanswered
+ * (the receiver answers each): pnad's job without routing, state or
+ * matching. */
+struct bench_relay {
+	uint16_t udp_port;
+	const uint32_t *fan; /* naccounts entries */
+	uint32_t naccounts;
+	const char *dgram; /* ndgram datagrams, dgram_stride bytes apart */
+	const uint16_t *dgram_len;
+	uint32_t ndgram, dgram_stride;
+	uint32_t window;
+};
+
 struct bench_sink_opts {
-	uint32_t conns;	   /* connections to accept */
-	uint64_t frames;   /* frames to split before reporting (Hellos included) */
-	size_t max_frame;  /* as pnad's max_frame */
-	size_t read_bytes; /* bytes asked of each read() */
-	bool decode;	   /* also decode each frame */
+	uint32_t conns;			 /* connections to accept */
+	uint64_t frames;		 /* frames to split before reporting (Hellos included) */
+	size_t max_frame;		 /* as pnad's max_frame */
+	size_t read_bytes;		 /* bytes asked of each read() */
+	bool decode;			 /* also decode each frame */
+	const struct bench_relay *relay; /* with decode: relay (or NULL) */
 };
 
 struct bench_sink_result {
-	int error;	  /* 0, or -errno of the failure */
-	uint64_t frames;  /* split */
-	uint64_t bytes;	  /* read */
-	uint64_t reads;	  /* read() calls that returned data */
-	uint64_t events;  /* in the Batch frames decoded (decode only) */
-	char reason[160]; /* with error */
+	int error;	    /* 0, or -errno of the failure */
+	uint64_t frames;    /* split */
+	uint64_t bytes;	    /* read */
+	uint64_t reads;	    /* read() calls that returned data */
+	uint64_t events;    /* in the Batch frames decoded (decode only) */
+	uint64_t datagrams; /* relayed */
+	char reason[160];   /* with error */
 };
 
 struct bench_sink;

@@ -57,26 +57,6 @@ void bench_sip_usage(FILE *f)
 		TARGET_RATIO);
 }
 
-static int opt_num(const char *name, const char *s, uint64_t min, uint64_t max, uint64_t *out)
-{
-	char *end;
-	unsigned long long v;
-
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (*end == 'k')
-		v *= 1000, end++;
-	else if (*end == 'M')
-		v *= 1000000, end++;
-	if (errno || end == s || *end || *s == '-' || v < min || v > max) {
-		fprintf(stderr, "pna-bench sip: --%s %s: expected %llu..%llu\n", name, s,
-			(unsigned long long)min, (unsigned long long)max);
-		return -EINVAL;
-	}
-	*out = v;
-	return 0;
-}
-
 static int parse_opts(int argc, char **argv, struct sip_opts *o)
 {
 	static const struct option lo[] = {
@@ -98,27 +78,27 @@ static int parse_opts(int argc, char **argv, struct sip_opts *o)
 	while ((c = getopt_long(argc, argv, "a:e:b:w:d:p:h", lo, NULL)) != -1) {
 		switch (c) {
 		case 'a':
-			if (opt_num("accounts", optarg, 1, 1u << 20, &v) < 0)
+			if (bench_opt_num("sip", "accounts", optarg, 1, 1u << 20, &v) < 0)
 				return -EINVAL;
 			o->accounts = (uint32_t)v;
 			break;
 		case 'e':
-			if (opt_num("events", optarg, 1, 100000000, &v) < 0)
+			if (bench_opt_num("sip", "events", optarg, 1, 100000000, &v) < 0)
 				return -EINVAL;
 			o->events = v;
 			break;
 		case 'b':
-			if (opt_num("batch", optarg, 1, 4096, &v) < 0)
+			if (bench_opt_num("sip", "batch", optarg, 1, 4096, &v) < 0)
 				return -EINVAL;
 			o->per_frame = (uint32_t)v;
 			break;
 		case 'w':
-			if (opt_num("window", optarg, 1, 65536, &v) < 0)
+			if (bench_opt_num("sip", "window", optarg, 1, 65536, &v) < 0)
 				return -EINVAL;
 			o->window = (uint32_t)v;
 			break;
 		case 'd':
-			if (opt_num("duration", optarg, 1, 600, &v) < 0)
+			if (bench_opt_num("sip", "duration", optarg, 1, 600, &v) < 0)
 				return -EINVAL;
 			o->duration = (double)v;
 			break;

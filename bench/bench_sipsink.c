@@ -278,9 +278,9 @@ int bench_sipsink_subscribe(struct bench_sipsink *s, uint16_t sip_port, uint32_t
 		int q = 0;
 
 		while (sent < s->nsubs && q < BATCH && sent - s->subs_ok < window) {
-			iov[q] = (struct iovec){ buf[q], subscribe_msg(buf[q], 1024, sent,
-								       s->sub_account[sent],
-								       s->port) };
+			iov[q] = (struct iovec){ buf[q],
+						 subscribe_msg(buf[q], 1024, sent,
+							       s->sub_account[sent], s->port) };
 			mm[q].msg_hdr = (struct msghdr){ .msg_name = &to,
 							 .msg_namelen = sizeof(to),
 							 .msg_iov = &iov[q],

@@ -32,13 +32,13 @@ struct bench_sipsink {
 	uint32_t *last_cseq;   /* per subscription (owned) */
 	uint8_t *subscribed;   /* per subscription (owned) */
 	/* Counted since the last bench_sipsink_reset: */
-	uint64_t notifies;    /* NOTIFY datagrams received */
-	uint64_t repeats;     /* of them, retransmissions (CSeq seen already) */
-	uint64_t out_of_order;/* CSeq below one seen: never expected */
-	uint64_t unknown;     /* Call-ID not one of ours */
-	uint64_t answered;    /* 200s sent */
+	uint64_t notifies;	/* NOTIFY datagrams received */
+	uint64_t repeats;	/* of them, retransmissions (CSeq seen already) */
+	uint64_t out_of_order;	/* CSeq below one seen: never expected */
+	uint64_t unknown;	/* Call-ID not one of ours */
+	uint64_t answered;	/* 200s sent */
 	double t_first, t_last; /* of NOTIFYs */
-	uint64_t subs_ok;     /* 200s to our SUBSCRIBEs (not reset) */
+	uint64_t subs_ok;	/* 200s to our SUBSCRIBEs (not reset) */
 	bench_sipsink_due_fn due;
 	void *due_arg;
 	struct bench_lat lat; /* with `due` */

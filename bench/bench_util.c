@@ -548,3 +548,24 @@ void bench_json_bool(struct bench_json *j, const char *key, bool v)
 	member(j, key);
 	fputs(v ? "true" : "false", j->f);
 }
+
+int bench_opt_num(const char *cmd, const char *name, const char *s, uint64_t min, uint64_t max,
+		  uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (*end == 'k')
+		v *= 1000, end++;
+	else if (*end == 'M')
+		v *= 1000000, end++;
+	if (errno || end == s || *end || *s == '-' || v < min || v > max) {
+		fprintf(stderr, "pna-bench %s: --%s %s: expected %llu..%llu\n", cmd, name, s,
+			(unsigned long long)min, (unsigned long long)max);
+		return -EINVAL;
+	}
+	*out = v;
+	return 0;
+}

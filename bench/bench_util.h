@@ -23,6 +23,12 @@ double bench_median(double *v, size_t n);
 /* "1.71M", "250k", "980": a rate or a count with an SI suffix, into buf. */
 const char *bench_si(char *buf, size_t len, double v);
 
+/* An option's number: decimal with an optional k or M suffix, within
+ * [min, max]. 0, or -EINVAL after "pna-bench <cmd>: --<name> <s>: expected
+ * min..max" on stderr. */
+int bench_opt_num(const char *cmd, const char *name, const char *s, uint64_t min, uint64_t max,
+		  uint64_t *out);
+
 /* Directory holding the running pna-bench binary. 0 or -errno. */
 int bench_self_dir(char *buf, size_t len);
 

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/eventfd.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
@@ -157,6 +158,21 @@ static void close_segments(struct sup *s, int unlink_them)
 			close(s->rt.role_efd[r]);
 }
 
+static const char *const child_roles[] = { "shard", "router", "admin", "sip", "xmpp" };
+
+/* "pnad-router", "pnad-shard3": what ps, top and pna-bench show for the
+ * process (they are forked, not exec'd, so all would be "pnad"). */
+static void name_child(const struct child *ch)
+{
+	char name[32]; /* the kernel keeps 15 characters */
+
+	if (ch->shard >= 0)
+		snprintf(name, sizeof(name), "pnad-shard%d", ch->shard);
+	else
+		snprintf(name, sizeof(name), "pnad-%s", child_roles[-ch->shard]);
+	prctl(PR_SET_NAME, name);
+}
+
 static int spawn(struct sup *s, struct child *ch)
 {
 	pid_t pid = fork();
@@ -169,6 +185,7 @@ static int spawn(struct sup *s, struct child *ch)
 		int rc;
 
 		close(s->sfd);
+		name_child(ch);
 		switch (ch->shard) {
 		case CHILD_ROUTER:
 			rc = router_main(&s->rt);
@@ -204,8 +221,7 @@ static struct child *child_of(struct sup *s, pid_t pid)
 static void on_child_exit(struct sup *s, struct child *ch, int wstatus)
 {
 	time_t now = time(NULL);
-	static const char *const roles[] = { "shard", "router", "admin", "sip", "xmpp" };
-	const char *what = roles[ch->shard < 0 ? -ch->shard : 0];
+	const char *what = child_roles[ch->shard < 0 ? -ch->shard : 0];
 
 	ch->pid = 0;
 	if (WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == EX_IOURING) {
