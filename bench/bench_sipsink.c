@@ -47,9 +47,10 @@ struct bench_sipsink *bench_sipsink_new(uint32_t nsubs, const uint32_t *sub_acco
 	s->nsubs = nsubs;
 	s->sub_account = calloc(n, sizeof(*s->sub_account));
 	s->last_cseq = calloc(n, sizeof(*s->last_cseq));
+	s->seen = calloc(n, sizeof(*s->seen));
 	s->subscribed = calloc(n, 1);
 	s->cap = calloc(BENCH_SIPSINK_CAPTURE, BENCH_SIPSINK_DGRAM);
-	if (!s->sub_account || !s->last_cseq || !s->subscribed || !s->cap)
+	if (!s->sub_account || !s->last_cseq || !s->seen || !s->subscribed || !s->cap)
 		abort();
 	if (nsubs)
 		memcpy(s->sub_account, sub_account, nsubs * sizeof(*sub_account));
@@ -77,6 +78,7 @@ void bench_sipsink_free(struct bench_sipsink *s)
 		close(s->fd);
 	free(s->sub_account);
 	free(s->last_cseq);
+	free(s->seen);
 	free(s->subscribed);
 	free(s->cap);
 	free(s);
@@ -153,6 +155,27 @@ static void on_response(struct bench_sipsink *s, const char *m)
 	}
 }
 
+/* Note CSeq `c` of subscription k (a window of the last 64): false when it
+ * was seen already (a retransmission). */
+static bool check_cseq(struct bench_sipsink *s, uint32_t k, unsigned long c)
+{
+	uint32_t last = s->last_cseq[k];
+
+	if (c > last) {
+		s->seen[k] = c - last >= 64 ? 1 : s->seen[k] << (c - last) | 1;
+		s->last_cseq[k] = (uint32_t)c;
+		return true;
+	}
+	if (last - c < 64 && s->seen[k] >> (last - c) & 1) {
+		s->repeats++;
+		return false;
+	}
+	if (last - c < 64)
+		s->seen[k] |= 1ull << (last - c);
+	s->out_of_order++;
+	return true;
+}
+
 /* Count a NOTIFY: its dialog, its CSeq, and the latency of the count it
  * carries ("Text-Message: <unseen>/<seen>", RFC 3842). */
 static void on_notify(struct bench_sipsink *s, const char *m, double now)
@@ -169,15 +192,8 @@ static void on_notify(struct bench_sipsink *s, const char *m, double now)
 		s->unknown++;
 		return;
 	}
-	if (cseq == s->last_cseq[k]) {
-		s->repeats++;
+	if (!check_cseq(s, (uint32_t)k, cseq))
 		return;
-	}
-	if (cseq < s->last_cseq[k]) {
-		s->out_of_order++;
-		return;
-	}
-	s->last_cseq[k] = (uint32_t)cseq;
 	if (s->due && (t = strstr(m, "\nText-Message: "))) {
 		char *sl;
 		unsigned long unseen = strtoul(t + 15, &sl, 10), seen = 0;

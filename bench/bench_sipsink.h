@@ -3,8 +3,8 @@
  * dialog per subscription, Call-ID "bs-<sub>"), then counts the NOTIFYs it
  * receives and answers each with 200 OK (sendmmsg per recvmmsg batch), so
  * the notifier has no reason to retransmit. It checks CSeq per dialog
- * (a repeat is a retransmission, counted apart; a lower one is counted as
- * out of order) and, with a `due` callback, records the latency from the
+ * (a CSeq seen before is a retransmission, counted apart; a new one below
+ * the highest seen is counted as out of order) and, with a `due` callback, records the latency from the
  * event a NOTIFY's counts reflect to its arrival. It can capture NOTIFYs for
  * a baseline to replay. Runs in the pna-bench process, single-threaded. */
 #ifndef PNA_BENCH_SIPSINK_H
@@ -29,7 +29,8 @@ struct bench_sipsink {
 	uint16_t port;
 	uint32_t nsubs;
 	uint32_t *sub_account; /* per subscription: its account number (owned) */
-	uint32_t *last_cseq;   /* per subscription (owned) */
+	uint32_t *last_cseq;   /* per subscription: the highest CSeq seen (owned) */
+	uint64_t *seen;	       /* per subscription: bit d = CSeq last - d seen (owned) */
 	uint8_t *subscribed;   /* per subscription (owned) */
 	/* Counted since the last bench_sipsink_reset: */
 	uint64_t notifies;	/* NOTIFY datagrams received */

@@ -7,6 +7,7 @@
 
 #include "bench/bench_ingest.h"
 #include "bench/bench_persist.h"
+#include "bench/bench_run.h"
 #include "bench/bench_sip.h"
 #include "bench/bench_subs.h"
 
@@ -17,6 +18,8 @@ struct command {
 };
 
 static const struct command commands[] = {
+	{ "run", bench_run_main,
+	  "end to end: events in, NOTIFYs out, latency, CPU and memory, books, baseline relay" },
 	{ "ingest", bench_ingest_main,
 	  "events/s through the router into the shards, against a same-run baseline" },
 	{ "subs", bench_subs_main,

@@ -1,0 +1,437 @@
+/* bench_run: the phases of `pna-bench run` (see bench_run.h). The summary,
+ * JSON and option parsing live in bench_run_report.c and bench_run_cli.c. */
+#include "bench/bench_run.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bench/bench_load.h"
+#include "bench/bench_sink.h"
+#include "bench/bench_sipsink.h"
+
+#define CREDENTIAL "secret"
+#define SUB_WINDOW 512	/* SUBSCRIBEs unanswered while preloading */
+#define IDLE_END 1.0	/* seconds without progress once the events are acked */
+#define RELAY_WINDOW 4096
+
+/* What the phases share: the workload, its fan-out and its schedule. */
+struct run_ctx {
+	const struct bench_run_opts *o;
+	struct bench_streams ss;
+	uint32_t *fan;	       /* per account: subscribers */
+	uint32_t *sub_account; /* per subscription: its account */
+	uint64_t matches_expected;
+	/* Per stream i, per account index j of that stream: the indices of
+	 * its events in the stream, in order (CSR: off[i][j]..off[i][j+1]). */
+	uint32_t **off, **idx;
+	struct bench_sender *snd; /* the paced sender, for due times */
+	struct bench_sipsink *sink;
+	/* Relay baseline: NOTIFYs captured in the max phase. */
+	char (*cap)[BENCH_SIPSINK_DGRAM];
+	uint16_t cap_len[BENCH_SIPSINK_CAPTURE];
+	uint32_t ncap;
+};
+
+void bench_run_defaults(struct bench_run_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->accounts = 10000;
+	o->subs = 20000;
+	o->conns = 4;
+	o->per_frame = 16;
+	o->shards = 1;
+	o->events = 1000000;
+	o->fanout = BENCH_FANOUT_UNIFORM;
+	o->latency_at = 0.5;
+	o->duration = 20;
+	o->baseline = true;
+}
+
+/* Subscribers per account: S spread evenly, or in proportion to 1/(rank+1)
+ * (Zipf, s = 1: a few accounts watched by many devices and aggregators). */
+static void build_fan(struct run_ctx *x)
+{
+	const struct bench_run_opts *o = x->o;
+	uint32_t given = 0, s = 0;
+	double h = 0;
+
+	x->fan = calloc(o->accounts, sizeof(*x->fan));
+	x->sub_account = malloc((o->subs ? o->subs : 1) * sizeof(*x->sub_account));
+	if (!x->fan || !x->sub_account)
+		abort();
+	if (o->fanout == BENCH_FANOUT_ZIPF)
+		for (uint32_t k = 0; k < o->accounts; k++)
+			h += 1.0 / (k + 1);
+	for (uint32_t k = 0; k < o->accounts; k++) {
+		x->fan[k] = o->fanout == BENCH_FANOUT_ZIPF
+				    ? (uint32_t)floor(o->subs / h / (k + 1))
+				    : o->subs / o->accounts + (k < o->subs % o->accounts);
+		given += x->fan[k];
+	}
+	for (uint32_t k = 0; given < o->subs; k = (k + 1) % o->accounts, given++)
+		x->fan[k]++; /* Zipf's rounding remainder, to the top accounts */
+	for (uint32_t k = 0; k < o->accounts; k++)
+		for (uint32_t i = 0; i < x->fan[k]; i++)
+			x->sub_account[s++] = k;
+}
+
+/* The schedule index (see struct run_ctx) and the matches to expect. */
+static void build_index(struct run_ctx *x)
+{
+	uint32_t n = x->ss.n;
+
+	x->off = calloc(n, sizeof(*x->off));
+	x->idx = calloc(n, sizeof(*x->idx));
+	if (!x->off || !x->idx)
+		abort();
+	for (uint32_t i = 0; i < n; i++) {
+		const struct bench_stream *st = &x->ss.s[i];
+		uint32_t nacct = (x->o->accounts - i + n - 1) / n, *fill;
+
+		x->off[i] = calloc(nacct + 1, sizeof(uint32_t));
+		x->idx[i] = malloc((st->events ? st->events : 1) * sizeof(uint32_t));
+		fill = calloc(nacct + 1, sizeof(uint32_t));
+		if (!x->off[i] || !x->idx[i] || !fill)
+			abort();
+		for (uint64_t e = 0; e < st->events; e++) {
+			x->off[i][st->acct[e] + 1]++;
+			x->matches_expected += x->fan[i + n * st->acct[e]];
+		}
+		for (uint32_t j = 0; j < nacct; j++)
+			x->off[i][j + 1] += x->off[i][j];
+		for (uint64_t e = 0; e < st->events; e++) {
+			uint32_t j = st->acct[e];
+
+			x->idx[i][x->off[i][j] + fill[j]++] = (uint32_t)e;
+		}
+		free(fill);
+	}
+}
+
+static void ctx_free(struct run_ctx *x)
+{
+	for (uint32_t i = 0; x->off && i < x->ss.n; i++) {
+		free(x->off[i]);
+		free(x->idx[i]);
+	}
+	free(x->off);
+	free(x->idx);
+	free(x->fan);
+	free(x->sub_account);
+	free(x->cap);
+	bench_streams_free(&x->ss);
+}
+
+/* bench_sipsink_due_fn: account k reached `messages` with its messages-th
+ * event (uids start at 1 and every event is a MessageNew). */
+static double event_due(void *arg, uint32_t k, uint32_t messages)
+{
+	struct run_ctx *x = arg;
+	uint32_t n = x->ss.n, i = k % n, j = k / n;
+
+	if (!x->snd || messages == 0 || messages > x->off[i][j + 1] - x->off[i][j])
+		return -1;
+	return bench_sender_due(x->snd, x->idx[i][x->off[i][j] + messages - 1]);
+}
+
+static int pnad_start(struct run_ctx *x, const char *label, struct bench_pnad *p, uint16_t *sip)
+{
+	const struct bench_run_opts *o = x->o;
+	uint64_t subs = (uint64_t)o->subs * 2 / o->shards + 1024;
+	char extra[256];
+	struct bench_pnad_opts po = { .path = o->pnad,
+				      .dir = o->dir,
+				      .label = label,
+				      .shards = o->shards,
+				      .stores = o->conns,
+				      .credential = CREDENTIAL,
+				      .ring_bytes = "16M",
+				      .mailboxes = (uint64_t)o->accounts * 5 / 4 / o->shards + 1024,
+				      .extra = extra };
+	int rc = bench_free_port(sip);
+
+	if (rc < 0)
+		return rc;
+	snprintf(extra, sizeof(extra),
+		 "subscriptions = %llu\nsip_listen = 127.0.0.1:%u\nsip_domain = example.com\n"
+		 "sip_trusted = 127.0.0.1\n",
+		 (unsigned long long)subs, *sip);
+	return bench_pnad_start(&po, p);
+}
+
+/* Everything pnad counts that the books need, at one moment. */
+struct snap {
+	struct bench_shard_sum shard;
+	struct sub_counters subs;
+	struct sip_counters sip;
+};
+
+static void snap(struct bench_pnad *p, struct snap *s)
+{
+	bench_pnad_taken(p, &s->shard);
+	bench_pnad_subs(p, &s->subs);
+	bench_pnad_sip(p, &s->sip);
+}
+
+static void books(const struct run_ctx *x, const struct snap *a, const struct snap *b,
+		  const struct bench_send_status *st, struct bench_books *k)
+{
+	const struct bench_sipsink *s = x->sink;
+
+	k->events_sent = x->ss.events;
+	k->events_acked = st->acked;
+	k->events_applied = b->shard.applied - a->shard.applied;
+	k->matches_expected = x->matches_expected;
+	k->matches = b->subs.matches - a->subs.matches;
+	k->notes = b->subs.notes - a->subs.notes;
+	k->coalesced = b->subs.coalesced - a->subs.coalesced;
+	k->notifies_sent = b->sip.notifies_sent - a->sip.notifies_sent;
+	k->retransmits = b->sip.notify_retransmits - a->sip.notify_retransmits;
+	k->notify_failures = b->sip.notify_failures - a->sip.notify_failures;
+	k->received = s->notifies;
+	k->repeats = s->repeats;
+	k->out_of_order = s->out_of_order;
+	k->unknown = s->unknown;
+	k->unaccounted = (int64_t)k->matches - (int64_t)(k->received - k->repeats) -
+			 (int64_t)k->coalesced;
+	k->balanced = k->events_acked == k->events_sent && k->events_applied == k->events_sent &&
+		      k->matches == k->matches_expected && k->unaccounted == 0 && k->unknown == 0;
+}
+
+static void progress(const struct run_ctx *x, const char *phase, double t0, uint64_t acked,
+		     double *last)
+{
+	double now = bench_now(), el = now - t0;
+	uint64_t got = x->sink->notifies - x->sink->repeats;
+	double left = acked ? el * (double)(x->ss.events - acked) / (double)acked : 0;
+
+	if (!x->o->progress || now - *last < 0.25)
+		return;
+	*last = now;
+	fprintf(stderr,
+		"\r\033[K[%s] %5.1f s  events %llu/%llu (%.0fk/s)  NOTIFYs %llu (%.0fk/s)  "
+		"~%.0f s left",
+		phase, el, (unsigned long long)acked, (unsigned long long)x->ss.events,
+		el > 0 ? (double)acked / el / 1e3 : 0, (unsigned long long)got,
+		el > 0 ? (double)got / el / 1e3 : 0, left);
+}
+
+/* Stream the events into a subscribed pnad and count until every match is
+ * a NOTIFY at the sink or coalesced, or nothing moves for IDLE_END. */
+static int stream(struct run_ctx *x, struct bench_pnad *p, const char *phase, double rate,
+		  struct bench_phase *ph)
+{
+	struct bench_send_status st = { 0 };
+	struct snap a, b;
+	char err[256];
+	double t0, last_move, shown = 0, cpu0 = bench_self_cpu_seconds();
+	uint64_t seen = 0;
+	int rc;
+
+	rc = bench_sender_open(&x->ss, p->port, BENCH_SEND_ACKED, 30, &x->snd, err, sizeof(err));
+	if (rc < 0) {
+		fprintf(stderr, "pna-bench run: %s\n", err);
+		return rc;
+	}
+	bench_sender_pace(x->snd, rate);
+	bench_sipsink_reset(x->sink);
+	x->sink->due = rate > 0 ? event_due : NULL;
+	x->sink->due_arg = x;
+	snap(p, &a);
+	bench_pnad_cpu_begin(p);
+	t0 = last_move = bench_now();
+	if ((rc = bench_sender_start(x->snd)) < 0)
+		goto out;
+	for (;;) {
+		double now = bench_now();
+		uint64_t unique;
+
+		bench_sipsink_poll(x->sink, 1);
+		bench_sender_status(x->snd, &st);
+		if (st.error) {
+			fprintf(stderr, "\npna-bench run: %s\n", st.reason);
+			rc = st.error;
+			break;
+		}
+		bench_pnad_subs(p, &b.subs);
+		unique = x->sink->notifies - x->sink->repeats;
+		if (st.acked + unique != seen)
+			seen = st.acked + unique, last_move = now;
+		progress(x, phase, t0, st.acked, &shown);
+		if (st.done && unique + b.subs.coalesced - a.subs.coalesced >= x->matches_expected &&
+		    b.subs.matches - a.subs.matches >= x->matches_expected)
+			break;
+		if (st.done && now - last_move > IDLE_END)
+			break;
+		if (now - t0 > x->o->duration) {
+			fprintf(stderr, "\npna-bench run: %s: stopped at the %.0f s cap\n", phase,
+				x->o->duration);
+			break;
+		}
+		if ((rc = bench_pnad_check_alive(p)) < 0)
+			break;
+	}
+	if (x->o->progress)
+		fprintf(stderr, "\r\033[K");
+	bench_pnad_cpu_end(p, &ph->cpu);
+	snap(p, &b);
+	bench_pnad_memory(p, &ph->shm_bytes, &ph->rss_bytes);
+	books(x, &a, &b, &st, &ph->b);
+	ph->ran = rc == 0;
+	ph->target_rate = rate;
+	ph->secs = (x->sink->t_last > t0 ? x->sink->t_last : bench_now()) - t0;
+	ph->events_per_s = ph->secs > 0 ? (double)st.acked / ph->secs : 0;
+	ph->notifies_per_s = ph->secs > 0 ? (double)(ph->b.received - ph->b.repeats) / ph->secs
+					  : 0;
+	ph->lat_samples = x->sink->lat.n;
+	ph->p50 = bench_lat_quantile(&x->sink->lat, 0.5);
+	ph->p99 = bench_lat_quantile(&x->sink->lat, 0.99);
+	ph->p999 = bench_lat_quantile(&x->sink->lat, 0.999);
+	ph->lat_max = x->sink->lat.max;
+	ph->bench_cpu = bench_self_cpu_seconds() - cpu0;
+out:
+	bench_sender_close(x->snd, &st);
+	ph->sender_cpu = st.cpu;
+	x->snd = NULL;
+	return rc;
+}
+
+/* One phase: a fresh pnad, the subscriptions, the events. */
+static int run_phase(struct run_ctx *x, const char *phase, double rate, struct bench_phase *ph,
+		     uint32_t *made)
+{
+	struct bench_pnad p;
+	uint16_t sip_port;
+	double t0 = bench_now();
+	int rc;
+
+	memset(ph, 0, sizeof(*ph));
+	if ((rc = pnad_start(x, phase, &p, &sip_port)) < 0)
+		return rc;
+	x->sink = bench_sipsink_new(x->o->subs, x->sub_account);
+	if (!x->sink) {
+		rc = -EMFILE;
+		goto out;
+	}
+	rc = bench_sipsink_subscribe(x->sink, sip_port, SUB_WINDOW);
+	*made = (uint32_t)x->sink->subs_ok;
+	bench_progress("run: %s: %u of %u subscribed in %.2f s", phase, *made, x->o->subs,
+		       bench_now() - t0);
+	if (rc < 0) {
+		bench_pnad_failed(&p, "did not take every subscription");
+		goto out;
+	}
+	x->sink->capture = x->ncap == 0;
+	rc = stream(x, &p, phase, rate, ph);
+	if (x->sink->capture) {
+		x->ncap = x->sink->ncap;
+		memcpy(x->cap, x->sink->cap, sizeof(*x->cap) * x->ncap);
+		memcpy(x->cap_len, x->sink->cap_len, sizeof(x->cap_len));
+	}
+out:
+	bench_sipsink_free(x->sink);
+	x->sink = NULL;
+	bench_pnad_stop(&p);
+	return rc;
+}
+
+/* The relay baseline: the same frames, blind, to bench_sink's relay, whose
+ * datagrams (captured NOTIFYs) reach a fresh sink. */
+static int run_relay(struct run_ctx *x, struct bench_run_result *r)
+{
+	struct bench_sipsink *s = bench_sipsink_new(0, NULL);
+	struct bench_relay relay = { .fan = x->fan,
+				     .naccounts = x->o->accounts,
+				     .dgram = (const char *)x->cap,
+				     .dgram_len = x->cap_len,
+				     .ndgram = x->ncap,
+				     .dgram_stride = BENCH_SIPSINK_DGRAM,
+				     .window = RELAY_WINDOW };
+	struct bench_sink_opts so = { .conns = x->ss.n,
+				      .frames = x->ss.frames + x->ss.n,
+				      .max_frame = 1u << 20,
+				      .read_bytes = 256u << 10,
+				      .decode = true,
+				      .relay = &relay };
+	struct bench_sink *k = NULL;
+	struct bench_sender *snd = NULL;
+	struct bench_sink_result res;
+	char err[256];
+	double t0, last = 0;
+	int rc;
+
+	if (!s || !x->ncap) {
+		bench_sipsink_free(s);
+		return -EINVAL;
+	}
+	relay.udp_port = s->port;
+	if ((rc = bench_sink_start(&so, &k)) < 0)
+		goto out;
+	rc = bench_sender_open(&x->ss, bench_sink_port(k), BENCH_SEND_BLIND, 30, &snd, err,
+			       sizeof(err));
+	if (rc < 0) {
+		fprintf(stderr, "pna-bench run: baseline: %s\n", err);
+		goto out;
+	}
+	t0 = bench_now();
+	if ((rc = bench_sender_start(snd)) < 0)
+		goto out;
+	while (s->notifies < x->matches_expected && bench_now() - t0 < x->o->duration) {
+		if (bench_sipsink_poll(s, 5) > 0)
+			last = bench_now();
+		else if (last && bench_now() - last > IDLE_END)
+			break;
+	}
+	r->base_ran = true;
+	r->base_datagrams = s->notifies;
+	r->base_secs = s->t_last - t0;
+	r->base_rate = r->base_secs > 0 ? (double)s->notifies / r->base_secs : 0;
+	r->base_cpu = bench_cpu_seconds(bench_sink_pid(k));
+	if (bench_sink_wait(k, 2, &res) == 0 && res.error)
+		fprintf(stderr, "pna-bench run: baseline relay: %s\n", res.reason);
+out:
+	bench_sender_close(snd, NULL);
+	bench_sink_stop(k);
+	bench_sipsink_free(s);
+	return rc;
+}
+
+int bench_run_exec(const struct bench_run_opts *o, struct bench_run_result *r)
+{
+	struct bench_workload w = { .conns = o->conns,
+				    .events = o->events,
+				    .per_frame = o->per_frame,
+				    .accounts = o->accounts,
+				    .credential = CREDENTIAL };
+	struct run_ctx x = { .o = o };
+	int rc;
+
+	memset(r, 0, sizeof(*r));
+	r->o = *o;
+	bench_machine_get(&r->m);
+	if ((rc = bench_streams_encode(&w, 1, &x.ss)) < 0) {
+		fprintf(stderr, "pna-bench run: this workload cannot be encoded\n");
+		return rc;
+	}
+	x.cap = calloc(BENCH_SIPSINK_CAPTURE, sizeof(*x.cap));
+	if (!x.cap)
+		abort();
+	build_fan(&x);
+	build_index(&x);
+	for (uint32_t k = 0; k < o->accounts; k++)
+		r->fan_max = x.fan[k] > r->fan_max ? x.fan[k] : r->fan_max;
+	rc = run_phase(&x, "max", 0, &r->max, &r->subs_made);
+	if (rc == 0 && o->latency_at > 0) {
+		double rate = o->rate > 0 ? o->rate : o->latency_at * r->max.events_per_s;
+
+		rc = run_phase(&x, "latency", rate, &r->lat, &r->subs_made);
+	}
+	if (rc == 0 && o->baseline && run_relay(&x, r) < 0)
+		bench_progress("run: the relay baseline failed; no ratio");
+	r->ratio = r->base_rate > 0 ? r->max.notifies_per_s / r->base_rate : 0;
+	ctx_free(&x);
+	return rc;
+}

@@ -1,0 +1,95 @@
+/* bench_run: `pna-bench run`, the end-to-end measurement. It starts pnad
+ * with a SIP worker, preloads S message-summary subscriptions over U
+ * accounts (uniform or Zipf fan-out) from a UDP sink, streams MessageNew
+ * events over M mail-store connections, counts the NOTIFYs at the sink and
+ * balances the books against pnad's own counters. Phases:
+ *   max      events as fast as pnad takes them: throughput, CPU per role;
+ *   latency  open loop at a fraction of the max rate: event-to-NOTIFY
+ *            latency measured from each event's scheduled time (no
+ *            coordinated omission);
+ *   baseline a relay that reads the same frames and sends one pre-built
+ *            datagram per subscriber to the same sink (bench_sink's relay).
+ * Every phase starts a fresh pnad. bench_sweep and bench_plan use the
+ * result structs below. Runs in the pna-bench process. */
+#ifndef PNA_BENCH_RUN_H
+#define PNA_BENCH_RUN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "bench/bench_pnad.h"
+#include "bench/bench_util.h"
+
+enum bench_fanout { BENCH_FANOUT_UNIFORM, BENCH_FANOUT_ZIPF };
+
+struct bench_run_opts {
+	uint32_t accounts, subs, conns, per_frame, shards;
+	uint64_t events;
+	enum bench_fanout fanout;
+	double rate;	   /* events/s of the latency phase; 0: latency_at x max */
+	double latency_at; /* fraction of the max rate; 0 skips the phase */
+	double duration;   /* cap on each phase's streaming, seconds */
+	bool baseline;	   /* run the relay baseline */
+	bool progress;	   /* a status line on a terminal */
+	const char *pnad;  /* the pnad binary */
+	const char *dir;   /* temporary directory (config, logs) */
+};
+
+/* The books of one phase: every event and every notification accounted. */
+struct bench_books {
+	uint64_t events_sent, events_acked, events_applied;
+	uint64_t matches_expected; /* from the bench's own fan-out table */
+	uint64_t matches, notes, coalesced;
+	uint64_t notifies_sent, retransmits, notify_failures;
+	uint64_t received, repeats, out_of_order, unknown; /* at the sink */
+	int64_t unaccounted; /* matches - (received - repeats) - coalesced */
+	bool balanced;
+};
+
+struct bench_phase {
+	bool ran;
+	double target_rate; /* events/s asked; 0 = as fast as taken */
+	double secs;	    /* first event sent to last NOTIFY */
+	double events_per_s, notifies_per_s;
+	uint64_t lat_samples;
+	double p50, p99, p999, lat_max; /* seconds */
+	struct bench_pnad_cpu cpu;
+	double sender_cpu, bench_cpu;
+	uint64_t shm_bytes, rss_bytes;
+	struct bench_books b;
+};
+
+struct bench_run_result {
+	struct bench_run_opts o;
+	struct bench_machine m;
+	uint32_t subs_made;
+	uint64_t fan_max; /* subscribers of the most subscribed account */
+	struct bench_phase max, lat;
+	bool base_ran;
+	uint64_t base_datagrams;
+	double base_secs, base_rate, base_cpu; /* relay */
+	double ratio;			       /* max.notifies_per_s / base_rate */
+};
+
+/* Defaults of `pna-bench run` (the short run of `make bench`). */
+void bench_run_defaults(struct bench_run_opts *o);
+/* Run the phases. 0, or -errno when pnad could not be measured (reported). */
+int bench_run_exec(const struct bench_run_opts *o, struct bench_run_result *r);
+/* The readable summary. */
+void bench_run_print(FILE *f, const struct bench_run_result *r);
+/* The result as one JSON object (member `key`, or the top value). */
+void bench_run_json(struct bench_json *j, const char *key, const struct bench_run_result *r);
+/* A result read back from a --json file (the members bench_plan needs).
+ * 0 or -errno / -EINVAL with a reason on stderr. */
+int bench_run_load(const char *path, struct bench_run_result *r);
+
+/* Fill o->pnad (the binary next to pna-bench, in pnad[plen]) when unset,
+ * o->dir (a fresh temporary directory, in dir[dlen]) and o->progress (stderr
+ * is a terminal). 0 or -errno (reported). */
+int bench_run_setup(struct bench_run_opts *o, char *pnad, size_t plen, char *dir, size_t dlen);
+
+int bench_run_main(int argc, char **argv);
+
+#endif

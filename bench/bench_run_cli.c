@@ -1,0 +1,226 @@
+/* bench_run_cli: options and main of `pna-bench run`. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bench/bench_run.h"
+
+#define TARGET_NOTIFIES 250000.0 /* issue #6, SIP UDP end to end, 2 cores */
+#define TARGET_RATIO 0.65
+#define TARGET_P99 0.001
+
+static void usage(FILE *f)
+{
+	struct bench_run_opts d;
+
+	bench_run_defaults(&d);
+	fprintf(f,
+		"usage: pna-bench run [options]\n"
+		"  -a, --accounts N      accounts (%u)\n"
+		"  -s, --subs N          SIP message-summary subscriptions (%u)\n"
+		"  -f, --fanout KIND     uniform or zipf: subscribers per account (uniform)\n"
+		"  -e, --events N        MessageNew events (%llu)\n"
+		"  -c, --conns N         mail-store connections (%u)\n"
+		"  -b, --batch N         events per frame (%u)\n"
+		"  -S, --shards N        pnad shards (%u)\n"
+		"  -r, --rate N          events/s of the latency phase (default: half the max)\n"
+		"  -l, --latency-at F    latency phase at F x the max rate, 0: none (%.2f)\n"
+		"  -d, --duration SEC    cap on each phase (%.0f)\n"
+		"      --no-baseline     skip the relay baseline\n"
+		"  -j, --json FILE       write every figure as JSON\n"
+		"  -p, --pnad PATH       pnad binary (next to pna-bench)\n"
+		"      --check           exit 1 when a target is missed (>= %.0fk NOTIFYs/s,\n"
+		"                        >= %.2f of the baseline, p99 <= %.0f ms); books that do\n"
+		"                        not balance always exit 1\n"
+		"      --keep            keep the temporary directory (configs, logs)\n",
+		d.accounts, d.subs, (unsigned long long)d.events, d.conns, d.per_frame, d.shards,
+		d.latency_at, d.duration, TARGET_NOTIFIES / 1e3, TARGET_RATIO, TARGET_P99 * 1e3);
+}
+
+struct cli {
+	struct bench_run_opts o;
+	const char *json;
+	bool check, keep;
+	char pnad[4096], dir[4096];
+};
+
+static int num(const char *name, const char *s, uint64_t min, uint64_t max, uint32_t *out)
+{
+	uint64_t v;
+
+	if (bench_opt_num("run", name, s, min, max, &v) < 0)
+		return -EINVAL;
+	*out = (uint32_t)v;
+	return 0;
+}
+
+static int frac(const char *name, const char *s, double max, double *out)
+{
+	char *end;
+	double v = strtod(s, &end);
+
+	if (end == s || *end || !(v >= 0 && v <= max)) {
+		fprintf(stderr, "pna-bench run: --%s %s: expected 0..%g\n", name, s, max);
+		return -EINVAL;
+	}
+	*out = v;
+	return 0;
+}
+
+static int parse(int argc, char **argv, struct cli *c)
+{
+	static const struct option lo[] = {
+		{ "accounts", 1, 0, 'a' }, { "subs", 1, 0, 's' },     { "fanout", 1, 0, 'f' },
+		{ "events", 1, 0, 'e' },   { "conns", 1, 0, 'c' },    { "batch", 1, 0, 'b' },
+		{ "shards", 1, 0, 'S' },   { "rate", 1, 0, 'r' },     { "latency-at", 1, 0, 'l' },
+		{ "duration", 1, 0, 'd' }, { "json", 1, 0, 'j' },     { "pnad", 1, 0, 'p' },
+		{ "check", 0, 0, 'C' },	   { "keep", 0, 0, 'K' },     { "no-baseline", 0, 0, 'B' },
+		{ "help", 0, 0, 'h' },	   { 0, 0, 0, 0 },
+	};
+	uint64_t v;
+	int ch, rc = 0;
+
+	bench_run_defaults(&c->o);
+	optind = 1;
+	while (rc == 0 && (ch = getopt_long(argc, argv, "a:s:f:e:c:b:S:r:l:d:j:p:h", lo, NULL)) != -1) {
+		switch (ch) {
+		case 'a':
+			rc = num("accounts", optarg, 1, 1u << 24, &c->o.accounts);
+			break;
+		case 's':
+			rc = num("subs", optarg, 1, 1u << 24, &c->o.subs);
+			break;
+		case 'f':
+			if (!strcmp(optarg, "uniform") || !strcmp(optarg, "zipf"))
+				c->o.fanout = optarg[0] == 'z' ? BENCH_FANOUT_ZIPF
+							       : BENCH_FANOUT_UNIFORM;
+			else
+				fprintf(stderr, "pna-bench run: --fanout %s: uniform or zipf\n",
+					optarg),
+					rc = -EINVAL;
+			break;
+		case 'e':
+			rc = bench_opt_num("run", "events", optarg, 1, 1000000000, &v);
+			c->o.events = v;
+			break;
+		case 'c':
+			rc = num("conns", optarg, 1, 256, &c->o.conns);
+			break;
+		case 'b':
+			rc = num("batch", optarg, 1, 4096, &c->o.per_frame);
+			break;
+		case 'S':
+			rc = num("shards", optarg, 1, BENCH_PNAD_MAX_SHARDS, &c->o.shards);
+			break;
+		case 'r':
+			rc = bench_opt_num("run", "rate", optarg, 1, 100000000, &v);
+			c->o.rate = (double)v;
+			break;
+		case 'l':
+			rc = frac("latency-at", optarg, 1, &c->o.latency_at);
+			break;
+		case 'd':
+			rc = frac("duration", optarg, 3600, &c->o.duration);
+			break;
+		case 'j':
+			c->json = optarg;
+			break;
+		case 'p':
+			c->o.pnad = optarg;
+			break;
+		case 'C':
+			c->check = true;
+			break;
+		case 'K':
+			c->keep = true;
+			break;
+		case 'B':
+			c->o.baseline = false;
+			break;
+		case 'h':
+			usage(stdout);
+			exit(0);
+		default:
+			usage(stderr);
+			return -EINVAL;
+		}
+	}
+	if (rc == 0 && optind != argc) {
+		usage(stderr);
+		rc = -EINVAL;
+	}
+	if (rc == 0 && (c->o.accounts < c->o.conns || c->o.events < c->o.conns)) {
+		fprintf(stderr, "pna-bench run: need at least one account and event per connection\n");
+		rc = -EINVAL;
+	}
+	return rc;
+}
+
+/* pnad next to pna-bench, a temporary directory, a terminal for progress. */
+int bench_run_setup(struct bench_run_opts *o, char *pnad, size_t plen, char *dir, size_t dlen)
+{
+	int rc;
+
+	if (!o->pnad) {
+		if ((rc = bench_self_dir(dir, dlen)) < 0)
+			return rc;
+		snprintf(pnad, plen, "%s/pnad", dir);
+		o->pnad = pnad;
+	}
+	if ((rc = bench_tmpdir(dir, dlen)) < 0) {
+		fprintf(stderr, "pna-bench: temporary directory: %s\n", strerror(-rc));
+		return rc;
+	}
+	o->dir = dir;
+	o->progress = isatty(STDERR_FILENO);
+	return 0;
+}
+
+static int write_json(const char *path, const struct bench_run_result *r)
+{
+	struct bench_json *j;
+	int rc = bench_json_open(path, &j);
+
+	if (rc < 0)
+		return rc;
+	bench_run_json(j, NULL, r);
+	return bench_json_close(j);
+}
+
+int bench_run_main(int argc, char **argv)
+{
+	struct cli *c = calloc(1, sizeof(*c));
+	struct bench_run_result *r = calloc(1, sizeof(*r));
+	int status = 3, rc;
+
+	if (!c || !r)
+		abort();
+	if (parse(argc, argv, c) < 0) {
+		status = 2;
+		goto out_free;
+	}
+	if (bench_run_setup(&c->o, c->pnad, sizeof(c->pnad), c->dir, sizeof(c->dir)) < 0)
+		goto out_free;
+	rc = bench_run_exec(&c->o, r);
+	if (rc == 0 || r->max.ran)
+		bench_run_print(stdout, r);
+	if (rc == 0 && c->json && (rc = write_json(c->json, r)) < 0)
+		fprintf(stderr, "pna-bench run: %s: %s\n", c->json, strerror(-rc));
+	if (rc == 0) {
+		bool books = r->max.b.balanced && (!r->lat.ran || r->lat.b.balanced);
+		bool targets = r->max.notifies_per_s >= TARGET_NOTIFIES &&
+			       r->ratio >= TARGET_RATIO && (!r->lat.ran || r->lat.p99 <= TARGET_P99);
+
+		status = !books || (c->check && !targets) ? 1 : 0;
+	}
+	if (c->keep || status == 3)
+		bench_progress("configs and logs kept in %s", c->dir);
+	else
+		bench_tmpdir_remove(c->dir);
+out_free:
+	free(c);
+	free(r);
+	return status;
+}

@@ -1,0 +1,249 @@
+/* bench_run_report: the summary and the JSON of `pna-bench run`, and the
+ * JSON read back for `pna-bench plan`. */
+#include <errno.h>
+#include <json-c/json.h>
+#include <string.h>
+
+#include "bench/bench_run.h"
+
+static double per_k(double cpu, uint64_t n)
+{
+	return n ? cpu * 1000.0 / (double)n : 0;
+}
+
+static void print_books(FILE *f, const struct bench_books *b)
+{
+	fprintf(f,
+		"  books: events sent %llu = acked %llu = applied %llu; matches %llu "
+		"(expected %llu) = NOTIFYs received %llu - repeats %llu + coalesced %llu; "
+		"unaccounted %lld: %s\n",
+		(unsigned long long)b->events_sent, (unsigned long long)b->events_acked,
+		(unsigned long long)b->events_applied, (unsigned long long)b->matches,
+		(unsigned long long)b->matches_expected, (unsigned long long)b->received,
+		(unsigned long long)b->repeats, (unsigned long long)b->coalesced,
+		(long long)b->unaccounted, b->balanced ? "balanced" : "NOT BALANCED");
+	fprintf(f,
+		"  pnad: %llu notes to the SIP worker, %llu NOTIFYs sent (%llu notes not sent), "
+		"%llu retransmissions, %llu failures\n",
+		(unsigned long long)b->notes, (unsigned long long)b->notifies_sent,
+		(unsigned long long)(b->notes > b->notifies_sent ? b->notes - b->notifies_sent : 0),
+		(unsigned long long)b->retransmits, (unsigned long long)b->notify_failures);
+	if (b->out_of_order || b->unknown)
+		fprintf(f,
+			"  sink: %llu new NOTIFYs below a CSeq already seen (a UA answers 500, RFC "
+			"3261 12.2.2), %llu of unknown dialogs\n",
+			(unsigned long long)b->out_of_order, (unsigned long long)b->unknown);
+}
+
+static void print_phase(FILE *f, const char *name, const struct bench_phase *p,
+			const struct bench_run_result *r)
+{
+	char a[16], b[16], c[16];
+	uint64_t ev = p->b.events_applied, nt = p->b.received - p->b.repeats;
+
+	if (!p->ran)
+		return;
+	fprintf(f, "%s: %s events/s in, %s NOTIFYs/s out over %.2f s", name,
+		bench_si(a, sizeof(a), p->events_per_s), bench_si(b, sizeof(b), p->notifies_per_s),
+		p->secs);
+	if (p->target_rate > 0)
+		fprintf(f, " (open loop at %s events/s)", bench_si(c, sizeof(c), p->target_rate));
+	fprintf(f, "\n");
+	if (p->lat_samples)
+		fprintf(f,
+			"  latency event -> NOTIFY: p50 %.3f ms, p99 %.3f ms, p999 %.3f ms, "
+			"max %.3f ms (%llu NOTIFYs)\n",
+			p->p50 * 1e3, p->p99 * 1e3, p->p999 * 1e3, p->lat_max * 1e3,
+			(unsigned long long)p->lat_samples);
+	fprintf(f,
+		"  CPU s per 1000 events: router %.4f, shards %.4f, SIP worker %.4f (%.4f per "
+		"1000 NOTIFYs), supervisor+admin %.4f; load generator %.2f s\n",
+		per_k(p->cpu.router, ev), per_k(p->cpu.shards, ev), per_k(p->cpu.sip, ev),
+		per_k(p->cpu.sip, nt), per_k(p->cpu.other + p->cpu.admin, ev),
+		p->sender_cpu + p->bench_cpu);
+	fprintf(f, "  memory: shared %s B (%.0f B per subscription), RSS %s B (%.0f B per "
+		   "subscription)\n",
+		bench_si(a, sizeof(a), (double)p->shm_bytes),
+		r->subs_made ? (double)p->shm_bytes / r->subs_made : 0,
+		bench_si(b, sizeof(b), (double)p->rss_bytes),
+		r->subs_made ? (double)p->rss_bytes / r->subs_made : 0);
+	print_books(f, &p->b);
+}
+
+void bench_run_print(FILE *f, const struct bench_run_result *r)
+{
+	const struct bench_run_opts *o = &r->o;
+	char a[16], b[16];
+
+	fprintf(f,
+		"pna-bench run: %u accounts, %u subscriptions (%s fan-out, at most %llu on one "
+		"account), %llu MessageNew events over %u connections, %u per frame, %u shard%s; "
+		"%ld CPUs (%s)\n",
+		o->accounts, r->subs_made, o->fanout == BENCH_FANOUT_ZIPF ? "Zipf" : "uniform",
+		(unsigned long long)r->fan_max, (unsigned long long)o->events, o->conns,
+		o->per_frame, o->shards, o->shards == 1 ? "" : "s", r->m.nproc, r->m.cpu);
+	print_phase(f, "max", &r->max, r);
+	print_phase(f, "latency", &r->lat, r);
+	if (r->base_ran)
+		fprintf(f,
+			"baseline relay: %s NOTIFYs/s (%llu datagrams in %.2f s, %.2f CPU s); "
+			"pnad / baseline %.2f\n",
+			bench_si(a, sizeof(a), r->base_rate), (unsigned long long)r->base_datagrams,
+			r->base_secs, r->base_cpu, r->ratio);
+	(void)b;
+}
+
+static void json_books(struct bench_json *j, const struct bench_books *b)
+{
+	bench_json_obj(j, "books");
+	bench_json_int(j, "events_sent", (int64_t)b->events_sent);
+	bench_json_int(j, "events_acked", (int64_t)b->events_acked);
+	bench_json_int(j, "events_applied", (int64_t)b->events_applied);
+	bench_json_int(j, "matches_expected", (int64_t)b->matches_expected);
+	bench_json_int(j, "matches", (int64_t)b->matches);
+	bench_json_int(j, "notes", (int64_t)b->notes);
+	bench_json_int(j, "coalesced", (int64_t)b->coalesced);
+	bench_json_int(j, "notifies_sent", (int64_t)b->notifies_sent);
+	bench_json_int(j, "retransmits", (int64_t)b->retransmits);
+	bench_json_int(j, "notify_failures", (int64_t)b->notify_failures);
+	bench_json_int(j, "received", (int64_t)b->received);
+	bench_json_int(j, "repeats", (int64_t)b->repeats);
+	bench_json_int(j, "out_of_order", (int64_t)b->out_of_order);
+	bench_json_int(j, "unknown", (int64_t)b->unknown);
+	bench_json_int(j, "unaccounted", b->unaccounted);
+	bench_json_bool(j, "balanced", b->balanced);
+	bench_json_end(j);
+}
+
+static void json_phase(struct bench_json *j, const char *key, const struct bench_phase *p,
+		       uint32_t subs)
+{
+	uint64_t ev = p->b.events_applied, nt = p->b.received - p->b.repeats;
+
+	bench_json_obj(j, key);
+	bench_json_bool(j, "ran", p->ran);
+	bench_json_num(j, "target_events_per_s", p->target_rate);
+	bench_json_num(j, "seconds", p->secs);
+	bench_json_num(j, "events_per_s", p->events_per_s);
+	bench_json_num(j, "notifies_per_s", p->notifies_per_s);
+	bench_json_obj(j, "latency_s");
+	bench_json_int(j, "samples", (int64_t)p->lat_samples);
+	bench_json_num(j, "p50", p->p50);
+	bench_json_num(j, "p99", p->p99);
+	bench_json_num(j, "p999", p->p999);
+	bench_json_num(j, "max", p->lat_max);
+	bench_json_end(j);
+	bench_json_obj(j, "cpu_s");
+	bench_json_num(j, "router", p->cpu.router);
+	bench_json_num(j, "shards", p->cpu.shards);
+	bench_json_num(j, "sip", p->cpu.sip);
+	bench_json_num(j, "xmpp", p->cpu.xmpp);
+	bench_json_num(j, "admin", p->cpu.admin);
+	bench_json_num(j, "supervisor", p->cpu.other);
+	bench_json_num(j, "load_generator", p->sender_cpu + p->bench_cpu);
+	bench_json_end(j);
+	bench_json_obj(j, "cpu_s_per_1000");
+	bench_json_num(j, "router_per_event", per_k(p->cpu.router, ev));
+	bench_json_num(j, "shards_per_event", per_k(p->cpu.shards, ev));
+	bench_json_num(j, "sip_per_event", per_k(p->cpu.sip, ev));
+	bench_json_num(j, "sip_per_notify", per_k(p->cpu.sip, nt));
+	bench_json_end(j);
+	bench_json_obj(j, "memory");
+	bench_json_int(j, "shm_bytes", (int64_t)p->shm_bytes);
+	bench_json_int(j, "rss_bytes", (int64_t)p->rss_bytes);
+	bench_json_num(j, "shm_per_sub", subs ? (double)p->shm_bytes / subs : 0);
+	bench_json_num(j, "rss_per_sub", subs ? (double)p->rss_bytes / subs : 0);
+	bench_json_end(j);
+	json_books(j, &p->b);
+	bench_json_end(j);
+}
+
+void bench_run_json(struct bench_json *j, const char *key, const struct bench_run_result *r)
+{
+	const struct bench_run_opts *o = &r->o;
+
+	bench_json_obj(j, key);
+	bench_json_obj(j, "machine");
+	bench_json_int(j, "cpus", r->m.nproc);
+	bench_json_str(j, "cpu", r->m.cpu);
+	bench_json_str(j, "kernel", r->m.kernel);
+	bench_json_str(j, "date", r->m.date);
+	bench_json_end(j);
+	bench_json_obj(j, "workload");
+	bench_json_int(j, "accounts", o->accounts);
+	bench_json_int(j, "subscriptions", o->subs);
+	bench_json_int(j, "subscriptions_made", r->subs_made);
+	bench_json_str(j, "fanout", o->fanout == BENCH_FANOUT_ZIPF ? "zipf" : "uniform");
+	bench_json_int(j, "fanout_max", (int64_t)r->fan_max);
+	bench_json_int(j, "events", (int64_t)o->events);
+	bench_json_int(j, "connections", o->conns);
+	bench_json_int(j, "events_per_frame", o->per_frame);
+	bench_json_int(j, "shards", o->shards);
+	bench_json_end(j);
+	json_phase(j, "max", &r->max, r->subs_made);
+	json_phase(j, "latency", &r->lat, r->subs_made);
+	bench_json_obj(j, "baseline");
+	bench_json_bool(j, "ran", r->base_ran);
+	bench_json_int(j, "datagrams", (int64_t)r->base_datagrams);
+	bench_json_num(j, "seconds", r->base_secs);
+	bench_json_num(j, "notifies_per_s", r->base_rate);
+	bench_json_num(j, "cpu_s", r->base_cpu);
+	bench_json_end(j);
+	bench_json_num(j, "ratio", r->ratio);
+	bench_json_end(j);
+}
+
+/* --- reading a report back --- */
+
+static double num(json_object *o, const char *path)
+{
+	char buf[128], *save = NULL, *tok;
+	json_object *v = o;
+
+	snprintf(buf, sizeof(buf), "%s", path);
+	for (tok = strtok_r(buf, ".", &save); tok && v; tok = strtok_r(NULL, ".", &save))
+		if (!json_object_object_get_ex(v, tok, &v))
+			v = NULL;
+	return v ? json_object_get_double(v) : -1;
+}
+
+int bench_run_load(const char *path, struct bench_run_result *r)
+{
+	json_object *root = json_object_from_file(path), *top;
+	struct bench_phase *p = &r->max;
+
+	memset(r, 0, sizeof(*r));
+	if (!root) {
+		fprintf(stderr, "pna-bench: %s: not a JSON file (%s)\n", path,
+			json_util_get_last_err());
+		return -EINVAL;
+	}
+	/* A run's report, or a sweep's (its last run). */
+	top = root;
+	if (json_object_object_get_ex(root, "runs", &top) && json_object_is_type(top, json_type_array))
+		top = json_object_array_get_idx(top, json_object_array_length(top) - 1);
+	else if (!json_object_object_get_ex(root, "run", &top))
+		top = root;
+	r->subs_made = (uint32_t)num(top, "workload.subscriptions_made");
+	r->o.accounts = (uint32_t)num(top, "workload.accounts");
+	p->events_per_s = num(top, "max.events_per_s");
+	p->notifies_per_s = num(top, "max.notifies_per_s");
+	p->b.events_applied = (uint64_t)num(top, "max.books.events_applied");
+	p->b.received = (uint64_t)num(top, "max.books.received");
+	p->b.repeats = (uint64_t)num(top, "max.books.repeats");
+	p->cpu.router = num(top, "max.cpu_s.router");
+	p->cpu.shards = num(top, "max.cpu_s.shards");
+	p->cpu.sip = num(top, "max.cpu_s.sip");
+	p->shm_bytes = (uint64_t)num(top, "max.memory.shm_bytes");
+	p->rss_bytes = (uint64_t)num(top, "max.memory.rss_bytes");
+	r->lat.p99 = num(top, "latency.latency_s.p99");
+	r->m.nproc = (long)num(top, "machine.cpus");
+	json_object_put(root);
+	if (p->events_per_s <= 0 || !p->b.events_applied || p->cpu.router < 0 ||
+	    p->cpu.shards < 0 || p->cpu.sip < 0 || !r->subs_made) {
+		fprintf(stderr, "pna-bench: %s: not a pna-bench run report (max phase missing)\n",
+			path);
+		return -EINVAL;
+	}
+	return 0;
+}
