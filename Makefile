@@ -49,7 +49,7 @@ UNIT_BINS := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRC))
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 
 .SECONDARY:
-.PHONY: all test unit integration run bench fuzz format format-check clean deps
+.PHONY: all test unit integration run bench sweep fuzz format format-check clean deps
 all: $(BINS)
 
 $(B)/gen/pna.pb-c.c $(B)/gen/pna.pb-c.h &: proto/pna.proto
@@ -114,13 +114,19 @@ run: deps
 deps:
 	$(Q)deploy/install-deps.sh
 
-# The short default run: ingest (against same-run baselines), the
-# subscription table with 1M subscriptions, Redis write-through and reload.
+# The short default run: end to end over SIP UDP with its relay baseline
+# and books (pna-bench run), then ingest, NOTIFYs against same-run baselines,
+# the subscription table with 1M subscriptions, Redis write-through and
+# reload. `make sweep` runs `run` over growing N and writes plots.
 bench: all
+	$(Q)$(B)/pna-bench run
 	$(Q)$(B)/pna-bench ingest
 	$(Q)$(B)/pna-bench subs
 	$(Q)$(B)/pna-bench persist
 	$(Q)$(B)/pna-bench sip
+
+sweep: all
+	$(Q)$(B)/pna-bench sweep --out $(B)/sweep
 
 # libFuzzer targets: one per network parser, a short run each.
 FUZZ_B := build/fuzz

@@ -13,8 +13,8 @@
 #include "bench/bench_sipsink.h"
 
 #define CREDENTIAL "secret"
-#define SUB_WINDOW 512	/* SUBSCRIBEs unanswered while preloading */
-#define IDLE_END 1.0	/* seconds without progress once the events are acked */
+#define SUB_WINDOW 512 /* SUBSCRIBEs unanswered while preloading */
+#define IDLE_END 1.0   /* seconds without progress once the events are acked */
 #define RELAY_WINDOW 4096
 
 /* What the phases share: the workload, its fan-out and its schedule. */
@@ -195,8 +195,8 @@ static void books(const struct run_ctx *x, const struct snap *a, const struct sn
 	k->repeats = s->repeats;
 	k->out_of_order = s->out_of_order;
 	k->unknown = s->unknown;
-	k->unaccounted = (int64_t)k->matches - (int64_t)(k->received - k->repeats) -
-			 (int64_t)k->coalesced;
+	k->unaccounted =
+		(int64_t)k->matches - (int64_t)(k->received - k->repeats) - (int64_t)k->coalesced;
 	k->balanced = k->events_acked == k->events_sent && k->events_applied == k->events_sent &&
 		      k->matches == k->matches_expected && k->unaccounted == 0 && k->unknown == 0;
 }
@@ -261,7 +261,8 @@ static int stream(struct run_ctx *x, struct bench_pnad *p, const char *phase, do
 		if (st.acked + unique != seen)
 			seen = st.acked + unique, last_move = now;
 		progress(x, phase, t0, st.acked, &shown);
-		if (st.done && unique + b.subs.coalesced - a.subs.coalesced >= x->matches_expected &&
+		if (st.done &&
+		    unique + b.subs.coalesced - a.subs.coalesced >= x->matches_expected &&
 		    b.subs.matches - a.subs.matches >= x->matches_expected)
 			break;
 		if (st.done && now - last_move > IDLE_END)
@@ -284,8 +285,7 @@ static int stream(struct run_ctx *x, struct bench_pnad *p, const char *phase, do
 	ph->target_rate = rate;
 	ph->secs = (x->sink->t_last > t0 ? x->sink->t_last : bench_now()) - t0;
 	ph->events_per_s = ph->secs > 0 ? (double)st.acked / ph->secs : 0;
-	ph->notifies_per_s = ph->secs > 0 ? (double)(ph->b.received - ph->b.repeats) / ph->secs
-					  : 0;
+	ph->notifies_per_s = ph->secs > 0 ? (double)(ph->b.received - ph->b.repeats) / ph->secs : 0;
 	ph->lat_samples = x->sink->lat.n;
 	ph->p50 = bench_lat_quantile(&x->sink->lat, 0.5);
 	ph->p99 = bench_lat_quantile(&x->sink->lat, 0.99);

@@ -35,6 +35,9 @@ struct bench_run_opts {
 	bool progress;	   /* a status line on a terminal */
 	const char *pnad;  /* the pnad binary */
 	const char *dir;   /* temporary directory (config, logs) */
+	/* `pna-bench run` itself: */
+	const char *json; /* report file, or NULL */
+	bool check, keep; /* exit 1 on a missed target; keep the directory */
 };
 
 /* The books of one phase: every event and every notification accounted. */
@@ -85,6 +88,9 @@ void bench_run_json(struct bench_json *j, const char *key, const struct bench_ru
  * 0 or -errno / -EINVAL with a reason on stderr. */
 int bench_run_load(const char *path, struct bench_run_result *r);
 
+/* Parse run's options into o (which holds the defaults to start from).
+ * 0, or -EINVAL after a message on stderr; --help prints and exits. */
+int bench_run_parse(int argc, char **argv, struct bench_run_opts *o);
 /* Fill o->pnad (the binary next to pna-bench, in pnad[plen]) when unset,
  * o->dir (a fresh temporary directory, in dir[dlen]) and o->progress (stderr
  * is a terminal). 0 or -errno (reported). */

@@ -41,8 +41,6 @@ static void usage(FILE *f)
 
 struct cli {
 	struct bench_run_opts o;
-	const char *json;
-	bool check, keep;
 	char pnad[4096], dir[4096];
 };
 
@@ -69,33 +67,33 @@ static int frac(const char *name, const char *s, double max, double *out)
 	return 0;
 }
 
-static int parse(int argc, char **argv, struct cli *c)
+int bench_run_parse(int argc, char **argv, struct bench_run_opts *o)
 {
 	static const struct option lo[] = {
-		{ "accounts", 1, 0, 'a' }, { "subs", 1, 0, 's' },     { "fanout", 1, 0, 'f' },
-		{ "events", 1, 0, 'e' },   { "conns", 1, 0, 'c' },    { "batch", 1, 0, 'b' },
-		{ "shards", 1, 0, 'S' },   { "rate", 1, 0, 'r' },     { "latency-at", 1, 0, 'l' },
-		{ "duration", 1, 0, 'd' }, { "json", 1, 0, 'j' },     { "pnad", 1, 0, 'p' },
-		{ "check", 0, 0, 'C' },	   { "keep", 0, 0, 'K' },     { "no-baseline", 0, 0, 'B' },
+		{ "accounts", 1, 0, 'a' }, { "subs", 1, 0, 's' },  { "fanout", 1, 0, 'f' },
+		{ "events", 1, 0, 'e' },   { "conns", 1, 0, 'c' }, { "batch", 1, 0, 'b' },
+		{ "shards", 1, 0, 'S' },   { "rate", 1, 0, 'r' },  { "latency-at", 1, 0, 'l' },
+		{ "duration", 1, 0, 'd' }, { "json", 1, 0, 'j' },  { "pnad", 1, 0, 'p' },
+		{ "check", 0, 0, 'C' },	   { "keep", 0, 0, 'K' },  { "no-baseline", 0, 0, 'B' },
 		{ "help", 0, 0, 'h' },	   { 0, 0, 0, 0 },
 	};
 	uint64_t v;
 	int ch, rc = 0;
 
-	bench_run_defaults(&c->o);
 	optind = 1;
-	while (rc == 0 && (ch = getopt_long(argc, argv, "a:s:f:e:c:b:S:r:l:d:j:p:h", lo, NULL)) != -1) {
+	while (rc == 0 &&
+	       (ch = getopt_long(argc, argv, "a:s:f:e:c:b:S:r:l:d:j:p:h", lo, NULL)) != -1) {
 		switch (ch) {
 		case 'a':
-			rc = num("accounts", optarg, 1, 1u << 24, &c->o.accounts);
+			rc = num("accounts", optarg, 1, 1u << 24, &o->accounts);
 			break;
 		case 's':
-			rc = num("subs", optarg, 1, 1u << 24, &c->o.subs);
+			rc = num("subs", optarg, 1, 1u << 24, &o->subs);
 			break;
 		case 'f':
 			if (!strcmp(optarg, "uniform") || !strcmp(optarg, "zipf"))
-				c->o.fanout = optarg[0] == 'z' ? BENCH_FANOUT_ZIPF
-							       : BENCH_FANOUT_UNIFORM;
+				o->fanout =
+					optarg[0] == 'z' ? BENCH_FANOUT_ZIPF : BENCH_FANOUT_UNIFORM;
 			else
 				fprintf(stderr, "pna-bench run: --fanout %s: uniform or zipf\n",
 					optarg),
@@ -103,41 +101,41 @@ static int parse(int argc, char **argv, struct cli *c)
 			break;
 		case 'e':
 			rc = bench_opt_num("run", "events", optarg, 1, 1000000000, &v);
-			c->o.events = v;
+			o->events = v;
 			break;
 		case 'c':
-			rc = num("conns", optarg, 1, 256, &c->o.conns);
+			rc = num("conns", optarg, 1, 256, &o->conns);
 			break;
 		case 'b':
-			rc = num("batch", optarg, 1, 4096, &c->o.per_frame);
+			rc = num("batch", optarg, 1, 4096, &o->per_frame);
 			break;
 		case 'S':
-			rc = num("shards", optarg, 1, BENCH_PNAD_MAX_SHARDS, &c->o.shards);
+			rc = num("shards", optarg, 1, BENCH_PNAD_MAX_SHARDS, &o->shards);
 			break;
 		case 'r':
 			rc = bench_opt_num("run", "rate", optarg, 1, 100000000, &v);
-			c->o.rate = (double)v;
+			o->rate = (double)v;
 			break;
 		case 'l':
-			rc = frac("latency-at", optarg, 1, &c->o.latency_at);
+			rc = frac("latency-at", optarg, 1, &o->latency_at);
 			break;
 		case 'd':
-			rc = frac("duration", optarg, 3600, &c->o.duration);
+			rc = frac("duration", optarg, 3600, &o->duration);
 			break;
 		case 'j':
-			c->json = optarg;
+			o->json = optarg;
 			break;
 		case 'p':
-			c->o.pnad = optarg;
+			o->pnad = optarg;
 			break;
 		case 'C':
-			c->check = true;
+			o->check = true;
 			break;
 		case 'K':
-			c->keep = true;
+			o->keep = true;
 			break;
 		case 'B':
-			c->o.baseline = false;
+			o->baseline = false;
 			break;
 		case 'h':
 			usage(stdout);
@@ -151,8 +149,9 @@ static int parse(int argc, char **argv, struct cli *c)
 		usage(stderr);
 		rc = -EINVAL;
 	}
-	if (rc == 0 && (c->o.accounts < c->o.conns || c->o.events < c->o.conns)) {
-		fprintf(stderr, "pna-bench run: need at least one account and event per connection\n");
+	if (rc == 0 && (o->accounts < o->conns || o->events < o->conns)) {
+		fprintf(stderr,
+			"pna-bench run: need at least one account and event per connection\n");
 		rc = -EINVAL;
 	}
 	return rc;
@@ -197,7 +196,8 @@ int bench_run_main(int argc, char **argv)
 
 	if (!c || !r)
 		abort();
-	if (parse(argc, argv, c) < 0) {
+	bench_run_defaults(&c->o);
+	if (bench_run_parse(argc, argv, &c->o) < 0) {
 		status = 2;
 		goto out_free;
 	}
@@ -206,16 +206,17 @@ int bench_run_main(int argc, char **argv)
 	rc = bench_run_exec(&c->o, r);
 	if (rc == 0 || r->max.ran)
 		bench_run_print(stdout, r);
-	if (rc == 0 && c->json && (rc = write_json(c->json, r)) < 0)
-		fprintf(stderr, "pna-bench run: %s: %s\n", c->json, strerror(-rc));
+	if (rc == 0 && c->o.json && (rc = write_json(c->o.json, r)) < 0)
+		fprintf(stderr, "pna-bench run: %s: %s\n", c->o.json, strerror(-rc));
 	if (rc == 0) {
 		bool books = r->max.b.balanced && (!r->lat.ran || r->lat.b.balanced);
 		bool targets = r->max.notifies_per_s >= TARGET_NOTIFIES &&
-			       r->ratio >= TARGET_RATIO && (!r->lat.ran || r->lat.p99 <= TARGET_P99);
+			       r->ratio >= TARGET_RATIO &&
+			       (!r->lat.ran || r->lat.p99 <= TARGET_P99);
 
-		status = !books || (c->check && !targets) ? 1 : 0;
+		status = !books || (c->o.check && !targets) ? 1 : 0;
 	}
-	if (c->keep || status == 3)
+	if (c->o.keep || status == 3)
 		bench_progress("configs and logs kept in %s", c->dir);
 	else
 		bench_tmpdir_remove(c->dir);

@@ -61,8 +61,9 @@ static void print_phase(FILE *f, const char *name, const struct bench_phase *p,
 		per_k(p->cpu.router, ev), per_k(p->cpu.shards, ev), per_k(p->cpu.sip, ev),
 		per_k(p->cpu.sip, nt), per_k(p->cpu.other + p->cpu.admin, ev),
 		p->sender_cpu + p->bench_cpu);
-	fprintf(f, "  memory: shared %s B (%.0f B per subscription), RSS %s B (%.0f B per "
-		   "subscription)\n",
+	fprintf(f,
+		"  memory: shared %s B (%.0f B per subscription), RSS %s B (%.0f B per "
+		"subscription)\n",
 		bench_si(a, sizeof(a), (double)p->shm_bytes),
 		r->subs_made ? (double)p->shm_bytes / r->subs_made : 0,
 		bench_si(b, sizeof(b), (double)p->rss_bytes),
@@ -220,7 +221,8 @@ int bench_run_load(const char *path, struct bench_run_result *r)
 	}
 	/* A run's report, or a sweep's (its last run). */
 	top = root;
-	if (json_object_object_get_ex(root, "runs", &top) && json_object_is_type(top, json_type_array))
+	if (json_object_object_get_ex(root, "runs", &top) &&
+	    json_object_is_type(top, json_type_array))
 		top = json_object_array_get_idx(top, json_object_array_length(top) - 1);
 	else if (!json_object_object_get_ex(root, "run", &top))
 		top = root;

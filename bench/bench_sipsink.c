@@ -162,6 +162,7 @@ static bool check_cseq(struct bench_sipsink *s, uint32_t k, unsigned long c)
 	uint32_t last = s->last_cseq[k];
 
 	if (c > last) {
+		s->dialogs_notified += last == 0;
 		s->seen[k] = c - last >= 64 ? 1 : s->seen[k] << (c - last) | 1;
 		s->last_cseq[k] = (uint32_t)c;
 		return true;
@@ -290,7 +291,7 @@ int bench_sipsink_subscribe(struct bench_sipsink *s, uint16_t sip_port, uint32_t
 	double last = bench_now();
 
 	memset(mm, 0, sizeof(mm));
-	while (s->subs_ok < s->nsubs || s->notifies < s->subs_ok) {
+	while (s->subs_ok < s->nsubs || s->dialogs_notified < s->nsubs) {
 		int q = 0;
 
 		while (sent < s->nsubs && q < BATCH && sent - s->subs_ok < window) {

@@ -33,13 +33,14 @@ struct bench_sipsink {
 	uint64_t *seen;	       /* per subscription: bit d = CSeq last - d seen (owned) */
 	uint8_t *subscribed;   /* per subscription (owned) */
 	/* Counted since the last bench_sipsink_reset: */
-	uint64_t notifies;	/* NOTIFY datagrams received */
-	uint64_t repeats;	/* of them, retransmissions (CSeq seen already) */
-	uint64_t out_of_order;	/* CSeq below one seen: never expected */
-	uint64_t unknown;	/* Call-ID not one of ours */
-	uint64_t answered;	/* 200s sent */
-	double t_first, t_last; /* of NOTIFYs */
-	uint64_t subs_ok;	/* 200s to our SUBSCRIBEs (not reset) */
+	uint64_t notifies;	   /* NOTIFY datagrams received */
+	uint64_t repeats;	   /* of them, retransmissions (CSeq seen already) */
+	uint64_t out_of_order;	   /* CSeq below one seen: never expected */
+	uint64_t unknown;	   /* Call-ID not one of ours */
+	uint64_t answered;	   /* 200s sent */
+	double t_first, t_last;	   /* of NOTIFYs */
+	uint64_t subs_ok;	   /* 200s to our SUBSCRIBEs (not reset) */
+	uint64_t dialogs_notified; /* subscriptions with a NOTIFY seen (not reset) */
 	bench_sipsink_due_fn due;
 	void *due_arg;
 	struct bench_lat lat; /* with `due` */
@@ -65,7 +66,7 @@ void bench_sipsink_reset(struct bench_sipsink *s);
  * answer the NOTIFYs. How many datagrams were read. */
 int bench_sipsink_poll(struct bench_sipsink *s, int timeout_ms);
 /* Subscribe every subscription at 127.0.0.1:sip_port, at most `window`
- * SUBSCRIBEs unanswered, and take the initial NOTIFYs. 0, or -ETIMEDOUT
+ * SUBSCRIBEs unanswered, and take the initial NOTIFY of every one. 0, or -ETIMEDOUT
  * when nothing progressed for 5 s (some are missing), or -errno. */
 int bench_sipsink_subscribe(struct bench_sipsink *s, uint16_t sip_port, uint32_t window);
 /* A UDP socket bound to 127.0.0.1 with 4 MiB buffers: the fd, port in *port,

@@ -169,7 +169,7 @@ int bench_spawn(char *const argv[], const char *log_path, pid_t *pid)
 			dup2(null_fd, 0);
 		dup2(log_fd, 1);
 		dup2(log_fd, 2);
-		execv(argv[0], argv);
+		execvp(argv[0], argv); /* a bare name is looked up in PATH */
 		dprintf(2, "pna-bench: exec %s: %s\n", argv[0], strerror(errno));
 		_exit(127);
 	}

@@ -7,9 +7,11 @@
 
 #include "bench/bench_ingest.h"
 #include "bench/bench_persist.h"
+#include "bench/bench_plan.h"
 #include "bench/bench_run.h"
 #include "bench/bench_sip.h"
 #include "bench/bench_subs.h"
+#include "bench/bench_sweep.h"
 
 struct command {
 	const char *name;
@@ -20,6 +22,10 @@ struct command {
 static const struct command commands[] = {
 	{ "run", bench_run_main,
 	  "end to end: events in, NOTIFYs out, latency, CPU and memory, books, baseline relay" },
+	{ "sweep", bench_sweep_main,
+	  "run over growing N, linear fits and plots (gnuplot) of throughput, latency, memory" },
+	{ "plan", bench_plan_main,
+	  "size a deployment (cores, hosts, memory) from a run's measured costs" },
 	{ "ingest", bench_ingest_main,
 	  "events/s through the router into the shards, against a same-run baseline" },
 	{ "subs", bench_subs_main,

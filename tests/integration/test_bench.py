@@ -1,0 +1,122 @@
+"""pna-bench run, sweep and plan against a real pnad: the JSON report is
+complete, and the books balance (every event applied, every match a NOTIFY
+received by the sink or coalesced, nothing unaccounted). Small workloads:
+these check the accounting, not the speed (bench/ prints the figures)."""
+
+import json
+import os
+import subprocess
+
+from conftest import BIN
+
+BENCH = os.path.join(BIN, "pna-bench")
+
+
+def bench(*args, timeout=300):
+    p = subprocess.run([BENCH, *args], capture_output=True, text=True, timeout=timeout)
+    return p.returncode, p.stdout, p.stderr
+
+
+def check_books(phase, events, fan_total):
+    b = phase["books"]
+    assert phase["ran"]
+    assert b["events_sent"] == events
+    assert b["events_acked"] == events
+    assert b["events_applied"] == events
+    # The bench's own count of event x subscriber pairs, against the shard's.
+    assert b["matches_expected"] == fan_total
+    assert b["matches"] == fan_total
+    # Every match reached the sink once or was folded into a later NOTIFY.
+    unique = b["received"] - b["repeats"]
+    assert unique + b["coalesced"] == b["matches"], b
+    assert b["unaccounted"] == 0 and b["unknown"] == 0
+    assert b["notes"] == b["notifies_sent"], b  # the SIP worker sent every note
+    assert b["balanced"] is True
+    assert unique > 0
+
+
+def test_run_books_balance_and_json(tmp_path):
+    out = tmp_path / "run.json"
+    events, subs = 20000, 600
+    rc, so, se = bench("run", "-a", "300", "-s", str(subs), "-e", str(events), "-c", "2",
+                       "-b", "8", "-l", "0.3", "-d", "60", "--json", str(out))
+    assert rc == 0, so + se
+    r = json.loads(out.read_text())
+    assert r["workload"]["subscriptions_made"] == subs
+    # Uniform fan-out: 2 subscribers per account, every event matches 2.
+    check_books(r["max"], events, 2 * events)
+    check_books(r["latency"], events, 2 * events)
+    assert r["latency"]["target_events_per_s"] > 0
+    lat = r["latency"]["latency_s"]
+    assert lat["samples"] > 0 and 0 < lat["p50"] <= lat["p99"] <= lat["p999"] <= lat["max"]
+    for role in ("router", "shards", "sip"):
+        assert r["max"]["cpu_s"][role] > 0, role
+    assert r["max"]["memory"]["shm_bytes"] > 0 and r["max"]["memory"]["rss_bytes"] > 0
+    assert r["baseline"]["ran"] and r["baseline"]["datagrams"] == 2 * events
+    assert r["ratio"] > 0
+    assert "books:" in so and "balanced" in so and "NOT BALANCED" not in so
+
+
+def test_run_zipf_fanout(tmp_path):
+    out = tmp_path / "zipf.json"
+    rc, so, se = bench("run", "-a", "200", "-s", "1000", "-f", "zipf", "-e", "10000",
+                       "-c", "2", "-l", "0", "--no-baseline", "--json", str(out))
+    assert rc == 0, so + se
+    r = json.loads(out.read_text())
+    assert r["workload"]["fanout"] == "zipf"
+    assert r["workload"]["fanout_max"] > 1000 // 200  # a hot account
+    b = r["max"]["books"]
+    assert b["balanced"] and b["matches"] == b["matches_expected"] > 10000
+    assert not r["latency"]["ran"] and not r["baseline"]["ran"]
+
+
+def test_run_rejects_bad_options():
+    rc, so, se = bench("run", "--fanout", "pareto")
+    assert rc == 2 and "uniform or zipf" in se
+    rc, so, se = bench("run", "-a", "1", "-c", "4")
+    assert rc == 2 and "at least one account" in se
+
+
+def test_plan_from_measured(tmp_path):
+    run = tmp_path / "run.json"
+    rc, so, se = bench("run", "-a", "200", "-s", "200", "-e", "10000", "-c", "2", "-l", "0",
+                       "--no-baseline", "--json", str(run))
+    assert rc == 0, so + se
+    chart = tmp_path / "plan"
+    rc, so, se = bench("plan", "--mailboxes", "10M", "--msgs-per-day", "80",
+                       "--events-per-msg", "4", "--peak-factor", "4",
+                       "--subs-per-mailbox", "1.5", "--measured", str(run),
+                       "--chart", str(chart))
+    assert rc == 0, so + se
+    rows = {line.split("|")[1].strip(): line.split("|")[2].strip()
+            for line in so.splitlines() if line.startswith("| ") and "---" not in line}
+    # 10M x 80 x 4 / 86400 = 37037 events/s; x4 at peak; x1.5 NOTIFYs.
+    assert rows["events/s, daily mean"] == "37k"
+    assert rows["events/s, peak"] == "148k"
+    assert rows["NOTIFYs/s, peak (no coalescing)"] == "222k"
+    assert rows["subscriptions"] == "15.00M"
+    r = json.loads(run.read_text())["max"]
+    router_cores = 148148.15 * r["cpu_s"]["router"] / r["books"]["events_applied"] / 0.6
+    assert abs(float(rows["router cores (at 60 % busy)"]) - router_cores) < 0.01 + router_cores / 50
+    assert chart.with_suffix(".png").stat().st_size > 1000
+    assert chart.with_suffix(".svg").read_text().lstrip().startswith("<?xml")
+    rc, so, se = bench("plan", "--mailboxes", "10M", "--measured", str(tmp_path / "none.json"))
+    assert rc == 2 and "not a JSON file" in se
+
+
+def test_sweep_writes_plots_and_fits(tmp_path):
+    out = tmp_path / "sweep"
+    rc, so, se = bench("sweep", "--over", "subs", "--values", "200,400", "-a", "200",
+                       "-e", "5000", "-c", "2", "-l", "0", "--no-baseline", "--out", str(out),
+                       timeout=400)
+    assert rc == 0, so + se
+    s = json.loads((out / "sweep.json").read_text())
+    assert s["over"] == "subs" and len(s["runs"]) == 2
+    assert [x["workload"]["subscriptions_made"] for x in s["runs"]] == [200, 400]
+    for x in s["runs"]:
+        assert x["max"]["books"]["balanced"]
+    assert set(s["fit"]) == {"pnad_cpu_s", "shm_bytes", "rss_bytes"}
+    for name in ("throughput", "latency", "memory", "cpu"):
+        assert (out / f"{name}.png").stat().st_size > 1000, name
+        assert (out / f"{name}.svg").stat().st_size > 1000, name
+    assert len((out / "sweep.dat").read_text().splitlines()) == 3
