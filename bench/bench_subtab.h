@@ -16,14 +16,7 @@
 /* Groups of the mixed table, in tenths of its accounts: 0 to 3 exact
  * subscriptions on INBOX (XMPP owner, SIP owner, XMPP grantee), or one
  * root subtree subscription. */
-enum {
-	BENCH_G_NONE,
-	BENCH_G_ONE,
-	BENCH_G_TWO,
-	BENCH_G_THREE,
-	BENCH_G_SUBTREE,
-	BENCH_NGROUPS
-};
+enum { BENCH_G_NONE, BENCH_G_ONE, BENCH_G_TWO, BENCH_G_THREE, BENCH_G_SUBTREE, BENCH_NGROUPS };
 
 struct bench_subtab {
 	void *region; /* owned */
