@@ -170,7 +170,7 @@ BENCHMARK(sip_parse_subscribe);
  * xmpp_main sends per note). */
 static void xmpp_notification(benchmark::State &st)
 {
-	static struct sub_spec s;
+	struct sub_spec s;
 	struct sub_note n;
 	struct xmpp_env env;
 	char buf[4096];
@@ -179,6 +179,7 @@ static void xmpp_notification(benchmark::State &st)
 
 	memset(&env, 0, sizeof(env));
 	env.component = "pnad.example.com";
+	memset(&s, 0, sizeof(s));
 	s.id = (3ull << 32) | 81234u;
 	s.transport = SUB_XMPP;
 	strcpy(s.account, ACCOUNT);
