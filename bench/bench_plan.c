@@ -27,18 +27,17 @@ struct plan_in {
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-		"usage: pna-bench plan --mailboxes N --measured run.json [options]\n"
-		"  --mailboxes N          mailboxes served (k, M suffixes)\n"
-		"  --msgs-per-day N       messages delivered per mailbox per day (80)\n"
-		"  --events-per-msg N     store events per message: new, read, expunge... (4)\n"
-		"  --peak-factor N        peak hour rate / daily mean (4)\n"
-		"  --subs-per-mailbox N   subscriptions per mailbox (1.5)\n"
-		"  --measured FILE        `pna-bench run --json` (or sweep) report\n"
-		"  --cores-per-host N     (16)    --mem-per-host BYTES (64G)\n"
-		"  --utilisation F        busiest share of a core to plan for (0.6)\n"
-		"  --redis-bytes-per-sub N  Redis memory per subscription (400)\n"
-		"  --chart PREFIX         write PREFIX.png and PREFIX.svg (gnuplot)\n");
+	fprintf(f, "usage: pna-bench plan --mailboxes N --measured run.json [options]\n"
+		   "  --mailboxes N          mailboxes served (k, M suffixes)\n"
+		   "  --msgs-per-day N       messages delivered per mailbox per day (80)\n"
+		   "  --events-per-msg N     store events per message: new, read, expunge... (4)\n"
+		   "  --peak-factor N        peak hour rate / daily mean (4)\n"
+		   "  --subs-per-mailbox N   subscriptions per mailbox (1.5)\n"
+		   "  --measured FILE        `pna-bench run --json` (or sweep) report\n"
+		   "  --cores-per-host N     (16)    --mem-per-host BYTES (64G)\n"
+		   "  --utilisation F        busiest share of a core to plan for (0.6)\n"
+		   "  --redis-bytes-per-sub N  Redis memory per subscription (400)\n"
+		   "  --chart PREFIX         write PREFIX.png and PREFIX.svg (gnuplot)\n");
 }
 
 static int dbl(const char *name, const char *s, double *out)
@@ -63,18 +62,24 @@ static int dbl(const char *name, const char *s, double *out)
 static int parse(int argc, char **argv, struct plan_in *in)
 {
 	static const struct option lo[] = {
-		{ "mailboxes", 1, 0, 0 },	  { "msgs-per-day", 1, 0, 0 },
-		{ "events-per-msg", 1, 0, 0 },	  { "peak-factor", 1, 0, 0 },
-		{ "subs-per-mailbox", 1, 0, 0 },  { "cores-per-host", 1, 0, 0 },
-		{ "mem-per-host", 1, 0, 0 },	  { "utilisation", 1, 0, 0 },
-		{ "redis-bytes-per-sub", 1, 0, 0 }, { "measured", 1, 0, 0 },
-		{ "chart", 1, 0, 0 },		  { "help", 0, 0, 'h' },
+		{ "mailboxes", 1, 0, 0 },
+		{ "msgs-per-day", 1, 0, 0 },
+		{ "events-per-msg", 1, 0, 0 },
+		{ "peak-factor", 1, 0, 0 },
+		{ "subs-per-mailbox", 1, 0, 0 },
+		{ "cores-per-host", 1, 0, 0 },
+		{ "mem-per-host", 1, 0, 0 },
+		{ "utilisation", 1, 0, 0 },
+		{ "redis-bytes-per-sub", 1, 0, 0 },
+		{ "measured", 1, 0, 0 },
+		{ "chart", 1, 0, 0 },
+		{ "help", 0, 0, 'h' },
 		{ 0, 0, 0, 0 },
 	};
 	struct bench_plan_need *n = &in->n;
-	double *dst[] = { &n->mailboxes,      &n->msgs_per_day, &n->events_per_msg,
-			  &n->peak,	      &n->subs_per_mailbox, &n->cores_per_host,
-			  &n->mem_per_host,   &n->utilisation, &n->redis_bytes_per_sub };
+	double *dst[] = { &n->mailboxes,    &n->msgs_per_day,	  &n->events_per_msg,
+			  &n->peak,	    &n->subs_per_mailbox, &n->cores_per_host,
+			  &n->mem_per_host, &n->utilisation,	  &n->redis_bytes_per_sub };
 	int c, li, rc = 0;
 
 	*in = (struct plan_in){ .n = { .msgs_per_day = 80,
@@ -174,7 +179,8 @@ static void print(const struct plan_in *in, const struct bench_plan_measured *m,
 	printf("| events/s, peak | %s |\n", bench_si(a, sizeof(a), r->ev_peak));
 	printf("| NOTIFYs/s, peak (no coalescing) | %s |\n", bench_si(a, sizeof(a), r->notif_peak));
 	printf("| subscriptions | %s |\n", bench_si(a, sizeof(a), r->subs));
-	printf("| router cores (at %.0f %% busy) | %.2f |\n", in->n.utilisation * 100, r->router_cores);
+	printf("| router cores (at %.0f %% busy) | %.2f |\n", in->n.utilisation * 100,
+	       r->router_cores);
 	printf("| shard cores | %.2f |\n", r->shard_cores);
 	printf("| SIP worker cores | %.2f |\n", r->sip_cores);
 	printf("| cores in all | %.2f |\n", r->cores);

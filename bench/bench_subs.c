@@ -14,6 +14,7 @@
 #include <x86intrin.h>
 #endif
 
+#include "bench/bench_subtab.h"
 #include "bench/bench_util.h"
 #include "pna.pb-c.h"
 #include "shard/sub_table.h"
@@ -23,7 +24,7 @@
 #define TARGET_SIP_BYTES 256.0
 #define TARGET_MATCH_NS 500.0
 #define NAMES (1u << 18) /* accounts an event loop cycles through */
-#define NOW 1800000000u
+#define NOW BENCH_SUBTAB_NOW
 
 struct subs_opts {
 	uint32_t subs;
@@ -96,92 +97,6 @@ static uint64_t cycles(void)
 #endif
 }
 
-static uint64_t rng_next(uint64_t *s)
-{
-	*s ^= *s << 13;
-	*s ^= *s >> 7;
-	*s ^= *s << 17;
-	return *s;
-}
-
-/* "user0001234@example.com" without snprintf; its length. */
-static size_t account_name(char *out, uint32_t k)
-{
-	memcpy(out, "user", 4);
-	for (int d = 10; d >= 4; d--, k /= 10)
-		out[d] = (char)('0' + k % 10);
-	memcpy(out + 11, "@example.com", 13);
-	return 23;
-}
-
-static void hex(char *out, size_t n, uint64_t *rng)
-{
-	for (size_t i = 0; i < n; i++)
-		out[i] = "0123456789abcdef"[rng_next(rng) & 15];
-}
-
-static void spec_xmpp(struct sub_spec *s, uint32_t k)
-{
-	s->id = 0;
-	s->transport = SUB_XMPP;
-	s->depth = SUB_EXACT;
-	s->events = 0;
-	s->expires = NOW + 86400;
-	s->heartbeat = 0;
-	account_name(s->account, k);
-	memcpy(s->path, "INBOX", 6);
-	memcpy(s->subscriber, s->account, 24);
-	memcpy(s->target, s->account, 24);
-}
-
-/* A SIP dialog as in the issue: call-id (36), two tags (10), the contact
- * "sip:<user>@10.0.0.1:5060", a CNA's route set (one of 4). */
-static void spec_sip(struct sub_spec *s, uint32_t k, uint64_t *rng)
-{
-	char *p = s->target;
-
-	spec_xmpp(s, k);
-	s->transport = SUB_SIP;
-	s->expires = NOW + 3600;
-	memcpy(s->subscriber, "sip:", 4);
-	memcpy(s->subscriber + 4, s->account, 24);
-	hex(p, 36, rng);
-	p[8] = p[13] = p[18] = p[23] = '-';
-	p[36] = '\n';
-	hex(p + 37, 10, rng);
-	p[47] = '\n';
-	hex(p + 48, 10, rng);
-	p[58] = '\n';
-	p += 59;
-	memcpy(p, "sip:", 4);
-	memcpy(p + 4, s->account, 11);
-	memcpy(p + 15, "@10.0.0.1:5060\n", 15);
-	sprintf(p + 30, "<sip:cna%u.example.net;lr>", (unsigned)(k % 4));
-}
-
-struct table {
-	void *region;
-	size_t bytes;
-	struct sub_table *t;
-};
-
-static int table_new(struct table *x, uint32_t cap, uint64_t string_bytes)
-{
-	x->bytes = sub_table_footprint(cap, string_bytes);
-	x->region = malloc(x->bytes);
-	if (!x->region)
-		return -1;
-	sub_table_format(x->region, x->bytes, cap, string_bytes);
-	x->t = sub_table_attach(x->region);
-	return x->t ? 0 : -1;
-}
-
-static void table_free(struct table *x)
-{
-	sub_table_close(x->t);
-	free(x->region);
-}
-
 struct load_res {
 	const char *name;
 	uint32_t count;
@@ -193,7 +108,7 @@ struct load_res {
 	double add_rate, add_ns_net; /* adds/s (spec building included); ns per add without it */
 };
 
-static int add_all(struct table *x, bool sip, uint32_t n)
+static int add_all(struct bench_subtab *x, bool sip, uint32_t n)
 {
 	struct sub_spec s;
 	uint64_t rng = 42;
@@ -201,7 +116,7 @@ static int add_all(struct table *x, bool sip, uint32_t n)
 
 	memset(&s, 0, sizeof(s));
 	for (uint32_t k = 0; k < n; k++) {
-		sip ? spec_sip(&s, k, &rng) : spec_xmpp(&s, k);
+		sip ? bench_subtab_spec_sip(&s, k, &rng) : bench_subtab_spec_xmpp(&s, k);
 		if (sub_table_add(x->t, &s, NOW, &why) < 0) {
 			fprintf(stderr, "pna-bench subs: add %u: %s\n", k, why);
 			return -1;
@@ -218,21 +133,21 @@ static int load(bool sip, uint32_t n, struct load_res *r)
 	uint64_t roomy = sip ? (uint64_t)n * 160 + (1u << 20) : (uint64_t)n * 8 + (1u << 20), fit;
 	struct sub_table_stats st;
 	struct sub_spec s;
-	struct table x;
+	struct bench_subtab x;
 	uint64_t rng = 42;
 	double t0, t1, t2;
 
-	if (table_new(&x, n, roomy) < 0 || add_all(&x, sip, n) < 0)
+	if (bench_subtab_new(&x, n, roomy) < 0 || add_all(&x, sip, n) < 0)
 		return -1;
 	sub_table_stats(x.t, &st);
-	table_free(&x);
+	bench_subtab_free(&x);
 	fit = st.string_bytes_used + st.string_bytes_used / 31 + st.string_bytes_used / 100;
-	if (table_new(&x, n, fit) < 0)
+	if (bench_subtab_new(&x, n, fit) < 0)
 		return -1;
 	memset(&s, 0, sizeof(s));
 	t0 = bench_now();
 	for (uint32_t k = 0; k < n; k++)
-		sip ? spec_sip(&s, k, &rng) : spec_xmpp(&s, k);
+		sip ? bench_subtab_spec_sip(&s, k, &rng) : bench_subtab_spec_xmpp(&s, k);
 	t1 = bench_now();
 	if (add_all(&x, sip, n) < 0)
 		return -1;
@@ -245,18 +160,11 @@ static int load(bool sip, uint32_t n, struct load_res *r)
 	r->strings_used_per_sub = (double)st.string_bytes_used / n;
 	r->add_rate = n / (t2 - t1);
 	r->add_ns_net = ((t2 - t1) - (t1 - t0)) * 1e9 / n;
-	table_free(&x);
+	bench_subtab_free(&x);
 	return 0;
 }
 
 /* ---- matching ---- */
-
-/* The mixed table: groups of accounts, in tenths of --subs, with 0 to 3
- * exact subscriptions on INBOX (XMPP owner, SIP owner, XMPP grantee) or
- * one root subtree subscription: 10 tenths of subscriptions in all. */
-enum { G_NONE, G_ONE, G_TWO, G_THREE, G_SUBTREE, NGROUPS };
-static const uint32_t group_tenths[NGROUPS] = { 1, 4, 1, 1, 1 };
-static const uint32_t group_subs[NGROUPS] = { 0, 1, 2, 3, 1 };
 
 struct name {
 	char s[31];
@@ -330,47 +238,14 @@ static void run_case(struct sub_table *t, const struct name *names, uint32_t mas
 	c->matches_per_event = (double)m.matches / (double)(events / 3 * 3);
 }
 
-static int load_mixed(struct table *x, uint32_t n, uint32_t first[NGROUPS], uint32_t count[NGROUPS])
-{
-	struct sub_spec s;
-	uint64_t rng = 7;
-	const char *why = NULL;
-	uint32_t k = 0;
-
-	memset(&s, 0, sizeof(s));
-	if (table_new(x, n + 64, (uint64_t)n * 40 + (1u << 20)) < 0)
-		return -1;
-	for (int g = 0; g < NGROUPS; g++) {
-		first[g] = k;
-		count[g] = n / 10 * group_tenths[g];
-		for (; k < first[g] + count[g]; k++) {
-			for (uint32_t j = 0; j < group_subs[g]; j++) {
-				j == 1 ? spec_sip(&s, k, &rng) : spec_xmpp(&s, k);
-				if (j == 2)
-					sprintf(s.subscriber, "grantee%u@other.org", k);
-				if (g == G_SUBTREE) {
-					s.path[0] = '\0';
-					s.depth = SUB_SUBTREE;
-				}
-				if (sub_table_add(x->t, &s, NOW, &why) < 0) {
-					fprintf(stderr, "pna-bench subs: mixed table: %s\n", why);
-					return -1;
-				}
-			}
-		}
-	}
-	return 0;
-}
-
 static int run_matches(const struct subs_opts *o, struct match_case *cases, size_t ncases)
 {
 	struct name *names = malloc(NAMES * sizeof(*names));
-	uint32_t first[NGROUPS], count[NGROUPS];
 	uint64_t rng = 99;
-	struct table x;
+	struct bench_subtab x;
 
 	bench_progress("loading the mixed table (%u subscriptions)", o->subs);
-	if (!names || load_mixed(&x, o->subs, first, count) < 0)
+	if (!names || bench_subtab_load_mixed(&x, o->subs) < 0)
 		return -1;
 	for (size_t c = 0; c < ncases; c++) {
 		struct match_case *mc = &cases[c];
@@ -378,16 +253,16 @@ static int run_matches(const struct subs_opts *o, struct match_case *cases, size
 		/* Random accounts of the group: each event misses the caches
 		 * the way a shard's stream of accounts would. */
 		for (uint32_t i = 0; i < NAMES; i++) {
-			uint32_t k =
-				first[mc->group] + (uint32_t)(rng_next(&rng) % count[mc->group]);
+			uint32_t k = x.first[mc->group] +
+				     (uint32_t)(bench_subtab_rng(&rng) % x.count[mc->group]);
 
-			names[i].len = (uint8_t)account_name(names[i].s, k);
+			names[i].len = (uint8_t)bench_subtab_account(names[i].s, k);
 		}
 		bench_progress("match: %s", mc->name);
 		run_case(x.t, names, NAMES - 1, mc, o->events, &mc->ns_random, &mc->cycles_random);
 		run_case(x.t, names, 0, mc, o->events, &mc->ns_hot, &mc->cycles_hot);
 	}
-	table_free(&x);
+	bench_subtab_free(&x);
 	free(names);
 	return 0;
 }
@@ -449,23 +324,23 @@ int bench_subs_main(int argc, char **argv)
 	struct load_res l[2] = { { .name = "xmpp (JID, INBOX)" },
 				 { .name = "sip (dialog, route set)" } };
 	struct match_case c[] = {
-		{ .name = "0 subscribers", .path = "INBOX", .group = G_NONE },
-		{ .name = "1 subscriber", .path = "INBOX", .group = G_ONE },
-		{ .name = "2 subscribers", .path = "INBOX", .group = G_TWO },
-		{ .name = "3 subscribers", .path = "INBOX", .group = G_THREE },
+		{ .name = "0 subscribers", .path = "INBOX", .group = BENCH_G_NONE },
+		{ .name = "1 subscriber", .path = "INBOX", .group = BENCH_G_ONE },
+		{ .name = "2 subscribers", .path = "INBOX", .group = BENCH_G_TWO },
+		{ .name = "3 subscribers", .path = "INBOX", .group = BENCH_G_THREE },
 		{ .name = "1 root subtree, 3 levels down",
 		  .path = "INBOX/Lists/pnad",
-		  .group = G_SUBTREE },
+		  .group = BENCH_G_SUBTREE },
 		{ .name = "1 subscriber + note_put",
 		  .path = "INBOX",
-		  .group = G_ONE,
+		  .group = BENCH_G_ONE,
 		  .note = true },
-		{ .name = "0, prefetched", .path = "INBOX", .group = G_NONE, .ahead = 8 },
-		{ .name = "1, prefetched", .path = "INBOX", .group = G_ONE, .ahead = 8 },
-		{ .name = "3, prefetched", .path = "INBOX", .group = G_THREE, .ahead = 8 },
+		{ .name = "0, prefetched", .path = "INBOX", .group = BENCH_G_NONE, .ahead = 8 },
+		{ .name = "1, prefetched", .path = "INBOX", .group = BENCH_G_ONE, .ahead = 8 },
+		{ .name = "3, prefetched", .path = "INBOX", .group = BENCH_G_THREE, .ahead = 8 },
 		{ .name = "1 + note_put, prefetched",
 		  .path = "INBOX",
-		  .group = G_ONE,
+		  .group = BENCH_G_ONE,
 		  .note = true,
 		  .ahead = 8 },
 	};

@@ -60,7 +60,8 @@ static void usage(FILE *f)
 	fprintf(f, "usage: pna-bench sweep --over subs|accounts|events|rate --values N,N,... "
 		   "[--out DIR] [run options]\n"
 		   "  runs `pna-bench run` once per value (see pna-bench run --help), writes\n"
-		   "  DIR/sweep.json, DIR/sweep.dat and DIR/{throughput,latency,memory,cpu}.{png,svg}\n"
+		   "  DIR/sweep.json, DIR/sweep.dat and "
+		   "DIR/{throughput,latency,memory,cpu}.{png,svg}\n"
 		   "  (DIR: ./sweep). Default: --over subs --values 5k,10k,20k,40k with -e 300k\n");
 }
 
@@ -72,7 +73,8 @@ static int parse_values(const char *s, struct sweep *w)
 	snprintf(buf, sizeof(buf), "%s", s);
 	w->n = 0;
 	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-		if (w->n == MAX_POINTS || bench_opt_num("sweep", "values", tok, 1, 1000000000, &v) < 0)
+		if (w->n == MAX_POINTS ||
+		    bench_opt_num("sweep", "values", tok, 1, 1000000000, &v) < 0)
 			return -EINVAL;
 		w->x[w->n++] = (double)v;
 	}
@@ -98,8 +100,9 @@ static int split_args(int argc, char **argv, struct sweep *w, int *rargc, char *
 			for (k = 0; k < 4 && strcmp(argv[i + 1], over_names[k]); k++)
 				;
 			if (k == 4) {
-				fprintf(stderr, "pna-bench sweep: --over %s: subs, accounts, events "
-						"or rate\n",
+				fprintf(stderr,
+					"pna-bench sweep: --over %s: subs, accounts, events "
+					"or rate\n",
 					argv[i + 1]);
 				return -EINVAL;
 			}
@@ -240,8 +243,9 @@ static int plots(const struct sweep *w, const struct fit *fits)
 			snprintf(plot, sizeof(plot), p[i].plot, fits[0].a, fits[0].b);
 		else
 			snprintf(plot, sizeof(plot), "%s", p[i].plot);
-		snprintf(body, sizeof(body), "set title '%s against %s'\nset xlabel '%s'\n"
-					     "set ylabel '%s'\nset yrange [0:*]\n%s",
+		snprintf(body, sizeof(body),
+			 "set title '%s against %s'\nset xlabel '%s'\n"
+			 "set ylabel '%s'\nset yrange [0:*]\n%s",
 			 p[i].name, over_names[w->over], over_names[w->over], p[i].ylabel, plot);
 		snprintf(prefix, sizeof(prefix), "%s/%s", w->out, p[i].name);
 		if ((rc = bench_plot(prefix, body, data)) < 0)
@@ -253,8 +257,10 @@ static int plots(const struct sweep *w, const struct fit *fits)
 static void summary(const struct sweep *w, const struct fit *fits)
 {
 	printf("\npna-bench sweep over %s: %u runs\n", over_names[w->over], w->n);
-	printf("| %s | events/s | NOTIFYs/s | baseline | p99 ms | pnad CPU s (fit) | shared MB (fit) "
-	       "| RSS MB (fit) | books |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n",
+	printf("| %s | events/s | NOTIFYs/s | baseline | p99 ms | pnad CPU s (fit) | shared MB "
+	       "(fit) "
+	       "| RSS MB (fit) | books |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- "
+	       "|\n",
 	       over_names[w->over]);
 	for (uint32_t i = 0; i < w->n; i++) {
 		const struct bench_run_result *r = &w->r[i];
@@ -263,13 +269,14 @@ static void summary(const struct sweep *w, const struct fit *fits)
 
 		for (int c = 0; c < 3; c++)
 			fx[c] = fits[c].a + fits[c].b * w->x[i];
-		printf("| %.0f | %.0f | %.0f | %.0f | %.3f | %.3f (%.3f) | %.1f (%.1f) | %.1f (%.1f) "
+		printf("| %.0f | %.0f | %.0f | %.0f | %.3f | %.3f (%.3f) | %.1f (%.1f) | %.1f "
+		       "(%.1f) "
 		       "| %s |\n",
 		       w->x[i], r->max.events_per_s, r->max.notifies_per_s, r->base_rate,
 		       l->p99 * 1e3, cost(r, 0), fx[0], cost(r, 1) / 1e6, fx[1] / 1e6,
 		       cost(r, 2) / 1e6, fx[2] / 1e6,
 		       r->max.b.balanced && (!r->lat.ran || r->lat.b.balanced) ? "balanced"
-										: "NOT BALANCED");
+									       : "NOT BALANCED");
 	}
 	printf("linear fits: CPU %.3g s + %.3g s per %s (R2 %.3f); shared memory %.3g B + %.3g B "
 	       "per %s (R2 %.3f); RSS %.3g B + %.3g B per %s (R2 %.3f)\n",
@@ -316,7 +323,8 @@ int bench_sweep_main(int argc, char **argv)
 		bench_progress("sweep: run %u of %u, %s = %.0f", i + 1, w.n, over_names[w.over],
 			       w.x[i]);
 		if (bench_run_exec(&oi, &w.r[i]) < 0) {
-			bench_progress("sweep: the run at %.0f failed; logs kept in %s", w.x[i], dir);
+			bench_progress("sweep: the run at %.0f failed; logs kept in %s", w.x[i],
+				       dir);
 			goto out;
 		}
 		for (int c = 0; c < 3; c++)
@@ -326,8 +334,9 @@ int bench_sweep_main(int argc, char **argv)
 	for (int c = 0; c < 3; c++)
 		fits[c] = line(w.x, y[c], w.n);
 	if (write_outputs(&w, fits) < 0 || plots(&w, fits) < 0) {
-		fprintf(stderr, "pna-bench sweep: writing %s failed (gnuplot's messages in "
-				"%s/*.log)\n",
+		fprintf(stderr,
+			"pna-bench sweep: writing %s failed (gnuplot's messages in "
+			"%s/*.log)\n",
 			w.out, w.out);
 		goto out;
 	}

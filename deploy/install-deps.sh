@@ -1,5 +1,5 @@
 #!/bin/sh
-# install-deps.sh: install the Debian packages pnad builds, tests and runs
+# install-deps.sh: install the Debian packages pnad builds, tests, benches and runs
 # with. Idempotent: installs only what is missing; run as root (or via sudo).
 set -eu
 
@@ -7,7 +7,8 @@ PKGS="build-essential pkg-config clang libclang-rt-14-dev clang-format
 liburing-dev libprotobuf-c-dev protobuf-c-compiler libhiredis-dev
 libnghttp2-dev libssl-dev libjemalloc-dev libjson-c-dev libexpat1-dev
 redis-server redis-tools sip-tester prosody python3 python3-pytest
-python3-slixmpp python3-h2 python3-prometheus-client curl gnuplot-nox"
+python3-slixmpp python3-h2 python3-prometheus-client curl gnuplot-nox
+libbenchmark-dev"
 
 missing=""
 for p in $PKGS; do

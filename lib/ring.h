@@ -10,6 +10,7 @@
 #ifndef PNA_RING_H
 #define PNA_RING_H
 
+#include <stdalign.h> /* alignas: also valid C++ (a C++ benchmark includes this) */
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -17,13 +18,13 @@
 #define RING_ALIGN 8u
 
 struct ring {
-	_Alignas(64) uint64_t head; /* written by the producer only */
-	uint64_t head_cached_tail;  /* producer's private copy of tail */
-	uint32_t producer_waiting;  /* set by producer, cleared by consumer */
-	_Alignas(64) uint64_t tail; /* written by the consumer only */
-	uint32_t consumer_waiting;  /* set by consumer, cleared by producer */
-	_Alignas(64) uint64_t size; /* bytes of data[], a power of two */
-	_Alignas(64) unsigned char data[];
+	alignas(64) uint64_t head; /* written by the producer only */
+	uint64_t head_cached_tail; /* producer's private copy of tail */
+	uint32_t producer_waiting; /* set by producer, cleared by consumer */
+	alignas(64) uint64_t tail; /* written by the consumer only */
+	uint32_t consumer_waiting; /* set by consumer, cleared by producer */
+	alignas(64) uint64_t size; /* bytes of data[], a power of two */
+	alignas(64) unsigned char data[];
 };
 
 /* Bytes a ring with `data_bytes` of data (a power of two >= 4096) occupies. */
