@@ -121,6 +121,7 @@ bench: all
 	$(Q)$(B)/pna-bench subs
 	$(Q)$(B)/pna-bench persist
 	$(Q)$(B)/pna-bench sip
+	$(Q)$(B)/pna-bench xmpp
 
 # libFuzzer targets: one per network parser, a short run each.
 FUZZ_B := build/fuzz

@@ -9,6 +9,7 @@
 #include "bench/bench_persist.h"
 #include "bench/bench_sip.h"
 #include "bench/bench_subs.h"
+#include "bench/bench_xmpp.h"
 
 struct command {
 	const char *name;
@@ -24,6 +25,8 @@ static const struct command commands[] = {
 	{ "persist", bench_persist_main, "Redis write-through and reload rates (shard_persist)" },
 	{ "sip", bench_sip_main,
 	  "NOTIFYs/s over UDP to a counting sink, against a same-run baseline" },
+	{ "xmpp", bench_xmpp_main,
+	  "stanzas/s through the component link to a counting sink, against a same-run baseline" },
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))

@@ -691,13 +691,17 @@ static void pass(struct xmpp *x)
 	if (x->state == C_READY) {
 		drain_replies(x);
 		drain_jobs(x);
-		if (x->ob.len < OUT_LOW)
-			idle = sub_chan_wait(x->rt, SUB_ROLE_XMPP);
-		if (!idle && x->ob.len < OUT_LOW)
-			timeout = 0;
 	}
 	if (x->fd >= 0 && x->ob.len && flush(x) < 0)
 		disconnect(x, "write failed");
+	/* After the flush: a full buffer that the socket took at once must not
+	 * leave pending jobs waiting for the next timer (found by pna-bench
+	 * xmpp: the worker slept up to a second every 512 KiB). */
+	if (x->state == C_READY && x->ob.len < OUT_LOW) {
+		idle = sub_chan_wait(x->rt, SUB_ROLE_XMPP);
+		if (!idle)
+			timeout = 0;
+	}
 	x->c->queued_bytes = x->ob.len - x->ooff;
 	rearm(x);
 	n = epoll_wait(x->ep, evs, 4, timeout);
