@@ -24,9 +24,9 @@
 #define CREDENTIAL "secret"
 #define COMPONENT "pna.bench.example"
 #define SECRET "bench-secret"
-#define WINDOW 128		/* subscribes unanswered (the worker holds 256) */
-#define CAPTURE (32u << 20)	/* stanza bytes kept for the baseline */
-#define IDLE_END 0.5		/* seconds without a stanza once the events are acked */
+#define WINDOW 128	    /* subscribes unanswered (the worker holds 256) */
+#define CAPTURE (32u << 20) /* stanza bytes kept for the baseline */
+#define IDLE_END 0.5	    /* seconds without a stanza once the events are acked */
 
 struct xmpp_opts {
 	uint32_t accounts, per_frame;
@@ -423,7 +423,9 @@ int bench_xmpp_main(int argc, char **argv)
 	struct xmpp_opts o;
 	struct xmpp_run pn, base;
 	struct bench_xsink *s = NULL;
-	struct bench_xsink_opts so = { .component = COMPONENT, .secret = SECRET, .capture = CAPTURE };
+	struct bench_xsink_opts so = { .component = COMPONENT,
+				       .secret = SECRET,
+				       .capture = CAPTURE };
 	char tmp[4000], dir[4000];
 	int rc, status = 3;
 

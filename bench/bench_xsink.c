@@ -40,12 +40,12 @@ struct bench_xsink {
 	struct bench_xsink_stats st;
 	uint8_t *answered; /* per account: a result or error came */
 	bool capturing;
-	char *cap;		  /* opts.capture bytes */
-	size_t cap_len;		  /* bytes copied */
-	size_t cap_cut;		  /* end of the last whole stanza in cap */
-	uint64_t cap_msgs;	  /* <message> starts copied */
-	uint64_t cap_msgs_cut;	  /* ... before cap_cut */
-	bool cap_started;	  /* a <message> start has been copied */
+	char *cap;	       /* opts.capture bytes */
+	size_t cap_len;	       /* bytes copied */
+	size_t cap_cut;	       /* end of the last whole stanza in cap */
+	uint64_t cap_msgs;     /* <message> starts copied */
+	uint64_t cap_msgs_cut; /* ... before cap_cut */
+	bool cap_started;      /* a <message> start has been copied */
 };
 
 /* --- links --- */
@@ -427,7 +427,8 @@ int bench_xsink_subscribe_all(struct bench_xsink *s, uint32_t n, uint32_t window
 		uint64_t done = s->st.subscribed + s->st.refused - base;
 		int rc = 0;
 
-		while (sent < n && sent - done < window && (rc = bench_xsink_subscribe(s, sent)) == 0)
+		while (sent < n && sent - done < window &&
+		       (rc = bench_xsink_subscribe(s, sent)) == 0)
 			sent++;
 		if (rc == -ENOTCONN)
 			return rc;

@@ -38,13 +38,13 @@ struct bench_xsink_opts {
 
 /* Counters since open or the last bench_xsink_reset (links: now). */
 struct bench_xsink_stats {
-	uint64_t messages;	/* <message> start tags read on attached links */
-	uint64_t bytes;		/* bytes read on attached links after the handshake */
-	double t_first, t_last; /* bench_now() of the reads with the first / last message */
-	uint64_t subscribed;	/* IQ results to our subscribes (distinct accounts) */
-	uint64_t refused;	/* IQ errors to our subscribes */
-	uint64_t iq_answered;	/* IQ get/set from a component, answered empty */
-	uint64_t accepted;	/* connections accepted */
+	uint64_t messages;	 /* <message> start tags read on attached links */
+	uint64_t bytes;		 /* bytes read on attached links after the handshake */
+	double t_first, t_last;	 /* bench_now() of the reads with the first / last message */
+	uint64_t subscribed;	 /* IQ results to our subscribes (distinct accounts) */
+	uint64_t refused;	 /* IQ errors to our subscribes */
+	uint64_t iq_answered;	 /* IQ get/set from a component, answered empty */
+	uint64_t accepted;	 /* connections accepted */
 	uint64_t bad_handshakes; /* closed: wrong component, secret or stream */
 	uint32_t links;		 /* attached (handshake done) now */
 };

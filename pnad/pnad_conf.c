@@ -240,8 +240,9 @@ static const struct conf_key pnad_keys[] = {
 	STRKEY("xmpp_component", xmpp_component, "pna.invalid", NULL,
 	       "pnad's XEP-0114 component domain"),
 	STRKEY("xmpp_secret", xmpp_secret, "-", NULL, "XEP-0114 shared secret"),
-	INTKEY("xmpp_connections", xmpp_connections, 1, 16, "1", 0,
-	       "component connections to the XMPP server"),
+	INTKEY("xmpp_connections", xmpp_connections, 1, 1, "1", 0,
+	       "component connections to the XMPP server (one: Prosody admits one per "
+	       "component, and one link is not the limit, docs/capacity.md)"),
 	INTKEY("xmpp_ping_idle", xmpp_ping_idle, 1, 3600, "30", 0,
 	       "seconds without input from the XMPP server before a XEP-0199 ping"),
 	INTKEY("xmpp_ping_timeout", xmpp_ping_timeout, 1, 600, "10", 0,
