@@ -115,7 +115,8 @@ deps:
 	$(Q)deploy/install-deps.sh
 
 # The short default run: ingest (against same-run baselines), the
-# subscription table with 1M subscriptions, Redis write-through and reload.
+# subscription table with 1M subscriptions, Redis write-through and reload,
+# SIP NOTIFYs and XMPP stanzas to counting sinks.
 bench: all
 	$(Q)$(B)/pna-bench ingest
 	$(Q)$(B)/pna-bench subs

@@ -405,6 +405,8 @@ int bench_xsink_subscribe(struct bench_xsink *s, uint32_t k)
 	char m[1024], acct[64];
 	int n;
 
+	if (k >= s->o.accounts)
+		return -EINVAL;
 	snprintf(acct, sizeof(acct), "user%u@example%u.com", k, k % 100);
 	n = snprintf(m, sizeof(m),
 		     "<iq type='set' id='bx-%u' from='%s/b' to='%s'><pubsub xmlns='"

@@ -69,7 +69,8 @@ int bench_xsink_wait_links(struct bench_xsink *s, uint32_t n, double timeout);
  * caller formats them, to= the component). 0, -ENOTCONN (no link) or
  * -ENOBUFS (its output buffer is full: poll, then retry). */
 int bench_xsink_inject(struct bench_xsink *s, const char *xml, size_t len);
-/* Queue the subscribe of account k to its INBOX node (IQ id "bx-<k>"). */
+/* Queue the subscribe of account k (< opts.accounts, else -EINVAL) to its
+ * INBOX node (IQ id "bx-<k>"); its answer counts in subscribed/refused. */
 int bench_xsink_subscribe(struct bench_xsink *s, uint32_t k);
 /* Subscribe accounts 0..n-1, at most `window` unanswered, polling. 0 when
  * every one was answered (results in stats: subscribed, refused), or
