@@ -115,15 +115,16 @@ deps:
 	$(Q)deploy/install-deps.sh
 
 # The short default run: end to end over SIP UDP with its relay baseline
-# and books (pna-bench run), then ingest, NOTIFYs against same-run baselines,
-# the subscription table with 1M subscriptions, Redis write-through and
-# reload. `make sweep` runs `run` over growing N and writes plots.
+# and books (pna-bench run), then ingest, SIP NOTIFYs and XMPP stanzas
+# against same-run baselines, the subscription table with 1M subscriptions,
+# Redis write-through and reload. `make sweep` runs `run` over growing N and writes plots.
 bench: all
 	$(Q)$(B)/pna-bench run
 	$(Q)$(B)/pna-bench ingest
 	$(Q)$(B)/pna-bench subs
 	$(Q)$(B)/pna-bench persist
 	$(Q)$(B)/pna-bench sip
+	$(Q)$(B)/pna-bench xmpp
 
 sweep: all
 	$(Q)$(B)/pna-bench sweep --out $(B)/sweep

@@ -17,6 +17,7 @@
 #include "admin/admin_metrics.h"
 #include "admin/admin_view.h"
 #include "egress/sip/sip_dlg.h"
+#include "egress/xmpp/xmpp_seg.h"
 #include "lib/log.h"
 #include "pnad/pnad_rt.h"
 #include "shard/sub_chan.h"
@@ -52,8 +53,9 @@ struct admin {
 	uint32_t *free_inf, nfree;
 	struct admin_subs_view *subs;
 	struct sub_table **tables;
-	struct shm_seg sip; /* the SIP worker's segment, read-only (base NULL: none) */
-	bool chan;	    /* subscription segments and role eventfd present */
+	struct shm_seg sip;  /* the SIP worker's segment, read-only (base NULL: none) */
+	struct shm_seg xmpp; /* the XMPP worker's, likewise */
+	bool chan;	     /* subscription segments and role eventfd present */
 };
 
 static uint64_t mono_ms(void)
@@ -114,10 +116,25 @@ static const struct sip_counters *sip_view(struct admin *a)
 	return a->sip.base ? &((const struct sip_seg *)a->sip.base)->c : NULL;
 }
 
+/* The XMPP worker's counters, likewise. */
+static const struct xmpp_counters *xmpp_view(struct admin *a)
+{
+	char name[64];
+
+	if (!a->xmpp.base && strcmp(a->rt->conf->xmpp_server, "none") != 0) {
+		snprintf(name, sizeof(name), "/%s.xmpp", a->rt->conf->name);
+		if (shm_seg_attach_ro(name, XMPP_SEG_KIND, &a->xmpp) < 0)
+			a->xmpp.base = NULL;
+	}
+	return a->xmpp.base ? &((const struct xmpp_seg *)a->xmpp.base)->c : NULL;
+}
+
 static struct admin_views views(struct admin *a)
 {
 	refresh_subs(a);
-	return (struct admin_views){ .rt = a->rt, .subs = a->subs, .sip = sip_view(a) };
+	return (struct admin_views){
+		.rt = a->rt, .subs = a->subs, .sip = sip_view(a), .xmpp = xmpp_view(a)
+	};
 }
 
 /* ---- shard requests ---- */
@@ -539,6 +556,7 @@ static void admin_fini(struct admin *a)
 	free(a->subs);
 	free(a->tables);
 	shm_seg_close(&a->sip);
+	shm_seg_close(&a->xmpp);
 }
 
 int admin_main(struct pnad_rt *rt)

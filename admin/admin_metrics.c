@@ -2,8 +2,6 @@
  * capacities, rendered by the admin process from the shared segments. */
 #include "admin/admin_metrics.h"
 
-#include "egress/sip/sip_dlg.h"
-
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -12,6 +10,7 @@
 #include <string.h>
 
 #include "egress/sip/sip_dlg.h"
+#include "egress/xmpp/xmpp_seg.h"
 #include "lib/ring.h"
 #include "pna.pb-c.h"
 #include "router/router_seg.h"
@@ -429,6 +428,67 @@ static void render_sip(const struct sip_counters *c, struct admin_buf *b)
 		    rd((const uint64_t *)((const char *)c + sip_rows[i].off)));
 }
 
+#define XC(f) offsetof(struct xmpp_counters, f)
+
+static const struct {
+	const char *name, *type, *help;
+	size_t off;
+} xmpp_rows[] = {
+	{ "pnad_xmpp_link_up", "gauge", "1 while the XEP-0114 component link is attached.",
+	  XC(link_up) },
+	{ "pnad_xmpp_connects_total", "counter", "Component links that completed the handshake.",
+	  XC(connects) },
+	{ "pnad_xmpp_disconnects_total", "counter",
+	  "Component links lost or closed (each followed by a reconnect).", XC(disconnects) },
+	{ "pnad_xmpp_malformed_total", "counter", "Streams closed for malformed or restricted XML.",
+	  XC(malformed) },
+	{ "pnad_xmpp_stream_errors_total", "counter", "Stream errors received from the server.",
+	  XC(stream_errors) },
+	{ "pnad_xmpp_stanzas_received_total", "counter", "Stanzas received on the link.",
+	  XC(stanzas_in) },
+	{ "pnad_xmpp_stanzas_ignored_total", "counter", "Received stanzas needing no action.",
+	  XC(ignored) },
+	{ "pnad_xmpp_requests_total", "counter",
+	  "Subscribe, unsubscribe and options requests sent to the shards.", XC(requests) },
+	{ "pnad_xmpp_subscribes_ok_total", "counter", "Subscribe requests accepted.",
+	  XC(subscribes_ok) },
+	{ "pnad_xmpp_subscribes_refused_total", "counter",
+	  "Subscribe requests refused (by the shard, or queues full).", XC(subscribes_refused) },
+	{ "pnad_xmpp_notifications_total", "counter", "Pubsub notifications sent.", XC(notes) },
+	{ "pnad_xmpp_states_total", "counter",
+	  "Current-state items sent after a subscribe's result.", XC(states) },
+	{ "pnad_xmpp_sieve_messages_total", "counter", "Sieve messages sent.", XC(sieve) },
+	{ "pnad_xmpp_sieve_bad_total", "counter", "Sieve notifications without a usable JID.",
+	  XC(sieve_bad) },
+	{ "pnad_xmpp_ended_total", "counter", "Subscription-ended jobs (8.8.4 notices).",
+	  XC(ended) },
+	{ "pnad_xmpp_ended_unknown_total", "counter",
+	  "Ended subscriptions the worker did not remember (no notice).", XC(ended_unknown) },
+	{ "pnad_xmpp_jobs_dropped_total", "counter", "Note jobs whose note was gone.",
+	  XC(jobs_dropped) },
+	{ "pnad_xmpp_bounces_total", "counter", "Notification bounces received.", XC(bounces) },
+	{ "pnad_xmpp_pings_total", "counter", "Liveness pings sent (XEP-0199).", XC(pings) },
+	{ "pnad_xmpp_pongs_total", "counter", "Answers to liveness pings.", XC(pongs) },
+	{ "pnad_xmpp_ping_timeouts_total", "counter", "Links declared dead for an unanswered ping.",
+	  XC(ping_timeouts) },
+	{ "pnad_xmpp_request_timeouts_total", "counter",
+	  "Shard requests that got no answer in time.", XC(pend_timeouts) },
+	{ "pnad_xmpp_output_full_total", "counter", "Stanzas not sent: the output buffer was full.",
+	  XC(out_full) },
+	{ "pnad_xmpp_sent_bytes_total", "counter", "Bytes written to the component link.",
+	  XC(bytes_out) },
+	{ "pnad_xmpp_queued_bytes", "gauge", "Bytes waiting in the output buffer.",
+	  XC(queued_bytes) },
+};
+
+/* The XMPP worker: one process, so no labels. */
+static void render_xmpp(const struct xmpp_counters *c, struct admin_buf *b)
+{
+	for (size_t i = 0; i < sizeof(xmpp_rows) / sizeof(xmpp_rows[0]); i++)
+		one(b, xmpp_rows[i].name, xmpp_rows[i].type, xmpp_rows[i].help,
+		    rd((const uint64_t *)((const char *)c + xmpp_rows[i].off)));
+}
+
 static bool any_subs(const struct admin_views *v)
 {
 	for (uint32_t i = 0; v->subs && i < v->rt->nshards; i++)
@@ -450,6 +510,8 @@ void admin_metrics_render(const struct admin_views *v, const struct admin_self_s
 	}
 	if (v->sip)
 		render_sip(v->sip, b);
+	if (v->xmpp)
+		render_xmpp(v->xmpp, b);
 	if (self)
 		render_self(self, b);
 }

@@ -23,11 +23,13 @@ struct admin_subs_view {
 };
 
 struct sip_counters;
+struct xmpp_counters;
 
 struct admin_views {
 	const struct pnad_rt *rt;
 	const struct admin_subs_view *subs; /* rt->nshards entries, or NULL */
 	const struct sip_counters *sip;	    /* the SIP worker's, or NULL */
+	const struct xmpp_counters *xmpp;   /* the XMPP worker's, or NULL */
 };
 
 /* The shard the hash assigns to `account` (canonical). */

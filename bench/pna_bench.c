@@ -1,6 +1,6 @@
 /* pna_bench: `pna-bench COMMAND [options]`, pnad's benchmarks. Each command
  * lives in its own module (bench_<command>.c) and is listed in the table
- * below; `make bench` runs `pna-bench ingest`. */
+ * below; `make bench` runs `run` and then the component benchmarks. */
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -12,6 +12,7 @@
 #include "bench/bench_sip.h"
 #include "bench/bench_subs.h"
 #include "bench/bench_sweep.h"
+#include "bench/bench_xmpp.h"
 
 struct command {
 	const char *name;
@@ -33,6 +34,8 @@ static const struct command commands[] = {
 	{ "persist", bench_persist_main, "Redis write-through and reload rates (shard_persist)" },
 	{ "sip", bench_sip_main,
 	  "NOTIFYs/s over UDP to a counting sink, against a same-run baseline" },
+	{ "xmpp", bench_xmpp_main,
+	  "stanzas/s through the component link to a counting sink, against a same-run baseline" },
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))

@@ -64,6 +64,8 @@ struct pnad_conf {
 	char xmpp_component[128]; /* our component domain (pna.example.com) */
 	char xmpp_secret[128];
 	int64_t xmpp_connections;
+	int64_t xmpp_ping_idle;	   /* seconds without input before a ping */
+	int64_t xmpp_ping_timeout; /* seconds a ping may go unanswered */
 	uint32_t nstores;
 	struct pnad_store stores[PNAD_MAX_STORES];
 };

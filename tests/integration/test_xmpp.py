@@ -225,9 +225,17 @@ def clients():
         c.close()
 
 
-def xmpp_pnad(pnad_factory, port, **kw):
+def xmpp_pnad(pnad_factory, port, extra="", **kw):
     return pnad_factory(shards=2, extra="xmpp_server = 127.0.0.1:%d\nxmpp_component = %s\n"
-                        "xmpp_secret = %s" % (port, COMPONENT, SECRET), **kw)
+                        "xmpp_secret = %s\n%s" % (port, COMPONENT, SECRET, extra), **kw)
+
+
+def xmpp_metrics(pnad):
+    """The XMPP worker's counters from /metrics (pnad_xmpp_*)."""
+    status, text = pnad.api().text("/metrics")
+    assert status == 200
+    return {k: int(v) for k, v in (l.split() for l in text.splitlines()
+                                   if l.startswith("pnad_xmpp_"))}
 
 
 def attached(pnad, count=1):
@@ -271,6 +279,13 @@ def test_inbox_subscribe_and_event(prosody, pnad_factory, clients):
     r, err = alice.iq("set", "<pubsub xmlns='%s'><unsubscribe node='%s' jid='%s'/></pubsub>"
                       % (NS_PUBSUB, node, alice.jid))
     assert err == "unexpected-request"
+    # The worker's counters: one subscribe, its state item, the event.
+    m = xmpp_metrics(pnad)
+    assert m["pnad_xmpp_link_up"] == 1 and m["pnad_xmpp_connects_total"] == 1, m
+    assert m["pnad_xmpp_subscribes_ok_total"] == 1, m
+    assert m["pnad_xmpp_subscribes_refused_total"] == 0, m
+    assert m["pnad_xmpp_states_total"] + m["pnad_xmpp_notifications_total"] >= 2, m
+    assert m["pnad_xmpp_sent_bytes_total"] > 500 and m["pnad_xmpp_malformed_total"] == 0, m
 
 
 def test_subtree_on_account_node(prosody, pnad_factory, clients):
@@ -319,6 +334,7 @@ def test_not_authorized_then_grant(prosody, pnad_factory, clients):
     assert err == "bad-request" and b"invalid-jid" in ET.tostring(r)
     r, err = mallory.subscribe("not-a-node")
     assert err == "item-not-found"
+    assert xmpp_metrics(pnad)["pnad_xmpp_subscribes_refused_total"] == 1
     grant = {"account": "carol@example.com", "path": "INBOX",
              "grantee": "mallory@example.com", "rights": ["subscribe"]}
     assert pnad.api().request("POST", "/v1/grants", grant)[0] == 201
@@ -421,6 +437,50 @@ def test_prosody_restart_reconnects(prosody, pnad_factory, clients):
                  "uid": 9, "messages": 9, "unseen": 4}])
     ev, _ = alice.events(pred=lambda e: e["kind"] == "event")
     assert ev["uid"] == "9" and ev["unseen"] == "4"
+
+
+def test_component_answers_ping(prosody, pnad_factory, clients):
+    """XEP-0199 4.2: a client's ping to the component JID gets a result."""
+    pnad = xmpp_pnad(pnad_factory, prosody.comp)
+    attached(pnad)
+    ivan = clients(prosody, "ivan")
+
+    async def ping():
+        return await ivan.x["xep_0199"].ping(jid=COMPONENT, timeout=10)
+    rtt = ivan.call(ping())
+    assert 0 <= rtt < 10
+
+
+def test_ping_timeout_reconnects(prosody, pnad_factory, clients):
+    """XEP-0199 end to end: pnad pings itself through Prosody when the link
+    is idle; with Prosody frozen (SIGSTOP) the ping goes unanswered, the
+    link is declared dead and, once Prosody runs again, re-established, and
+    notifications flow again."""
+    pnad = xmpp_pnad(pnad_factory, prosody.comp,
+                     extra="xmpp_ping_idle = 1\nxmpp_ping_timeout = 2")
+    attached(pnad)
+    alice = clients(prosody, "alice")
+    node = "alice@example.com/mail_events/INBOX"
+    subscribe_ok(alice, node)
+    wait_until(lambda: xmpp_metrics(pnad)["pnad_xmpp_pongs_total"] >= 1,
+               what="a liveness ping answered through Prosody")
+    assert xmpp_metrics(pnad)["pnad_xmpp_ping_timeouts_total"] == 0
+    pid = prosody.pid()
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        wait_until(lambda: "no answer to a ping" in pnad.log.read_text(), timeout=15,
+                   what="pnad to give the frozen link up")
+        m = xmpp_metrics(pnad)
+        assert m["pnad_xmpp_ping_timeouts_total"] == 1 and m["pnad_xmpp_link_up"] == 0, m
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    attached(pnad, 2)
+    m = xmpp_metrics(pnad)
+    assert m["pnad_xmpp_connects_total"] >= 2 and m["pnad_xmpp_link_up"] == 1, m
+    feed(pnad, [{"event": "MessageNew", "account": "alice@example.com", "mailbox": "INBOX",
+                 "uid": 11, "messages": 11, "unseen": 5}])
+    ev, _ = alice.events(timeout=30, pred=lambda e: e["kind"] == "event")
+    assert ev["uid"] == "11" and ev["unseen"] == "5"
 
 
 class FakeServer:
