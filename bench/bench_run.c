@@ -11,24 +11,30 @@
 #include "bench/bench_load.h"
 #include "bench/bench_sink.h"
 #include "bench/bench_sipsink.h"
+#include "bench/bench_xsink.h"
 
 #define CREDENTIAL "secret"
 #define SUB_WINDOW 512 /* SUBSCRIBEs unanswered while preloading */
 #define IDLE_END 1.0   /* seconds without progress once the events are acked */
 #define RELAY_WINDOW 4096
+#define XMPP_COMPONENT "pna.example.com"
+#define XMPP_SECRET "bench-secret"
+#define XMPP_WINDOW 128
 
 /* What the phases share: the workload, its fan-out and its schedule. */
 struct run_ctx {
 	const struct bench_run_opts *o;
 	struct bench_streams ss;
-	uint32_t *fan;	       /* per account: subscribers */
-	uint32_t *sub_account; /* per subscription: its account */
-	uint64_t matches_expected;
+	uint32_t *fan;		   /* per account: subscribers */
+	uint32_t *sub_account;	   /* per subscription: its account */
+	uint64_t matches_expected; /* SIP and XMPP */
+	uint64_t sip_expected;	   /* of them, SIP: what the relay sends */
 	/* Per stream i, per account index j of that stream: the indices of
 	 * its events in the stream, in order (CSR: off[i][j]..off[i][j+1]). */
 	uint32_t **off, **idx;
 	struct bench_sender *snd; /* the paced sender, for due times */
 	struct bench_sipsink *sink;
+	struct bench_xsink *xs; /* with xmpp_subs */
 	/* Relay baseline: NOTIFYs captured in the max phase. */
 	char (*cap)[BENCH_SIPSINK_DGRAM];
 	uint16_t cap_len[BENCH_SIPSINK_CAPTURE];
@@ -48,6 +54,7 @@ void bench_run_defaults(struct bench_run_opts *o)
 	o->latency_at = 0.5;
 	o->duration = 20;
 	o->baseline = true;
+	o->xmpp_subs = o->accounts / 10;
 }
 
 /* Subscribers per account: S spread evenly, or in proportion to 1/(rank+1)
@@ -98,7 +105,9 @@ static void build_index(struct run_ctx *x)
 			abort();
 		for (uint64_t e = 0; e < st->events; e++) {
 			x->off[i][st->acct[e] + 1]++;
+			x->sip_expected += x->fan[i + n * st->acct[e]];
 			x->matches_expected += x->fan[i + n * st->acct[e]];
+			x->matches_expected += i + n * st->acct[e] < x->o->xmpp_subs;
 		}
 		for (uint32_t j = 0; j < nacct; j++)
 			x->off[i][j + 1] += x->off[i][j];
@@ -141,7 +150,7 @@ static int pnad_start(struct run_ctx *x, const char *label, struct bench_pnad *p
 {
 	const struct bench_run_opts *o = x->o;
 	uint64_t subs = (uint64_t)o->subs * 2 / o->shards + 1024;
-	char extra[256];
+	char extra[512];
 	struct bench_pnad_opts po = { .path = o->pnad,
 				      .dir = o->dir,
 				      .label = label,
@@ -151,14 +160,19 @@ static int pnad_start(struct run_ctx *x, const char *label, struct bench_pnad *p
 				      .ring_bytes = "16M",
 				      .mailboxes = (uint64_t)o->accounts * 5 / 4 / o->shards + 1024,
 				      .extra = extra };
-	int rc = bench_free_port(sip);
+	int n, rc = bench_free_port(sip);
 
 	if (rc < 0)
 		return rc;
-	snprintf(extra, sizeof(extra),
-		 "subscriptions = %llu\nsip_listen = 127.0.0.1:%u\nsip_domain = example.com\n"
-		 "sip_trusted = 127.0.0.1\n",
-		 (unsigned long long)subs, *sip);
+	n = snprintf(extra, sizeof(extra),
+		     "subscriptions = %llu\nsip_listen = 127.0.0.1:%u\nsip_domain = example.com\n"
+		     "sip_trusted = 127.0.0.1\n",
+		     (unsigned long long)subs, *sip);
+
+	if (x->xs)
+		snprintf(extra + n, sizeof(extra) - (size_t)n,
+			 "xmpp_server = 127.0.0.1:%u\nxmpp_component = %s\nxmpp_secret = %s\n",
+			 bench_xsink_port(x->xs), XMPP_COMPONENT, XMPP_SECRET);
 	return bench_pnad_start(&po, p);
 }
 
@@ -174,6 +188,15 @@ static void snap(struct bench_pnad *p, struct snap *s)
 	bench_pnad_taken(p, &s->shard);
 	bench_pnad_subs(p, &s->subs);
 	bench_pnad_sip(p, &s->sip);
+}
+
+static uint64_t xmpp_messages(const struct run_ctx *x)
+{
+	struct bench_xsink_stats st = { 0 };
+
+	if (x->xs)
+		bench_xsink_stats(x->xs, &st);
+	return st.messages;
 }
 
 static void books(const struct run_ctx *x, const struct snap *a, const struct snap *b,
@@ -195,8 +218,9 @@ static void books(const struct run_ctx *x, const struct snap *a, const struct sn
 	k->repeats = s->repeats;
 	k->out_of_order = s->out_of_order;
 	k->unknown = s->unknown;
-	k->unaccounted =
-		(int64_t)k->matches - (int64_t)(k->received - k->repeats) - (int64_t)k->coalesced;
+	k->xmpp_received = xmpp_messages(x);
+	k->unaccounted = (int64_t)k->matches - (int64_t)(k->received - k->repeats) -
+			 (int64_t)k->xmpp_received - (int64_t)k->coalesced;
 	k->balanced = k->events_acked == k->events_sent && k->events_applied == k->events_sent &&
 		      k->matches == k->matches_expected && k->unaccounted == 0 && k->unknown == 0;
 }
@@ -205,14 +229,14 @@ static void progress(const struct run_ctx *x, const char *phase, double t0, uint
 		     double *last)
 {
 	double now = bench_now(), el = now - t0;
-	uint64_t got = x->sink->notifies - x->sink->repeats;
+	uint64_t got = x->sink->notifies - x->sink->repeats + xmpp_messages(x);
 	double left = acked ? el * (double)(x->ss.events - acked) / (double)acked : 0;
 
 	if (!x->o->progress || now - *last < 0.25)
 		return;
 	*last = now;
 	fprintf(stderr,
-		"\r\033[K[%s] %5.1f s  events %llu/%llu (%.0fk/s)  NOTIFYs %llu (%.0fk/s)  "
+		"\r\033[K[%s] %5.1f s  events %llu/%llu (%.0fk/s)  notifications %llu (%.0fk/s)  "
 		"~%.0f s left",
 		phase, el, (unsigned long long)acked, (unsigned long long)x->ss.events,
 		el > 0 ? (double)acked / el / 1e3 : 0, (unsigned long long)got,
@@ -238,6 +262,8 @@ static int stream(struct run_ctx *x, struct bench_pnad *p, const char *phase, do
 	}
 	bench_sender_pace(x->snd, rate);
 	bench_sipsink_reset(x->sink);
+	if (x->xs)
+		bench_xsink_reset(x->xs);
 	x->sink->due = rate > 0 ? event_due : NULL;
 	x->sink->due_arg = x;
 	snap(p, &a);
@@ -249,7 +275,9 @@ static int stream(struct run_ctx *x, struct bench_pnad *p, const char *phase, do
 		double now = bench_now();
 		uint64_t unique;
 
-		bench_sipsink_poll(x->sink, 1);
+		bench_sipsink_poll(x->sink, x->xs ? 0 : 1);
+		if (x->xs)
+			bench_xsink_poll(x->xs, 1);
 		bench_sender_status(x->snd, &st);
 		if (st.error) {
 			fprintf(stderr, "\npna-bench run: %s\n", st.reason);
@@ -257,7 +285,7 @@ static int stream(struct run_ctx *x, struct bench_pnad *p, const char *phase, do
 			break;
 		}
 		bench_pnad_subs(p, &b.subs);
-		unique = x->sink->notifies - x->sink->repeats;
+		unique = x->sink->notifies - x->sink->repeats + xmpp_messages(x);
 		if (st.acked + unique != seen)
 			seen = st.acked + unique, last_move = now;
 		progress(x, phase, t0, st.acked, &shown);
@@ -299,6 +327,28 @@ out:
 	return rc;
 }
 
+/* The XMPP subscriptions, through the component link, and the state item
+ * each one gets (not part of the phase). 0 or -errno. */
+static int xmpp_subscribe(struct run_ctx *x, const char *phase)
+{
+	struct bench_xsink_stats st;
+	uint32_t n = x->o->xmpp_subs;
+	double t0 = bench_now();
+	int rc = bench_xsink_wait_links(x->xs, 1, 10);
+
+	if (rc == 0)
+		rc = bench_xsink_subscribe_all(x->xs, n, XMPP_WINDOW, 5);
+	do {
+		bench_xsink_poll(x->xs, 5);
+		bench_xsink_stats(x->xs, &st);
+	} while (rc == 0 && st.messages < st.subscribed && bench_now() - t0 < 10);
+	bench_progress("run: %s: %llu of %u XMPP subscriptions (%llu refused), %llu state items, "
+		       "in %.2f s",
+		       phase, (unsigned long long)st.subscribed, n, (unsigned long long)st.refused,
+		       (unsigned long long)st.messages, bench_now() - t0);
+	return rc < 0 ? rc : st.subscribed == n ? 0 : -EIO;
+}
+
 /* One phase: a fresh pnad, the subscriptions, the events. */
 static int run_phase(struct run_ctx *x, const char *phase, double rate, struct bench_phase *ph,
 		     uint32_t *made)
@@ -309,8 +359,19 @@ static int run_phase(struct run_ctx *x, const char *phase, double rate, struct b
 	int rc;
 
 	memset(ph, 0, sizeof(*ph));
-	if ((rc = pnad_start(x, phase, &p, &sip_port)) < 0)
+	if (x->o->xmpp_subs) {
+		struct bench_xsink_opts xo = { .component = XMPP_COMPONENT,
+					       .secret = XMPP_SECRET,
+					       .accounts = x->o->xmpp_subs };
+
+		if ((rc = bench_xsink_open(&xo, &x->xs)) < 0)
+			return rc;
+	}
+	if ((rc = pnad_start(x, phase, &p, &sip_port)) < 0) {
+		bench_xsink_close(x->xs);
+		x->xs = NULL;
 		return rc;
+	}
 	x->sink = bench_sipsink_new(x->o->subs, x->sub_account);
 	if (!x->sink) {
 		rc = -EMFILE;
@@ -320,6 +381,8 @@ static int run_phase(struct run_ctx *x, const char *phase, double rate, struct b
 	*made = (uint32_t)x->sink->subs_ok;
 	bench_progress("run: %s: %u of %u subscribed in %.2f s", phase, *made, x->o->subs,
 		       bench_now() - t0);
+	if (rc == 0 && x->xs)
+		rc = xmpp_subscribe(x, phase);
 	if (rc < 0) {
 		bench_pnad_failed(&p, "did not take every subscription");
 		goto out;
@@ -335,6 +398,8 @@ out:
 	bench_sipsink_free(x->sink);
 	x->sink = NULL;
 	bench_pnad_stop(&p);
+	bench_xsink_close(x->xs);
+	x->xs = NULL;
 	return rc;
 }
 
@@ -379,7 +444,7 @@ static int run_relay(struct run_ctx *x, struct bench_run_result *r)
 	t0 = bench_now();
 	if ((rc = bench_sender_start(snd)) < 0)
 		goto out;
-	while (s->notifies < x->matches_expected && bench_now() - t0 < x->o->duration) {
+	while (s->notifies < x->sip_expected && bench_now() - t0 < x->o->duration) {
 		if (bench_sipsink_poll(s, 5) > 0)
 			last = bench_now();
 		else if (last && bench_now() - last > IDLE_END)

@@ -1,8 +1,9 @@
 /* bench_run: `pna-bench run`, the end-to-end measurement. It starts pnad
  * with a SIP worker, preloads S message-summary subscriptions over U
- * accounts (uniform or Zipf fan-out) from a UDP sink, streams MessageNew
- * events over M mail-store connections, counts the NOTIFYs at the sink and
- * balances the books against pnad's own counters. Phases:
+ * accounts (uniform or Zipf fan-out) from a UDP sink and XMPP pubsub
+ * subscriptions through a counting XEP-0114 server (bench_xsink), streams
+ * MessageNew events over M mail-store connections, counts the NOTIFYs and
+ * stanzas at the sinks and balances the books against pnad's counters. Phases:
  *   max      events as fast as pnad takes them: throughput, CPU per role;
  *   latency  open loop at a fraction of the max rate: event-to-NOTIFY
  *            latency measured from each event's scheduled time (no
@@ -26,6 +27,7 @@ enum bench_fanout { BENCH_FANOUT_UNIFORM, BENCH_FANOUT_ZIPF };
 
 struct bench_run_opts {
 	uint32_t accounts, subs, conns, per_frame, shards;
+	uint32_t xmpp_subs; /* XMPP subscriptions (accounts 0..n-1, INBOX), 0: none */
 	uint64_t events;
 	enum bench_fanout fanout;
 	double rate;	   /* events/s of the latency phase; 0: latency_at x max */
@@ -46,8 +48,10 @@ struct bench_books {
 	uint64_t matches_expected; /* from the bench's own fan-out table */
 	uint64_t matches, notes, coalesced;
 	uint64_t notifies_sent, retransmits, notify_failures;
-	uint64_t received, repeats, out_of_order, unknown; /* at the sink */
-	int64_t unaccounted; /* matches - (received - repeats) - coalesced */
+	uint64_t received, repeats, out_of_order, unknown; /* at the SIP sink */
+	uint64_t xmpp_received;				   /* at the XMPP sink */
+	/* matches - (received - repeats) - xmpp_received - coalesced */
+	int64_t unaccounted;
 	bool balanced;
 };
 
@@ -55,7 +59,7 @@ struct bench_phase {
 	bool ran;
 	double target_rate; /* events/s asked; 0 = as fast as taken */
 	double secs;	    /* first event sent to last NOTIFY */
-	double events_per_s, notifies_per_s;
+	double events_per_s, notifies_per_s, stanzas_per_s;
 	uint64_t lat_samples;
 	double p50, p99, p999, lat_max; /* seconds */
 	struct bench_pnad_cpu cpu;

@@ -21,6 +21,8 @@ static void usage(FILE *f)
 		"  -a, --accounts N      accounts (%u)\n"
 		"  -s, --subs N          SIP message-summary subscriptions (%u)\n"
 		"  -f, --fanout KIND     uniform or zipf: subscribers per account (uniform)\n"
+		"  -x, --xmpp N          XMPP pubsub subscriptions, accounts 0..N-1, 0: none\n"
+		"                        (a tenth of the accounts)\n"
 		"  -e, --events N        MessageNew events (%llu)\n"
 		"  -c, --conns N         mail-store connections (%u)\n"
 		"  -b, --batch N         events per frame (%u)\n"
@@ -70,19 +72,20 @@ static int frac(const char *name, const char *s, double max, double *out)
 int bench_run_parse(int argc, char **argv, struct bench_run_opts *o)
 {
 	static const struct option lo[] = {
-		{ "accounts", 1, 0, 'a' }, { "subs", 1, 0, 's' },  { "fanout", 1, 0, 'f' },
-		{ "events", 1, 0, 'e' },   { "conns", 1, 0, 'c' }, { "batch", 1, 0, 'b' },
-		{ "shards", 1, 0, 'S' },   { "rate", 1, 0, 'r' },  { "latency-at", 1, 0, 'l' },
-		{ "duration", 1, 0, 'd' }, { "json", 1, 0, 'j' },  { "pnad", 1, 0, 'p' },
-		{ "check", 0, 0, 'C' },	   { "keep", 0, 0, 'K' },  { "no-baseline", 0, 0, 'B' },
-		{ "help", 0, 0, 'h' },	   { 0, 0, 0, 0 },
+		{ "accounts", 1, 0, 'a' },    { "subs", 1, 0, 's' },	 { "fanout", 1, 0, 'f' },
+		{ "xmpp", 1, 0, 'x' },	      { "events", 1, 0, 'e' },	 { "conns", 1, 0, 'c' },
+		{ "batch", 1, 0, 'b' },	      { "shards", 1, 0, 'S' },	 { "rate", 1, 0, 'r' },
+		{ "latency-at", 1, 0, 'l' },  { "duration", 1, 0, 'd' }, { "json", 1, 0, 'j' },
+		{ "pnad", 1, 0, 'p' },	      { "check", 0, 0, 'C' },	 { "keep", 0, 0, 'K' },
+		{ "no-baseline", 0, 0, 'B' }, { "help", 0, 0, 'h' },	 { 0, 0, 0, 0 },
 	};
+	bool xmpp_set = false;
 	uint64_t v;
 	int ch, rc = 0;
 
 	optind = 1;
 	while (rc == 0 &&
-	       (ch = getopt_long(argc, argv, "a:s:f:e:c:b:S:r:l:d:j:p:h", lo, NULL)) != -1) {
+	       (ch = getopt_long(argc, argv, "a:s:f:x:e:c:b:S:r:l:d:j:p:h", lo, NULL)) != -1) {
 		switch (ch) {
 		case 'a':
 			rc = num("accounts", optarg, 1, 1u << 24, &o->accounts);
@@ -98,6 +101,10 @@ int bench_run_parse(int argc, char **argv, struct bench_run_opts *o)
 				fprintf(stderr, "pna-bench run: --fanout %s: uniform or zipf\n",
 					optarg),
 					rc = -EINVAL;
+			break;
+		case 'x':
+			rc = num("xmpp", optarg, 0, 1u << 24, &o->xmpp_subs);
+			xmpp_set = true;
 			break;
 		case 'e':
 			rc = bench_opt_num("run", "events", optarg, 1, 1000000000, &v);
@@ -147,6 +154,13 @@ int bench_run_parse(int argc, char **argv, struct bench_run_opts *o)
 	}
 	if (rc == 0 && optind != argc) {
 		usage(stderr);
+		rc = -EINVAL;
+	}
+	if (!xmpp_set)
+		o->xmpp_subs = o->accounts / 10;
+	if (rc == 0 && o->xmpp_subs > o->accounts) {
+		fprintf(stderr, "pna-bench run: --xmpp: at most one per account (%u)\n",
+			o->accounts);
 		rc = -EINVAL;
 	}
 	if (rc == 0 && (o->accounts < o->conns || o->events < o->conns)) {

@@ -15,18 +15,20 @@ static void print_books(FILE *f, const struct bench_books *b)
 {
 	fprintf(f,
 		"  books: events sent %llu = acked %llu = applied %llu; matches %llu "
-		"(expected %llu) = NOTIFYs received %llu - repeats %llu + coalesced %llu; "
-		"unaccounted %lld: %s\n",
+		"(expected %llu) = NOTIFYs received %llu - repeats %llu + XMPP stanzas %llu + "
+		"coalesced %llu; unaccounted %lld: %s\n",
 		(unsigned long long)b->events_sent, (unsigned long long)b->events_acked,
 		(unsigned long long)b->events_applied, (unsigned long long)b->matches,
 		(unsigned long long)b->matches_expected, (unsigned long long)b->received,
-		(unsigned long long)b->repeats, (unsigned long long)b->coalesced,
-		(long long)b->unaccounted, b->balanced ? "balanced" : "NOT BALANCED");
+		(unsigned long long)b->repeats, (unsigned long long)b->xmpp_received,
+		(unsigned long long)b->coalesced, (long long)b->unaccounted,
+		b->balanced ? "balanced" : "NOT BALANCED");
 	fprintf(f,
-		"  pnad: %llu notes to the SIP worker, %llu NOTIFYs sent (%llu notes not sent), "
-		"%llu retransmissions, %llu failures\n",
+		"  pnad: %llu notes to the egress workers = %llu NOTIFYs sent + %llu XMPP stanzas "
+		"+ %lld not sent; %llu NOTIFY retransmissions, %llu failures\n",
 		(unsigned long long)b->notes, (unsigned long long)b->notifies_sent,
-		(unsigned long long)(b->notes > b->notifies_sent ? b->notes - b->notifies_sent : 0),
+		(unsigned long long)b->xmpp_received,
+		(long long)b->notes - (long long)(b->notifies_sent + b->xmpp_received),
 		(unsigned long long)b->retransmits, (unsigned long long)b->notify_failures);
 	if (b->out_of_order || b->unknown)
 		fprintf(f,
@@ -43,9 +45,11 @@ static void print_phase(FILE *f, const char *name, const struct bench_phase *p,
 
 	if (!p->ran)
 		return;
-	fprintf(f, "%s: %s events/s in, %s NOTIFYs/s out over %.2f s", name,
-		bench_si(a, sizeof(a), p->events_per_s), bench_si(b, sizeof(b), p->notifies_per_s),
-		p->secs);
+	fprintf(f, "%s: %s events/s in, %s NOTIFYs/s out", name,
+		bench_si(a, sizeof(a), p->events_per_s), bench_si(b, sizeof(b), p->notifies_per_s));
+	if (p->b.xmpp_received)
+		fprintf(f, " + %s XMPP stanzas/s", bench_si(c, sizeof(c), p->stanzas_per_s));
+	fprintf(f, " over %.2f s", p->secs);
 	if (p->target_rate > 0)
 		fprintf(f, " (open loop at %s events/s)", bench_si(c, sizeof(c), p->target_rate));
 	fprintf(f, "\n");
@@ -57,10 +61,10 @@ static void print_phase(FILE *f, const char *name, const struct bench_phase *p,
 			(unsigned long long)p->lat_samples);
 	fprintf(f,
 		"  CPU s per 1000 events: router %.4f, shards %.4f, SIP worker %.4f (%.4f per "
-		"1000 NOTIFYs), supervisor+admin %.4f; load generator %.2f s\n",
+		"1000 NOTIFYs), XMPP worker %.4f, supervisor+admin %.4f; load generator %.2f s\n",
 		per_k(p->cpu.router, ev), per_k(p->cpu.shards, ev), per_k(p->cpu.sip, ev),
-		per_k(p->cpu.sip, nt), per_k(p->cpu.other + p->cpu.admin, ev),
-		p->sender_cpu + p->bench_cpu);
+		per_k(p->cpu.sip, nt), per_k(p->cpu.xmpp, ev),
+		per_k(p->cpu.other + p->cpu.admin, ev), p->sender_cpu + p->bench_cpu);
 	fprintf(f,
 		"  memory: shared %s B (%.0f B per subscription), RSS %s B (%.0f B per "
 		"subscription)\n",
@@ -77,12 +81,13 @@ void bench_run_print(FILE *f, const struct bench_run_result *r)
 	char a[16], b[16];
 
 	fprintf(f,
-		"pna-bench run: %u accounts, %u subscriptions (%s fan-out, at most %llu on one "
-		"account), %llu MessageNew events over %u connections, %u per frame, %u shard%s; "
+		"pna-bench run: %u accounts, %u SIP subscriptions (%s fan-out, at most %llu on one "
+		"account), %u XMPP, %llu MessageNew events over %u connections, %u per frame, %u "
+		"shard%s; "
 		"%ld CPUs (%s)\n",
 		o->accounts, r->subs_made, o->fanout == BENCH_FANOUT_ZIPF ? "Zipf" : "uniform",
-		(unsigned long long)r->fan_max, (unsigned long long)o->events, o->conns,
-		o->per_frame, o->shards, o->shards == 1 ? "" : "s", r->m.nproc, r->m.cpu);
+		(unsigned long long)r->fan_max, o->xmpp_subs, (unsigned long long)o->events,
+		o->conns, o->per_frame, o->shards, o->shards == 1 ? "" : "s", r->m.nproc, r->m.cpu);
 	print_phase(f, "max", &r->max, r);
 	print_phase(f, "latency", &r->lat, r);
 	if (r->base_ran)
@@ -111,6 +116,7 @@ static void json_books(struct bench_json *j, const struct bench_books *b)
 	bench_json_int(j, "repeats", (int64_t)b->repeats);
 	bench_json_int(j, "out_of_order", (int64_t)b->out_of_order);
 	bench_json_int(j, "unknown", (int64_t)b->unknown);
+	bench_json_int(j, "xmpp_received", (int64_t)b->xmpp_received);
 	bench_json_int(j, "unaccounted", b->unaccounted);
 	bench_json_bool(j, "balanced", b->balanced);
 	bench_json_end(j);
@@ -127,6 +133,7 @@ static void json_phase(struct bench_json *j, const char *key, const struct bench
 	bench_json_num(j, "seconds", p->secs);
 	bench_json_num(j, "events_per_s", p->events_per_s);
 	bench_json_num(j, "notifies_per_s", p->notifies_per_s);
+	bench_json_num(j, "stanzas_per_s", p->stanzas_per_s);
 	bench_json_obj(j, "latency_s");
 	bench_json_int(j, "samples", (int64_t)p->lat_samples);
 	bench_json_num(j, "p50", p->p50);
@@ -148,6 +155,7 @@ static void json_phase(struct bench_json *j, const char *key, const struct bench
 	bench_json_num(j, "shards_per_event", per_k(p->cpu.shards, ev));
 	bench_json_num(j, "sip_per_event", per_k(p->cpu.sip, ev));
 	bench_json_num(j, "sip_per_notify", per_k(p->cpu.sip, nt));
+	bench_json_num(j, "xmpp_per_stanza", per_k(p->cpu.xmpp, p->b.xmpp_received));
 	bench_json_end(j);
 	bench_json_obj(j, "memory");
 	bench_json_int(j, "shm_bytes", (int64_t)p->shm_bytes);
@@ -174,6 +182,7 @@ void bench_run_json(struct bench_json *j, const char *key, const struct bench_ru
 	bench_json_int(j, "accounts", o->accounts);
 	bench_json_int(j, "subscriptions", o->subs);
 	bench_json_int(j, "subscriptions_made", r->subs_made);
+	bench_json_int(j, "xmpp_subscriptions", o->xmpp_subs);
 	bench_json_str(j, "fanout", o->fanout == BENCH_FANOUT_ZIPF ? "zipf" : "uniform");
 	bench_json_int(j, "fanout_max", (int64_t)r->fan_max);
 	bench_json_int(j, "events", (int64_t)o->events);

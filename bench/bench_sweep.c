@@ -137,6 +137,8 @@ static void set_x(struct bench_run_opts *o, enum over over, double x)
 		o->accounts = (uint32_t)x;
 		if (o->subs < o->accounts)
 			o->subs = o->accounts;
+		if (o->xmpp_subs > o->accounts)
+			o->xmpp_subs = o->accounts / 10;
 		break;
 	case OVER_EVENTS:
 		o->events = (uint64_t)x;

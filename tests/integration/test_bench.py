@@ -17,20 +17,22 @@ def bench(*args, timeout=300):
     return p.returncode, p.stdout, p.stderr
 
 
-def check_books(phase, events, fan_total):
+def check_books(phase, events, fan_total, xmpp_total=0):
     b = phase["books"]
     assert phase["ran"]
     assert b["events_sent"] == events
     assert b["events_acked"] == events
     assert b["events_applied"] == events
     # The bench's own count of event x subscriber pairs, against the shard's.
-    assert b["matches_expected"] == fan_total
-    assert b["matches"] == fan_total
+    assert b["matches_expected"] == fan_total + xmpp_total
+    assert b["matches"] == fan_total + xmpp_total
+    assert (b["xmpp_received"] > 0) == (xmpp_total > 0)
     # Every match reached the sink once or was folded into a later NOTIFY.
     unique = b["received"] - b["repeats"]
-    assert unique + b["coalesced"] == b["matches"], b
+    assert unique + b["xmpp_received"] + b["coalesced"] == b["matches"], b
     assert b["unaccounted"] == 0 and b["unknown"] == 0
-    assert b["notes"] == b["notifies_sent"], b  # the SIP worker sent every note
+    # The egress workers sent every note they took.
+    assert b["notes"] == b["notifies_sent"] + b["xmpp_received"], b
     assert b["balanced"] is True
     assert unique > 0
 
@@ -38,8 +40,8 @@ def check_books(phase, events, fan_total):
 def test_run_books_balance_and_json(tmp_path):
     out = tmp_path / "run.json"
     events, subs = 20000, 600
-    rc, so, se = bench("run", "-a", "300", "-s", str(subs), "-e", str(events), "-c", "2",
-                       "-b", "8", "-l", "0.3", "-d", "60", "--json", str(out))
+    rc, so, se = bench("run", "-a", "300", "-s", str(subs), "-x", "0", "-e", str(events),
+                       "-c", "2", "-b", "8", "-l", "0.3", "-d", "60", "--json", str(out))
     assert rc == 0, so + se
     r = json.loads(out.read_text())
     assert r["workload"]["subscriptions_made"] == subs
@@ -59,8 +61,8 @@ def test_run_books_balance_and_json(tmp_path):
 
 def test_run_zipf_fanout(tmp_path):
     out = tmp_path / "zipf.json"
-    rc, so, se = bench("run", "-a", "200", "-s", "1000", "-f", "zipf", "-e", "10000",
-                       "-c", "2", "-l", "0", "--no-baseline", "--json", str(out))
+    rc, so, se = bench("run", "-a", "200", "-s", "1000", "-f", "zipf", "-x", "0",
+                       "-e", "10000", "-c", "2", "-l", "0", "--no-baseline", "--json", str(out))
     assert rc == 0, so + se
     r = json.loads(out.read_text())
     assert r["workload"]["fanout"] == "zipf"
@@ -70,11 +72,31 @@ def test_run_zipf_fanout(tmp_path):
     assert not r["latency"]["ran"] and not r["baseline"]["ran"]
 
 
+def test_run_with_xmpp_sink(tmp_path):
+    """SIP and XMPP subscribers at once: the XMPP sink (a counting XEP-0114
+    server) is in the books too."""
+    out = tmp_path / "both.json"
+    rc, so, se = bench("run", "-a", "200", "-s", "200", "-x", "50", "-e", "10000", "-c", "2",
+                       "-l", "0", "--no-baseline", "--json", str(out))
+    assert rc == 0, so + se
+    r = json.loads(out.read_text())
+    assert r["workload"]["xmpp_subscriptions"] == 50
+    # One SIP subscriber per account (10000 matches), one XMPP subscriber on
+    # each of accounts 0..49: about a quarter of the events match one more.
+    xmpp = r["max"]["books"]["matches_expected"] - 10000
+    assert 1500 < xmpp < 3500
+    check_books(r["max"], 10000, 10000, xmpp)
+    assert r["max"]["books"]["xmpp_received"] > 0
+    assert r["max"]["cpu_s"]["xmpp"] > 0
+
+
 def test_run_rejects_bad_options():
     rc, so, se = bench("run", "--fanout", "pareto")
     assert rc == 2 and "uniform or zipf" in se
-    rc, so, se = bench("run", "-a", "1", "-c", "4")
+    rc, so, se = bench("run", "-a", "1", "-c", "4", "-x", "0")
     assert rc == 2 and "at least one account" in se
+    rc, so, se = bench("run", "-a", "10", "-x", "11")
+    assert rc == 2 and "at most one per account" in se
 
 
 def test_plan_from_measured(tmp_path):
