@@ -231,6 +231,8 @@ static const struct conf_key pnad_keys[] = {
 	  .off = F(sip_digest),
 	  .def = "yes",
 	  .help = "digest-authenticate subscribers that are not trusted CNAs (no: 403)" },
+	INTKEY("sip_credentials", sip_credentials, 16, 1 << 22, "65536", 0,
+	       "SIP digest credentials the admin API can hold"),
 	{ .name = "sip_trusted",
 	  .type = CONF_LIST,
 	  .fn = parse_sip_trusted,

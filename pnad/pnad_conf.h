@@ -57,6 +57,7 @@ struct pnad_conf {
 	char sip_domain[128]; /* our host part in Contact and From */
 	int64_t sip_min_expires, sip_max_expires;
 	int sip_digest;		  /* digest auth for untrusted subscribers */
+	int64_t sip_credentials;  /* capacity of the digest credential table */
 	uint32_t nsip_trusted;	  /* CNAs whose P-Asserted-Identity is taken */
 	char sip_trusted[32][64]; /* source IPs */
 	/* XMPP egress worker (issue #5); xmpp_server "none" disables it. */

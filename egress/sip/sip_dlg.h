@@ -33,9 +33,14 @@ struct sip_counters {
 	uint64_t messages_sent;	     /* MESSAGE (Sieve) requests sent */
 	uint64_t message_failures;   /* MESSAGE that failed or could not be routed */
 	uint64_t tcp_accepted, tcp_refused, tcp_open;
-	uint64_t busy;		 /* requests refused: a preallocated table was full */
-	uint64_t dialogs;	 /* dialog records in use (gauge) */
-	uint64_t notify_retries; /* NOTIFYs sent again after a 408 or 5xx */
+	uint64_t busy;			 /* requests refused: a preallocated table was full */
+	uint64_t dialogs;		 /* dialog records in use (gauge) */
+	uint64_t notify_retries;	 /* NOTIFYs sent again after a 408 or 5xx */
+	uint64_t auth_ok;		 /* digest responses accepted */
+	uint64_t auth_failures;		 /* digest responses refused (403) */
+	uint64_t tls_accepted;		 /* TLS handshakes completed */
+	uint64_t tls_handshake_failures; /* failed or timed-out TLS handshakes */
+	uint64_t tls_trusted;		 /* TLS clients with a trusted certificate */
 };
 
 #define SIP_DLG_TARGET 464
@@ -65,7 +70,7 @@ struct sip_seg {
 	uint32_t cap;  /* power of two */
 	uint32_t used; /* USED + TOMB records */
 	struct sip_counters c;
-	uint8_t pad[56]; /* 64 less notify_retries: the layout is unchanged */
+	uint8_t pad[16]; /* 64 less the counters after dialogs: the layout is unchanged */
 	struct sip_dlg d[];
 };
 

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "egress/sip/sip_auth.h"
 #include "egress/sip/sip_worker.h"
 #include "lib/evrec.h"
 #include "lib/log.h"
@@ -657,6 +658,9 @@ static int worker_init(struct sip_worker *w, struct pnad_rt *rt)
 	cap = (uint32_t)(w->conf->subscriptions * rt->nshards * 2 > (1 << 22)
 				 ? (1 << 22)
 				 : w->conf->subscriptions * rt->nshards * 2);
+	snprintf(name, sizeof(name), "/%s.sipcred", w->conf->name);
+	sip_cred_reader_init(&w->creds, name);
+	sip_auth_set_lookup(sip_cred_lookup, &w->creds);
 	snprintf(name, sizeof(name), "/%s.sip", w->conf->name);
 	if ((rc = sip_dlg_open(name, cap, &w->seg_map)) < 0) {
 		log_error("%s: %s", name, strerror(-rc));
@@ -731,6 +735,7 @@ int sip_main(struct pnad_rt *rt)
 	sip_net_flush(w.net);
 	sip_net_close(w.net);
 	sip_trans_free(w.trans);
+	sip_cred_reader_close(&w.creds);
 	for (uint32_t i = 0; i < rt->nshards; i++)
 		sub_table_close(w.tables[i]);
 	if (rt->conf->unlink_on_exit)

@@ -274,6 +274,7 @@ static int identify(struct sip_worker *w, const struct sip_msg *m, const struct 
 {
 	struct sip_span pai = sip_hdr_get(m, SIP_H_PAI), uri, par;
 	char challenge[512];
+	const char *why;
 	int rc;
 
 	if (trusted(w, from) && pai.n) {
@@ -290,9 +291,11 @@ static int identify(struct sip_worker *w, const struct sip_msg *m, const struct 
 		return -EACCES;
 	}
 	rc = sip_auth_check(w->conf->sip_domain, sip_msg_span(m, m->method),
-			    sip_hdr_get(m, SIP_H_AUTHORIZATION), w->secret, w->now, out, cap);
-	if (rc == 0)
+			    sip_hdr_get(m, SIP_H_AUTHORIZATION), w->secret, w->now, out, cap, &why);
+	if (rc == 0) {
+		SIP_COUNT(w->seg, auth_ok, 1);
 		return 0;
+	}
 	if (rc == -ENOENT) {
 		sip_auth_challenge(challenge, sizeof(challenge), w->conf->sip_domain, w->secret,
 				   w->now);
@@ -301,7 +304,8 @@ static int identify(struct sip_worker *w, const struct sip_msg *m, const struct 
 		SIP_COUNT(w->seg, auth_challenges, 1);
 		return -EACCES;
 	}
-	respond_warn(w, m, from, 403, "Forbidden", "authentication failed");
+	respond_warn(w, m, from, 403, "Forbidden", why);
+	SIP_COUNT(w->seg, auth_failures, 1);
 	SIP_COUNT(w->seg, forbidden, 1);
 	return -EACCES;
 }

@@ -9,6 +9,7 @@
 
 #include "egress/sip/sip_build.h"
 #include "egress/sip/sip_conn.h"
+#include "egress/sip/sip_cred.h"
 #include "egress/sip/sip_dlg.h"
 #include "egress/sip/sip_parse.h"
 #include "egress/sip/sip_trans.h"
@@ -75,7 +76,8 @@ struct sip_worker {
 	struct sip_pend *pend;
 	uint32_t pend_hint;
 	struct sip_early early[SIP_EARLY_CAP];
-	uint32_t nretry; /* used entries of retry */
+	struct sip_cred_reader creds; /* digest credentials (admin-written) */
+	uint32_t nretry;	      /* used entries of retry */
 	struct sip_retry retry[SIP_RETRY_CAP];
 };
 
