@@ -383,8 +383,8 @@ static void apply(struct admin_cred *ac, struct admin_cred_done *d)
 	}
 }
 
-void admin_cred_poll(struct admin_cred *ac, void (*done)(void *arg, const struct admin_cred_done *d),
-		     void *arg)
+void admin_cred_poll(struct admin_cred *ac,
+		     void (*done)(void *arg, const struct admin_cred_done *d), void *arg)
 {
 	struct admin_cred_done d[ADMIN_CRED_QUEUE];
 	struct sip_cred *list = NULL;

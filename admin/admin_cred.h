@@ -52,8 +52,8 @@ int admin_cred_submit(struct admin_cred *ac, int op, const struct sip_cred *c,
 		      struct admin_http_ref ref);
 /* Apply a finished reload and finished changes to the segment, in the order
  * Redis saw them, and hand each change to done. Call from the admin loop. */
-void admin_cred_poll(struct admin_cred *ac, void (*done)(void *arg, const struct admin_cred_done *d),
-		     void *arg);
+void admin_cred_poll(struct admin_cred *ac,
+		     void (*done)(void *arg, const struct admin_cred_done *d), void *arg);
 
 /* The segment, for reads (sip_cred_get, sip_cred_next). */
 const struct shm_seg *admin_cred_seg(const struct admin_cred *ac);

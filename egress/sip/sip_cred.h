@@ -20,8 +20,8 @@
 struct sip_cred {
 	char user[SIP_CRED_USER_MAX];
 	char realm[SIP_CRED_REALM_MAX];
-	char ha1_md5[33];     /* lower-case hex, "" when MD5 is not allowed */
-	char ha1_sha256[65];  /* lower-case hex, "" when SHA-256 is not allowed */
+	char ha1_md5[33];    /* lower-case hex, "" when MD5 is not allowed */
+	char ha1_sha256[65]; /* lower-case hex, "" when SHA-256 is not allowed */
 	char pad[6];
 };
 

@@ -97,7 +97,7 @@ uint32_t sip_dlg_cseq_base(uint32_t now);
 /* The dialog blob kept as a subscription's target (sub_spec.target):
  * "v1 <pkg> <tp> <ip> <port>\n<call-id>\n<local tag>\n<remote tag>\n
  * <remote target>\n<remote uri>\n<local uri>\n<route set>\n<event id>".
- * pkg: "ms" (message-summary) or "me" (mail-event); tp: udp or tcp. */
+ * pkg: "ms" (message-summary) or "me" (mail-event); tp: udp, tcp or tls. */
 struct sip_blob {
 	char pkg[3], tp[4];
 	char ip[48];

@@ -63,6 +63,8 @@ static bool trusted(const struct sip_worker *w, const struct sip_peer *from)
 	char ip[64];
 	uint16_t port;
 
+	if (from->cert_trusted)
+		return true;
 	sip_addr_str(&from->addr, ip, sizeof(ip), &port);
 	for (uint32_t i = 0; i < w->conf->nsip_trusted; i++)
 		if (strcmp(w->conf->sip_trusted[i], ip) == 0)
@@ -204,8 +206,8 @@ static int make_blob(struct sip_worker *w, const struct sip_msg *m, const struct
 		h = (h ^ (uint8_t)rtag.p[i]) * 0x100000001b3ull;
 	sip_addr_str(&from->addr, ip, sizeof(ip), &port);
 	sip_wbuf_init(&b, out, cap);
-	sip_w_fmt(&b, "v1 %s %s %s %u\n", mail_event ? "me" : "ms",
-		  from->tp == SIP_TP_TCP ? "tcp" : "udp", ip, port);
+	sip_w_fmt(&b, "v1 %s %s %s %u\n", mail_event ? "me" : "ms", sip_tp_lower(from->tp), ip,
+		  port);
 	sip_w_span(&b, call);
 	sip_w_fmt(&b, "\n%016llx\n", (unsigned long long)h);
 	sip_w_span(&b, rtag);
@@ -508,8 +510,7 @@ static void answer_add(struct sip_worker *w, struct sip_pend *p, const struct si
 	if (p->fetch)
 		d->flags |= SIP_DLG_FETCH;
 	sip_local_tag(tag, sizeof(tag), b.ltag, p->shard, rep->spec.id);
-	snprintf(contact, sizeof(contact), "<sip:%s:%u%s>", sip_net_host(w->net),
-		 sip_net_port(w->net), p->from.tp == SIP_TP_TCP ? ";transport=tcp" : "");
+	sip_net_contact(w->net, p->from.tp, contact, sizeof(contact));
 	snprintf(extra, sizeof(extra), "Expires: %u\r\n", p->granted);
 	sip_respond(w, m, &p->from, 200, "OK", &o);
 	sip_early_flush(w, p->shard, rep->spec.id);
@@ -532,8 +533,7 @@ static void answer_dialog(struct sip_worker *w, struct sip_pend *p, const struct
 	char extra[64], contact[160], state[64];
 	struct sip_resp_opts o = { .contact = contact, .extra = extra };
 
-	snprintf(contact, sizeof(contact), "<sip:%s:%u%s>", sip_net_host(w->net),
-		 sip_net_port(w->net), p->from.tp == SIP_TP_TCP ? ";transport=tcp" : "");
+	sip_net_contact(w->net, p->from.tp, contact, sizeof(contact));
 	snprintf(extra, sizeof(extra), "Expires: %u\r\n", p->op == PEND_REMOVE ? 0 : p->granted);
 	sip_respond(w, m, &p->from, 200, "OK", &o);
 	if (!d || !d->target[0])
@@ -565,7 +565,7 @@ void sip_sub_reply(struct sip_worker *w, const struct sub_rep *rep, uint32_t sha
 		goto out; /* a fire-and-forget remove */
 	p = &w->pend[slot];
 	p->used = false;
-	if (sip_parse(m, p->req, p->len, p->from.tp == SIP_TP_TCP, &why) < 0)
+	if (sip_parse(m, p->req, p->len, p->from.tp != SIP_TP_UDP, &why) < 0)
 		goto out;
 	if (rep->status == 0) {
 		if (p->op == PEND_ADD)
