@@ -41,6 +41,7 @@ struct sip_counters {
 	uint64_t tls_accepted;		 /* TLS handshakes completed */
 	uint64_t tls_handshake_failures; /* failed or timed-out TLS handshakes */
 	uint64_t tls_trusted;		 /* TLS clients with a trusted certificate */
+	uint64_t dialogs_swept;		 /* dialogs dropped: their subscription was gone */
 };
 
 #define SIP_DLG_TARGET 464
@@ -63,6 +64,7 @@ enum {
 	SIP_DLG_TERMINATED = 8, /* the final NOTIFY went out */
 	SIP_DLG_COUNTS = 16,	/* messages/unseen are known */
 	SIP_DLG_FETCH = 32,	/* a fetch: terminated after its one NOTIFY */
+	SIP_DLG_ORPHAN = 64,	/* the last sweep did not find its subscription */
 };
 
 struct sip_seg {
@@ -70,7 +72,7 @@ struct sip_seg {
 	uint32_t cap;  /* power of two */
 	uint32_t used; /* USED + TOMB records */
 	struct sip_counters c;
-	uint8_t pad[16]; /* 64 less the counters after dialogs: the layout is unchanged */
+	uint8_t pad[8]; /* 64 less the counters after dialogs: the layout is unchanged */
 	struct sip_dlg d[];
 };
 
@@ -93,6 +95,14 @@ void sip_dlg_del(struct sip_seg *s, struct sip_dlg *d);
  * earlier incarnation of the dialog sent unless it averaged more than 8
  * NOTIFYs a second, and stays below 2^31 until 2033. */
 uint32_t sip_dlg_cseq_base(uint32_t now);
+
+/* Sweep the next n slots from *cursor (wrapping): a dialog whose
+ * subscription alive() says is gone on two sweeps in a row is deleted (the
+ * shard's ENDED job normally does it; this catches the ones removed after a
+ * NOTIFY failure, fetches, and ENDED jobs lost in a crash). alive() may
+ * answer true when it cannot tell. Returns how many were deleted. */
+uint32_t sip_dlg_sweep(struct sip_seg *s, uint32_t *cursor, uint32_t n,
+		       bool (*alive)(void *arg, uint16_t shard, uint64_t id), void *arg);
 
 /* The dialog blob kept as a subscription's target (sub_spec.target):
  * "v1 <pkg> <tp> <ip> <port>\n<call-id>\n<local tag>\n<remote tag>\n

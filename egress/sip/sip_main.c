@@ -706,6 +706,7 @@ static void worker_loop(struct sip_worker *w)
 			sip_trans_tick(w->trans, w->now_ms, on_resend, on_timeout, w);
 			early_expire(w);
 			retry_tick(w);
+			sip_sub_sweep(w);
 			last_tick = w->now_ms;
 		}
 		sip_net_flush(w->net);

@@ -591,3 +591,19 @@ void sip_sub_reply(struct sip_worker *w, const struct sub_rep *rep, uint32_t sha
 out:
 	return;
 }
+
+static bool sub_alive(void *arg, uint16_t shard, uint64_t id)
+{
+	struct sip_worker *w = arg;
+	static struct sub_spec sp;
+	struct sub_table *t = sip_table(w, shard);
+
+	/* no table to ask, or a record mid-change: keep the dialog */
+	return !t || sub_table_get(t, id, &sp) != -ENOENT;
+}
+
+void sip_sub_sweep(struct sip_worker *w)
+{
+	/* the whole table about once a minute at one call per 50 ms */
+	sip_dlg_sweep(w->seg, &w->sweep_pos, w->seg->cap / 1200 + 1, sub_alive, w);
+}

@@ -82,8 +82,8 @@ int sip_tls_new(const struct pnad_conf *conf, struct sip_tls **out, char *err, s
 	SSL_CTX_set_options(t->ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
 					    SSL_OP_CIPHER_SERVER_PREFERENCE);
 	/* the connection code moves unsent bytes to the front of its buffer */
-	SSL_CTX_set_mode(t->ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
-					 SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	SSL_CTX_set_mode(t->ctx,
+			 SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 	SSL_CTX_set_verify(t->ctx, SSL_VERIFY_PEER, accept_any);
 	SSL_CTX_set_session_id_context(t->ctx, sid, sizeof(sid) - 1);
 	if (SSL_CTX_use_certificate_chain_file(t->ctx, conf->sip_tls_cert) != 1 ||

@@ -77,6 +77,7 @@ struct sip_worker {
 	uint32_t pend_hint;
 	struct sip_early early[SIP_EARLY_CAP];
 	struct sip_cred_reader creds; /* digest credentials (admin-written) */
+	uint32_t sweep_pos;	      /* next dialog slot sip_sub_sweep looks at */
 	uint32_t nretry;	      /* used entries of retry */
 	struct sip_retry retry[SIP_RETRY_CAP];
 };
@@ -87,6 +88,8 @@ void sip_sub_reply(struct sip_worker *w, const struct sub_rep *rep, uint32_t sha
 /* true while an unsubscribe (Expires: 0) of (shard, id) waits for its
  * shard's reply: that reply answers it and ends the dialog. */
 bool sip_sub_removing(const struct sip_worker *w, uint16_t shard, uint64_t id);
+/* Drop a slice of dialogs whose subscriptions are gone (call every tick). */
+void sip_sub_sweep(struct sip_worker *w);
 /* Send a response to req. */
 void sip_respond(struct sip_worker *w, const struct sip_msg *req, const struct sip_peer *from,
 		 int status, const char *reason, const struct sip_resp_opts *o);

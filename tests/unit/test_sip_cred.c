@@ -20,8 +20,7 @@ static void test_from_password(void)
 	const char *why = NULL;
 
 	/* RFC 2617 3.5's H(A1) (realm without '@': ours are SIP domains) */
-	CHECK_EQ(sip_cred_from_password("Mufasa", "testrealm.host.com", "Circle Of Life", &c,
-					&why),
+	CHECK_EQ(sip_cred_from_password("Mufasa", "testrealm.host.com", "Circle Of Life", &c, &why),
 		 0);
 	CHECK(strlen(c.ha1_md5) == 32 && strlen(c.ha1_sha256) == 64);
 	CHECK_EQ(sip_cred_from_password("a:b", "example.com", "p", &c, &why), -EINVAL);
@@ -88,8 +87,8 @@ static void test_table(void)
 }
 
 /* The Authorization value answering the challenge in chal for alg. */
-static void answer(const char *chal, const char *alg, const char *user, const char *pw,
-		   char *out, size_t cap)
+static void answer(const char *chal, const char *alg, const char *user, const char *pw, char *out,
+		   size_t cap)
 {
 	char nonce[64], resp[130];
 	const char *p = strstr(chal, "nonce=\"") + 7;
