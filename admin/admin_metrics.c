@@ -428,6 +428,9 @@ static const struct {
 	  "TLS clients whose certificate is in sip_tls_trusted.", SIPC(tls_trusted) },
 	{ "pnad_sip_tcp_open", "gauge", "SIP TCP and TLS connections open.", SIPC(tcp_open) },
 	{ "pnad_sip_dialogs", "gauge", "SIP dialogs in use.", SIPC(dialogs) },
+	{ "pnad_sip_retransmissions_absorbed_total", "counter",
+	  "SUBSCRIBE retransmissions answered with their transaction's response.",
+	  SIPC(retransmissions_absorbed) },
 	{ "pnad_sip_dialogs_swept_total", "counter",
 	  "SIP dialogs dropped by the sweep: their subscription was gone.", SIPC(dialogs_swept) },
 };

@@ -33,15 +33,16 @@ struct sip_counters {
 	uint64_t messages_sent;	     /* MESSAGE (Sieve) requests sent */
 	uint64_t message_failures;   /* MESSAGE that failed or could not be routed */
 	uint64_t tcp_accepted, tcp_refused, tcp_open;
-	uint64_t busy;			 /* requests refused: a preallocated table was full */
-	uint64_t dialogs;		 /* dialog records in use (gauge) */
-	uint64_t notify_retries;	 /* NOTIFYs sent again after a 408 or 5xx */
-	uint64_t auth_ok;		 /* digest responses accepted */
-	uint64_t auth_failures;		 /* digest responses refused (403) */
-	uint64_t tls_accepted;		 /* TLS handshakes completed */
-	uint64_t tls_handshake_failures; /* failed or timed-out TLS handshakes */
-	uint64_t tls_trusted;		 /* TLS clients with a trusted certificate */
-	uint64_t dialogs_swept;		 /* dialogs dropped: their subscription was gone */
+	uint64_t busy;			   /* requests refused: a preallocated table was full */
+	uint64_t dialogs;		   /* dialog records in use (gauge) */
+	uint64_t notify_retries;	   /* NOTIFYs sent again after a 408 or 5xx */
+	uint64_t auth_ok;		   /* digest responses accepted */
+	uint64_t auth_failures;		   /* digest responses refused (403) */
+	uint64_t tls_accepted;		   /* TLS handshakes completed */
+	uint64_t tls_handshake_failures;   /* failed or timed-out TLS handshakes */
+	uint64_t tls_trusted;		   /* TLS clients with a trusted certificate */
+	uint64_t dialogs_swept;		   /* dialogs dropped: their subscription was gone */
+	uint64_t retransmissions_absorbed; /* SUBSCRIBEs answered from the transaction */
 };
 
 #define SIP_DLG_TARGET 464
@@ -72,7 +73,7 @@ struct sip_seg {
 	uint32_t cap;  /* power of two */
 	uint32_t used; /* USED + TOMB records */
 	struct sip_counters c;
-	uint8_t pad[8]; /* 64 less the counters after dialogs: the layout is unchanged */
+	/* the counters after dialogs took the 64 bytes of padding there was */
 	struct sip_dlg d[];
 };
 

@@ -12,6 +12,7 @@
 #include "egress/sip/sip_auth.h"
 #include "egress/sip/sip_worker.h"
 #include "lib/evrec.h"
+#include "lib/hash.h"
 #include "lib/log.h"
 #include "lib/pct.h"
 #include "lib/names.h"
@@ -19,6 +20,52 @@
 
 #define DEFAULT_EXPIRES 3600 /* RFC 3842 section 4 */
 #define ALLOW_EVENTS "Allow-Events: message-summary, mail-event\r\n"
+
+/* The server transaction of a request: its top Via (branch and sent-by),
+ * Call-ID and CSeq. Never 0. */
+static uint64_t trans_key(const struct sip_msg *m)
+{
+	struct sip_span via = sip_hdr_get(m, SIP_H_VIA), call = sip_hdr_get(m, SIP_H_CALL_ID);
+	struct sip_span cseq = sip_hdr_get(m, SIP_H_CSEQ);
+	uint64_t h;
+
+	via = sip_list_next(&via);
+	h = hash64(via.p, via.n);
+	h = h * 0x9e3779b97f4a7c15ull ^ hash64(call.p, call.n);
+	h = h * 0x9e3779b97f4a7c15ull ^ hash64(cseq.p, cseq.n);
+	return h ? h : 1;
+}
+
+static void done_keep(struct sip_worker *w, const struct sip_msg *req, const char *resp, size_t len)
+{
+	uint64_t key = trans_key(req);
+	struct sip_done *d = &w->done[key % SIP_DONE_CAP];
+
+	if (len > sizeof(d->resp))
+		return;
+	d->key = key;
+	d->until_ms = w->now_ms + 64 * SIP_T1_MS;
+	d->len = (uint16_t)len;
+	memcpy(d->resp, resp, len);
+}
+
+/* A retransmitted SUBSCRIBE whose transaction already has its final
+ * response: send that again (RFC 3261 17.2.2). */
+static bool done_resend(struct sip_worker *w, const struct sip_msg *m, const struct sip_peer *from)
+{
+	uint64_t key;
+	struct sip_done *d;
+
+	if (from->tp != SIP_TP_UDP)
+		return false; /* reliable transports do not retransmit */
+	key = trans_key(m);
+	d = &w->done[key % SIP_DONE_CAP];
+	if (d->key != key || d->until_ms < w->now_ms)
+		return false;
+	sip_net_send(w->net, from, d->resp, d->len);
+	SIP_COUNT(w->seg, retransmissions_absorbed, 1);
+	return true;
+}
 
 void sip_respond(struct sip_worker *w, const struct sip_msg *req, const struct sip_peer *from,
 		 int status, const char *reason, const struct sip_resp_opts *o)
@@ -40,6 +87,9 @@ void sip_respond(struct sip_worker *w, const struct sip_msg *req, const struct s
 	}
 	/* RFC 3261 18.2.2 / RFC 3581: UDP answers go to the source address */
 	sip_net_send(w->net, from, buf, b.len);
+	if (status >= 200 && from->tp == SIP_TP_UDP &&
+	    sip_span_eq(sip_msg_span(req, req->method), "SUBSCRIBE"))
+		done_keep(w, req, buf, b.len);
 	if (status >= 100 && status < 700)
 		SIP_COUNT(w->seg, responses_out[status / 100], 1);
 }
@@ -449,7 +499,7 @@ void sip_sub_request(struct sip_worker *w, const struct sip_msg *m, const struct
 	int64_t exp = DEFAULT_EXPIRES;
 	char extra[64];
 
-	if (pending_dup(w, m))
+	if (done_resend(w, m, from) || pending_dup(w, m))
 		return;
 	pkg = sip_event_pkg(ev, NULL);
 	if (sip_span_eq(pkg, "message-summary")) {

@@ -21,7 +21,9 @@
 #define SIP_PEND_BUF (SIP_MAX_HEAD + 2048)
 #define SIP_EARLY_CAP 1024
 #define SIP_RETRY_CAP 1024
-#define SIP_RETRY_MAX 6 /* attempts after the first: 1+2+4+8+16+32 s */
+#define SIP_RETRY_MAX 6	 /* attempts after the first: 1+2+4+8+16+32 s */
+#define SIP_DONE_CAP 512 /* final responses kept for retransmissions */
+#define SIP_DONE_BYTES 1024
 
 enum { PEND_ADD = 1, PEND_REFRESH, PEND_REMOVE };
 
@@ -61,6 +63,16 @@ struct sip_retry {
 	int64_t due_ms;
 };
 
+/* A final response to a SUBSCRIBE over UDP, kept for Timer J (RFC 3261
+ * 17.2.2: 64*T1) so a retransmission of the request gets it again instead
+ * of being handled twice. Direct-mapped by key: a collision only forgets. */
+struct sip_done {
+	uint64_t key; /* hash of the top Via, Call-ID and CSeq; 0: free */
+	int64_t until_ms;
+	uint16_t len;
+	char resp[SIP_DONE_BYTES];
+};
+
 struct sip_worker {
 	struct pnad_rt *rt;
 	const struct pnad_conf *conf;
@@ -80,6 +92,7 @@ struct sip_worker {
 	uint32_t sweep_pos;	      /* next dialog slot sip_sub_sweep looks at */
 	uint32_t nretry;	      /* used entries of retry */
 	struct sip_retry retry[SIP_RETRY_CAP];
+	struct sip_done done[SIP_DONE_CAP];
 };
 
 /* sip_sub.c */

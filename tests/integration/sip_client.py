@@ -148,7 +148,8 @@ class SipClient:
             lines.append("P-Asserted-Identity: <%s>" % pai)
         if authorization:
             lines.append("Authorization: %s" % authorization)
-        self.send("\r\n".join(lines) + "\r\nContent-Length: 0\r\n\r\n")
+        self.last = "\r\n".join(lines) + "\r\nContent-Length: 0\r\n\r\n"
+        self.send(self.last)
         return self.recv_response()
 
     def subscribe_digest(self, user, password, alg="SHA-256", **kw):

@@ -250,3 +250,31 @@ def test_cseq_rises_across_a_sip_worker_restart(pnad_factory, redis_server):
         assert header(after, "Call-ID") == header(before[0], "Call-ID")
     finally:
         c.close()
+
+
+def test_retransmitted_subscribe_gets_the_same_answer(pnad_factory, redis_server):
+    """RFC 3261 17.2.2: a SUBSCRIBE retransmitted after its final response
+    (the 200 was slow or lost) gets that response again; it is not a second
+    SUBSCRIBE (no second 200 from a new transaction, no second NOTIFY)."""
+    from sip_client import SipClient, header
+    pnad = sip_pnad(pnad_factory, redis_server)
+    c = SipClient(pnad.sip_port)
+    try:
+        first = c.subscribe("lee", pai="sip:lee@example.com")
+        assert first.startswith("SIP/2.0 200 "), first
+        c.wait_notifies(1)
+        c.send(c.last)
+        again = c.recv_response()
+        assert again == first
+        time.sleep(1)
+        c.sock.settimeout(0.2)
+        try:
+            extra = c.sock.recv(65535)
+        except socket.timeout:
+            extra = b""
+        assert not extra, extra
+        assert len(c.notifies) == 1
+        status, text = pnad.api().text("/metrics")
+        assert "pnad_sip_retransmissions_absorbed_total 1" in text
+    finally:
+        c.close()
