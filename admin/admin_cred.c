@@ -425,13 +425,3 @@ const struct shm_seg *admin_cred_seg(const struct admin_cred *ac)
 {
 	return &ac->seg;
 }
-
-bool admin_cred_loaded(const struct admin_cred *ac)
-{
-	bool l;
-
-	pthread_mutex_lock((pthread_mutex_t *)&ac->mu);
-	l = ac->loaded;
-	pthread_mutex_unlock((pthread_mutex_t *)&ac->mu);
-	return l;
-}

@@ -57,7 +57,5 @@ void admin_cred_poll(struct admin_cred *ac,
 
 /* The segment, for reads (sip_cred_get, sip_cred_next). */
 const struct shm_seg *admin_cred_seg(const struct admin_cred *ac);
-/* Has the first reload from Redis happened (always true without Redis)? */
-bool admin_cred_loaded(const struct admin_cred *ac);
 
 #endif

@@ -30,9 +30,10 @@ static uint64_t trans_key(const struct sip_msg *m)
 	uint64_t h;
 
 	via = sip_list_next(&via);
-	h = hash64(via.p, via.n);
-	h = h * 0x9e3779b97f4a7c15ull ^ hash64(call.p, call.n);
-	h = h * 0x9e3779b97f4a7c15ull ^ hash64(cseq.p, cseq.n);
+	/* an absent header (a malformed request's 400) is an empty span */
+	h = via.n ? hash64(via.p, via.n) : 0;
+	h = h * 0x9e3779b97f4a7c15ull ^ (call.n ? hash64(call.p, call.n) : 0);
+	h = h * 0x9e3779b97f4a7c15ull ^ (cseq.n ? hash64(cseq.p, cseq.n) : 0);
 	return h ? h : 1;
 }
 
