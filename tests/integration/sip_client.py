@@ -95,7 +95,10 @@ class SipClient:
                 if l.partition(":")[0].strip().lower() in
                 ("via", "v", "from", "f", "to", "t", "call-id", "i", "cseq")]
         self.send("SIP/2.0 200 OK\r\n" + "\r\n".join(keep) + "\r\nContent-Length: 0\r\n\r\n")
-        self.notifies.append(text)
+        # a retransmission (our 200 was late: Timer E) is answered, not kept
+        key = (header(text, "Call-ID"), header(text, "CSeq"))
+        if key not in [(header(n, "Call-ID"), header(n, "CSeq")) for n in self.notifies]:
+            self.notifies.append(text)
 
     def recv_response(self, timeout=5):
         """The next response; NOTIFYs meanwhile are answered and kept."""
