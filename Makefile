@@ -154,9 +154,9 @@ micro: $(B)/pna-micro
 # libFuzzer targets: one per network parser, a short run each.
 FUZZ_B := build/fuzz
 FUZZ_CFLAGS := -std=gnu11 -g -O1 -D_GNU_SOURCE -I. -I$(FUZZ_B)/gen \
-	$(shell pkg-config --cflags liburing libprotobuf-c json-c hiredis) \
+	$(shell pkg-config --cflags liburing libprotobuf-c json-c hiredis libcrypto) \
 	-fsanitize=fuzzer,address,undefined
-FUZZ_LIB_SRC := $(filter-out $(MAINS),$(wildcard lib/*.c proto/*.c shard/shard_state.c connectors/pna_json.c ingest/ingest_conn.c router/router_route.c shard/sub_json.c egress/xmpp/xmpp_stanza.c egress/sip/sip_parse.c))
+FUZZ_LIB_SRC := $(filter-out $(MAINS),$(wildcard lib/*.c proto/*.c shard/shard_state.c connectors/pna_json.c ingest/ingest_conn.c router/router_route.c shard/sub_json.c egress/xmpp/xmpp_stanza.c egress/sip/sip_parse.c egress/sip/sip_auth.c))
 FUZZ_SECONDS ?= 20
 fuzz:
 	$(Q)mkdir -p $(FUZZ_B)/gen
@@ -164,7 +164,7 @@ fuzz:
 	$(Q)set -e; for f in $(FUZZ_SRC); do \
 		n=$$(basename $$f .c); echo "== $$n"; \
 		clang $(FUZZ_CFLAGS) $$f $(FUZZ_LIB_SRC) $(FUZZ_B)/gen/pna.pb-c.c \
-			$(shell pkg-config --libs libprotobuf-c json-c hiredis) -o $(FUZZ_B)/$$n; \
+			$(shell pkg-config --libs libprotobuf-c json-c hiredis libcrypto) -o $(FUZZ_B)/$$n; \
 		mkdir -p $(FUZZ_B)/corpus-$$n; \
 		$(FUZZ_B)/$$n -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
 			$(FUZZ_B)/corpus-$$n tests/fuzz/corpus/$$n >$(FUZZ_B)/$$n.log 2>&1 || \

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "egress/sip/sip_cred.h"
 #include "lib/evrec.h"
 #include "lib/names.h"
 
@@ -93,6 +94,9 @@ static const struct route_row routes[] = {
 	{ "/v1/accounts/", "GET", ADMIN_R_ACCOUNT },
 	{ "/v1/shards", "GET", ADMIN_R_SHARDS },
 	{ "/v1/stats", "GET", ADMIN_R_STATS },
+	{ "/v1/sip/credentials/", "PUT", ADMIN_R_CRED_PUT },
+	{ "/v1/sip/credentials/", "DELETE", ADMIN_R_CRED_DELETE },
+	{ "/v1/sip/credentials", "GET", ADMIN_R_CRED_LIST },
 };
 
 int admin_api_route(const char *method, const char *path, struct admin_route *r, const char **why)
@@ -586,4 +590,73 @@ char *admin_api_error_body(const char *reason, size_t *len)
 
 	add_str(o, "error", reason);
 	return admin_api_json_body(o, len);
+}
+
+static int cred_body(struct json_object *o, struct sip_cred *out, char *err, size_t errlen)
+{
+	char pw[256];
+	const char *why;
+	int has_pw;
+
+	static const char *const known[] = { "password", "ha1_md5", "ha1_sha256", NULL };
+
+	if (only_known(o, known, err, errlen) < 0)
+		return -EINVAL;
+	if ((has_pw = get_str(o, "password", pw, sizeof(pw), err, errlen)) < 0)
+		return -EINVAL;
+	if (has_pw) {
+		if (json_object_object_length(o) != 1)
+			return fail(err, errlen, "password: give it alone, or the hashes alone");
+		if (sip_cred_from_password(out->user, out->realm, pw, out, &why) < 0)
+			return fail(err, errlen, "%s", why);
+		explicit_bzero(pw, sizeof(pw));
+		return 0;
+	}
+	if (get_str(o, "ha1_md5", out->ha1_md5, sizeof(out->ha1_md5), err, errlen) < 0 ||
+	    get_str(o, "ha1_sha256", out->ha1_sha256, sizeof(out->ha1_sha256), err, errlen) < 0)
+		return -EINVAL;
+	if (sip_cred_validate(out, &why) < 0)
+		return fail(err, errlen, "%s", why);
+	return 0;
+}
+
+int admin_api_cred_parse(const char *arg, const char *body, size_t len, struct sip_cred *out,
+			 char *err, size_t errlen)
+{
+	const char *at = strrchr(arg, '@'), *why;
+	struct json_object *o;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (!at || at == arg || (size_t)(at - arg) >= sizeof(out->user) ||
+	    strlen(at + 1) >= sizeof(out->realm))
+		return fail(err, errlen, "credential: expected <user>@<realm>");
+	memcpy(out->user, arg, (size_t)(at - arg));
+	snprintf(out->realm, sizeof(out->realm), "%s", at + 1);
+	if (!body) {
+		/* a delete: the names must be possible ones */
+		snprintf(out->ha1_md5, sizeof(out->ha1_md5), "%032d", 0);
+		rc = sip_cred_validate(out, &why);
+		out->ha1_md5[0] = '\0';
+		return rc < 0 ? fail(err, errlen, "%s", why) : 0;
+	}
+	if (!(o = parse_object(body, len, err, errlen)))
+		return -EINVAL;
+	rc = cred_body(o, out, err, errlen);
+	json_object_put(o);
+	return rc;
+}
+
+struct json_object *admin_api_cred_json(const struct sip_cred *c)
+{
+	struct json_object *o = json_object_new_object(), *algs = json_object_new_array();
+
+	json_object_object_add(o, "user", json_object_new_string(c->user));
+	json_object_object_add(o, "realm", json_object_new_string(c->realm));
+	if (c->ha1_sha256[0])
+		json_object_array_add(algs, json_object_new_string("SHA-256"));
+	if (c->ha1_md5[0])
+		json_object_array_add(algs, json_object_new_string("MD5"));
+	json_object_object_add(o, "algorithms", algs);
+	return o;
 }

@@ -32,6 +32,9 @@ enum admin_route_kind {
 	ADMIN_R_ACCOUNT,      /* GET /v1/accounts/<account> */
 	ADMIN_R_SHARDS,	      /* GET /v1/shards[?account=] */
 	ADMIN_R_STATS,	      /* GET /v1/stats */
+	ADMIN_R_CRED_PUT,     /* PUT /v1/sip/credentials/<user>@<realm> */
+	ADMIN_R_CRED_DELETE,  /* DELETE /v1/sip/credentials/<user>@<realm> */
+	ADMIN_R_CRED_LIST,    /* GET /v1/sip/credentials */
 };
 
 #define ADMIN_ARG_MAX 512 /* decoded path remainder */
@@ -92,6 +95,17 @@ struct json_object *admin_api_grant_json(const struct grant *g);
  * names; a path is refused when !allow_path. 0 or -EINVAL with err. */
 int admin_api_mailbox_parse(const char *arg, char *acct, char *path, bool allow_path, char *err,
 			    size_t errlen);
+
+struct sip_cred;
+/* A SIP credential from its URL argument ("user@realm", split at the last
+ * '@') and, for a put, a body {"password": P} (both hashes are computed
+ * and P is forgotten) or {"ha1_sha256": H, "ha1_md5": H} (either or both;
+ * an algorithm without its hash is refused for that user). body NULL: the
+ * names only (a delete). 0 or -EINVAL with the field named in err. */
+int admin_api_cred_parse(const char *arg, const char *body, size_t len, struct sip_cred *out,
+			 char *err, size_t errlen);
+/* {"user", "realm", "algorithms": ["SHA-256", "MD5"]}: never the hashes. */
+struct json_object *admin_api_cred_json(const struct sip_cred *c);
 
 /* HTTP status for a shard's reply status (0, -EACCES, -ENOENT, -ENOSPC,
  * -EAGAIN, -EINVAL, -ETIMEDOUT, anything else). */

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "admin/admin_api.h"
+#include "admin/admin_cred.h"
 #include "admin/admin_http.h"
 #include "admin/admin_metrics.h"
 #include "admin/admin_view.h"
@@ -53,9 +54,10 @@ struct admin {
 	uint32_t *free_inf, nfree;
 	struct admin_subs_view *subs;
 	struct sub_table **tables;
-	struct shm_seg sip;  /* the SIP worker's segment, read-only (base NULL: none) */
-	struct shm_seg xmpp; /* the XMPP worker's, likewise */
-	bool chan;	     /* subscription segments and role eventfd present */
+	struct shm_seg sip;	 /* the SIP worker's segment, read-only (base NULL: none) */
+	struct shm_seg xmpp;	 /* the XMPP worker's, likewise */
+	struct admin_cred *cred; /* SIP digest credentials (NULL: no SIP worker) */
+	bool chan;		 /* subscription segments and role eventfd present */
 };
 
 static uint64_t mono_ms(void)
@@ -303,12 +305,26 @@ static void on_wake(void *arg)
 	drain_replies(a);
 }
 
+static void cred_done(void *arg, const struct admin_cred_done *d)
+{
+	struct admin *a = arg;
+
+	if (d->err)
+		answer_error(a, d->ref, admin_api_status_of(d->err), d->reason);
+	else if (d->op == ADMIN_CRED_PUT)
+		answer_json(a, d->ref, 201, admin_api_cred_json(&d->cred));
+	else
+		admin_http_respond(a->http, d->ref, 204, NULL, NULL, 0);
+}
+
 static void on_tick(void *arg)
 {
 	struct admin *a = arg;
 	uint64_t now = mono_ms();
 
 	drain_replies(a);
+	if (a->cred)
+		admin_cred_poll(a->cred, cred_done, a);
 	for (uint32_t i = 0; i < ADMIN_INFLIGHT; i++) {
 		struct inflight *f = &a->inf[i];
 		char why[96];
@@ -410,6 +426,48 @@ static void h_grant(struct admin *a, const struct admin_http_req *hr, enum admin
 		return;
 	}
 	shard_call(a, hr->ref, &req, sub_chan_shard_of(a->rt, req.grant.account), NULL);
+}
+
+static void h_cred(struct admin *a, const struct admin_http_req *hr, enum admin_route_kind k,
+		   const char *arg)
+{
+	struct sip_cred c;
+	char err[256];
+	uint32_t pos = 0;
+	struct json_object *o, *list;
+
+	if (!a->cred) {
+		answer_error(a, hr->ref, 404, "no SIP worker (sip_listen = none)");
+		return;
+	}
+	if (k == ADMIN_R_CRED_LIST) {
+		list = json_object_new_array();
+		while (sip_cred_next(admin_cred_seg(a->cred)->base, &pos, &c))
+			json_object_array_add(list, admin_api_cred_json(&c));
+		o = json_object_new_object();
+		json_object_object_add(o, "credentials", list);
+		answer_json(a, hr->ref, 200, o);
+		return;
+	}
+	if (admin_api_cred_parse(arg, k == ADMIN_R_CRED_PUT ? hr->body : NULL, hr->body_len, &c,
+				 err, sizeof(err)) < 0) {
+		answer_error(a, hr->ref, 400, err);
+		return;
+	}
+	if (k == ADMIN_R_CRED_DELETE && sip_cred_get(admin_cred_seg(a->cred)->base, c.user, c.realm,
+						     &(struct sip_cred){ 0 }) < 0) {
+		snprintf(err, sizeof(err), "no SIP credential %s@%s", c.user, c.realm);
+		answer_error(a, hr->ref, 404, err);
+		return;
+	}
+	if (k == ADMIN_R_CRED_PUT && !sip_cred_fits(admin_cred_seg(a->cred), c.user, c.realm)) {
+		answer_error(a, hr->ref, 507, "the SIP credential table is full (sip_credentials)");
+		return;
+	}
+	if (admin_cred_submit(a->cred, k == ADMIN_R_CRED_PUT ? ADMIN_CRED_PUT : ADMIN_CRED_DEL, &c,
+			      hr->ref) < 0)
+		answer_error(a, hr->ref, 503, "too many credential changes in flight; retry");
+	explicit_bzero(&c, sizeof(c));
 }
 
 static void h_mailbox(struct admin *a, const struct admin_http_req *hr, const char *arg,
@@ -522,6 +580,11 @@ static void on_request(void *arg, const struct admin_http_req *hr)
 		v = views(a);
 		answer_json(a, hr->ref, 200, admin_view_stats(&v));
 		break;
+	case ADMIN_R_CRED_PUT:
+	case ADMIN_R_CRED_DELETE:
+	case ADMIN_R_CRED_LIST:
+		h_cred(a, hr, r.kind, r.arg);
+		break;
 	}
 }
 
@@ -551,6 +614,7 @@ static void admin_fini(struct admin *a)
 	for (uint32_t i = 0; i < a->rt->nshards; i++)
 		sub_table_close(a->tables[i]);
 	admin_http_close(a->http);
+	admin_cred_close(a->cred);
 	free(a->inf);
 	free(a->free_inf);
 	free(a->subs);
@@ -589,6 +653,13 @@ int admin_main(struct pnad_rt *rt)
 		hooks.wake_fd = rt->role_efd[SUB_ROLE_ADMIN];
 	else
 		log_warn("no subscription segments: subscription requests answer 503");
+	if (strcmp(c->sip_listen, "none") != 0 &&
+	    admin_cred_open(c, (uint32_t)c->sip_credentials, hooks.wake_fd, &a.cred, err,
+			    sizeof(err)) < 0) {
+		log_error("%s", err);
+		admin_fini(&a);
+		return 1;
+	}
 	log_info("admin API on %s (%s)", c->admin_listen, c->admin_tls_cert[0] ? "h2" : "h2c");
 	rc = admin_http_run(a.http, &hooks, &pnad_stopping);
 	if (rc < 0)

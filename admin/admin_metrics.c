@@ -416,8 +416,22 @@ static const struct {
 	  SIPC(messages_sent) },
 	{ "pnad_sip_busy_total", "counter", "Requests refused: a preallocated table was full.",
 	  SIPC(busy) },
-	{ "pnad_sip_tcp_open", "gauge", "SIP TCP connections open.", SIPC(tcp_open) },
+	{ "pnad_sip_auth_ok_total", "counter", "Digest responses accepted.", SIPC(auth_ok) },
+	{ "pnad_sip_auth_failures_total", "counter",
+	  "Digest responses refused (wrong, unknown user, bad algorithm).", SIPC(auth_failures) },
+	{ "pnad_sip_tls_accepted_total", "counter", "TLS handshakes completed.",
+	  SIPC(tls_accepted) },
+	{ "pnad_sip_tls_handshake_failures_total", "counter",
+	  "TLS handshakes that failed or timed out.", SIPC(tls_handshake_failures) },
+	{ "pnad_sip_tls_trusted_total", "counter",
+	  "TLS clients whose certificate is in sip_tls_trusted.", SIPC(tls_trusted) },
+	{ "pnad_sip_tcp_open", "gauge", "SIP TCP and TLS connections open.", SIPC(tcp_open) },
 	{ "pnad_sip_dialogs", "gauge", "SIP dialogs in use.", SIPC(dialogs) },
+	{ "pnad_sip_retransmissions_absorbed_total", "counter",
+	  "SUBSCRIBE retransmissions answered with their transaction's response.",
+	  SIPC(retransmissions_absorbed) },
+	{ "pnad_sip_dialogs_swept_total", "counter",
+	  "SIP dialogs dropped by the sweep: their subscription was gone.", SIPC(dialogs_swept) },
 };
 
 /* The SIP worker: one process, so no labels. */

@@ -43,6 +43,9 @@ static void usage(void)
 		"  grant add account=A [path=P] grantee=G [rights=subscribe] | JSON\n"
 		"  grant del account=A [path=P] grantee=G\n"
 		"  grant list ACCOUNT\n"
+		"  sip-cred set USER@REALM password=P|-  SIP digest credential (-: read P\n"
+		"                               from stdin); or ha1_sha256=H [ha1_md5=H]\n"
+		"  sip-cred del USER@REALM | sip-cred list\n"
 		"The API address is -a, else admin_listen of -c CONFIG, else $PNA_ADMIN,\n"
 		"else 127.0.0.1:7680; the token -T, else admin_token of -c, else $PNA_TOKEN.\n"
 		"Exit status: 0 ok, 1 pnad answered with an error, 2 usage, 3 unreachable.\n");
@@ -174,6 +177,47 @@ static bool parse_grant(struct cmd *c, int argc, char **argv)
 	return true;
 }
 
+/* password=- reads the password from stdin (one line), so it stays out of
+ * the process list and the shell history. */
+static void password_from_stdin(int argc, char **argv)
+{
+	static char line[300];
+
+	for (int i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "password=-") != 0)
+			continue;
+		snprintf(line, sizeof(line), "password=");
+		if (!fgets(line + 9, (int)sizeof(line) - 9, stdin)) {
+			fprintf(stderr, "pnactl: no password on stdin\n");
+			exit(EXIT_USAGE);
+		}
+		line[strcspn(line, "\r\n")] = '\0';
+		argv[i] = line;
+	}
+}
+
+static bool parse_sip_cred(struct cmd *c, int argc, char **argv)
+{
+	const char *verb = argc > 0 ? argv[0] : "";
+
+	c->out = OUT_JSON;
+	if (!strcmp(verb, "set") && argc >= 3) {
+		c->method = "PUT";
+		set_path(c, "/v1/sip/credentials/", argv[1], "@");
+		password_from_stdin(argc - 2, argv + 2);
+		c->body = body_of(argc - 2, argv + 2);
+	} else if (!strcmp(verb, "del") && argc == 2) {
+		c->method = "DELETE";
+		set_path(c, "/v1/sip/credentials/", argv[1], "@");
+	} else if (!strcmp(verb, "list") && argc == 1) {
+		c->method = "GET";
+		set_path(c, "/v1/sip/credentials", NULL, "");
+	} else {
+		return false;
+	}
+	return true;
+}
+
 static bool parse_cmd(struct cmd *c, int argc, char **argv)
 {
 	const char *name = argv[0];
@@ -195,6 +239,8 @@ static bool parse_cmd(struct cmd *c, int argc, char **argv)
 		return parse_sub(c, argc - 1, argv + 1);
 	} else if (!strcmp(name, "grant")) {
 		return parse_grant(c, argc - 1, argv + 1);
+	} else if (!strcmp(name, "sip-cred")) {
+		return parse_sip_cred(c, argc - 1, argv + 1);
 	} else {
 		return false;
 	}

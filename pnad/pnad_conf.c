@@ -9,6 +9,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "egress/sip/sip_tls.h"
+
 #include "lib/conf.h"
 #include "lib/log.h"
 
@@ -67,6 +69,24 @@ static int check_prefix(void *obj, const char *v, const char **why)
 static int check_optional_hostport(void *obj, const char *v, const char **why)
 {
 	return strcmp(v, "none") == 0 ? 0 : check_hostport(obj, v, why);
+}
+
+static int parse_sip_tls_trusted(void *obj, const char *v, const char **why)
+{
+	struct pnad_conf *c = obj;
+	uint8_t fp[32];
+
+	if (c->nsip_tls_trusted == sizeof(c->sip_tls_trusted) / sizeof(c->sip_tls_trusted[0])) {
+		*why = "too many sip_tls_trusted lines";
+		return -EINVAL;
+	}
+	if (strlen(v) >= sizeof(c->sip_tls_trusted[0]) || sip_tls_fingerprint_parse(v, fp) < 0) {
+		*why = "sip_tls_trusted: expected a SHA-256 fingerprint (AB:CD:... or 64 hex "
+		       "digits)";
+		return -EINVAL;
+	}
+	strcpy(c->sip_tls_trusted[c->nsip_tls_trusted++], v);
+	return 0;
 }
 
 static int parse_sip_trusted(void *obj, const char *v, const char **why)
@@ -231,6 +251,13 @@ static const struct conf_key pnad_keys[] = {
 	  .off = F(sip_digest),
 	  .def = "yes",
 	  .help = "digest-authenticate subscribers that are not trusted CNAs (no: 403)" },
+	INTKEY("sip_credentials", sip_credentials, 16, 1 << 22, "65536", 0,
+	       "SIP digest credentials the admin API can hold"),
+	{ .name = "sip_tls_trusted",
+	  .type = CONF_LIST,
+	  .fn = parse_sip_tls_trusted,
+	  .help = "SHA-256 fingerprint of a CNA's TLS client certificate whose "
+		  "P-Asserted-Identity is believed (repeatable)" },
 	{ .name = "sip_trusted",
 	  .type = CONF_LIST,
 	  .fn = parse_sip_trusted,
@@ -277,6 +304,22 @@ int pnad_conf_load(const char *path, struct pnad_conf *c, char *err, size_t errl
 		c->admin_tls_cert[0] = '\0';
 	if (strcmp(c->admin_tls_key, "-") == 0)
 		c->admin_tls_key[0] = '\0';
+	if (strcmp(c->sip_tls_listen, "none") != 0) {
+		if (!c->sip_tls_cert[0] || !c->sip_tls_key[0]) {
+			snprintf(err, errlen,
+				 "%s: sip_tls_listen needs sip_tls_cert and sip_tls_key", path);
+			return -EINVAL;
+		}
+		for (int i = 0; i < 2; i++) {
+			const char *f = i ? c->sip_tls_key : c->sip_tls_cert;
+
+			if (access(f, R_OK) < 0) {
+				snprintf(err, errlen, "%s: %s '%s': %s", path,
+					 i ? "sip_tls_key" : "sip_tls_cert", f, strerror(errno));
+				return -errno;
+			}
+		}
+	}
 	if (!c->admin_tls_cert[0] != !c->admin_tls_key[0]) {
 		snprintf(err, errlen, "%s: admin_tls_cert and admin_tls_key go together", path);
 		return -EINVAL;

@@ -56,9 +56,12 @@ struct pnad_conf {
 	char sip_tls_cert[256], sip_tls_key[256];
 	char sip_domain[128]; /* our host part in Contact and From */
 	int64_t sip_min_expires, sip_max_expires;
-	int sip_digest;		  /* digest auth for untrusted subscribers */
-	uint32_t nsip_trusted;	  /* CNAs whose P-Asserted-Identity is taken */
-	char sip_trusted[32][64]; /* source IPs */
+	int sip_digest;		       /* digest auth for untrusted subscribers */
+	int64_t sip_credentials;       /* capacity of the digest credential table */
+	uint32_t nsip_trusted;	       /* CNAs whose P-Asserted-Identity is taken */
+	char sip_trusted[32][64];      /* source IPs */
+	uint32_t nsip_tls_trusted;     /* CNAs trusted by TLS client certificate */
+	char sip_tls_trusted[32][100]; /* SHA-256 fingerprints */
 	/* XMPP egress worker (issue #5); xmpp_server "none" disables it. */
 	char xmpp_server[64];	  /* the XMPP server's component port */
 	char xmpp_component[128]; /* our component domain (pna.example.com) */

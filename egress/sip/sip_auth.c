@@ -11,20 +11,25 @@
 
 #define NONCE_LIFETIME 300
 
-static int no_credentials(const char *user, const char *realm, char *pw, size_t cap)
+static int no_credentials(void *arg, const char *user, const char *realm, const char *alg,
+			  char *ha1, size_t cap)
 {
+	(void)arg;
 	(void)user;
 	(void)realm;
-	(void)pw;
+	(void)alg;
+	(void)ha1;
 	(void)cap;
 	return -ENOENT;
 }
 
 static sip_auth_lookup_fn lookup = no_credentials;
+static void *lookup_arg;
 
-void sip_auth_set_lookup(sip_auth_lookup_fn fn)
+void sip_auth_set_lookup(sip_auth_lookup_fn fn, void *arg)
 {
 	lookup = fn ? fn : no_credentials;
+	lookup_arg = arg;
 }
 
 /* hex(H(a:b:c...)) of the NULL-terminated parts joined by ':'. */
@@ -50,26 +55,51 @@ static int hash_hex(const EVP_MD *md, char *out, const char *const *parts)
 	return 0;
 }
 
-int sip_digest_response(const char *alg, const char *user, const char *realm, const char *pw,
-			const char *method, const char *uri, const char *nonce, const char *nc,
-			const char *cnonce, const char *qop, char *out)
+static const EVP_MD *md_of(const char *alg)
 {
-	const EVP_MD *md;
-	char ha1[2 * EVP_MAX_MD_SIZE + 1], ha2[2 * EVP_MAX_MD_SIZE + 1];
-
 	if (!alg || !alg[0] || strcasecmp(alg, "MD5") == 0)
-		md = EVP_md5();
-	else if (strcasecmp(alg, "SHA-256") == 0)
-		md = EVP_sha256();
-	else
+		return EVP_md5();
+	if (strcasecmp(alg, "SHA-256") == 0)
+		return EVP_sha256();
+	return NULL;
+}
+
+int sip_digest_ha1(const char *alg, const char *user, const char *realm, const char *pw, char *out)
+{
+	const EVP_MD *md = md_of(alg);
+
+	if (!md)
 		return -EINVAL;
-	if (hash_hex(md, ha1, (const char *const[]){ user, realm, pw, NULL }) < 0 ||
-	    hash_hex(md, ha2, (const char *const[]){ method, uri, NULL }) < 0)
+	return hash_hex(md, out, (const char *const[]){ user, realm, pw, NULL });
+}
+
+/* RFC 7616 section 3.4.1 from a stored H(A1). */
+static int response_of(const EVP_MD *md, const char *ha1, const char *method, const char *uri,
+		       const char *nonce, const char *nc, const char *cnonce, const char *qop,
+		       char *out)
+{
+	char ha2[2 * EVP_MAX_MD_SIZE + 1];
+
+	if (hash_hex(md, ha2, (const char *const[]){ method, uri, NULL }) < 0)
 		return -ENOMEM;
 	if (qop && qop[0])
 		return hash_hex(md, out,
 				(const char *const[]){ ha1, nonce, nc, cnonce, qop, ha2, NULL });
 	return hash_hex(md, out, (const char *const[]){ ha1, nonce, ha2, NULL });
+}
+
+int sip_digest_response(const char *alg, const char *user, const char *realm, const char *pw,
+			const char *method, const char *uri, const char *nonce, const char *nc,
+			const char *cnonce, const char *qop, char *out)
+{
+	char ha1[2 * EVP_MAX_MD_SIZE + 1];
+	const EVP_MD *md = md_of(alg);
+
+	if (!md)
+		return -EINVAL;
+	if (hash_hex(md, ha1, (const char *const[]){ user, realm, pw, NULL }) < 0)
+		return -ENOMEM;
+	return response_of(md, ha1, method, uri, nonce, nc, cnonce, qop, out);
 }
 
 static uint64_t mix(uint64_t x)
@@ -132,38 +162,63 @@ static int auth_param(struct sip_span v, const char *name, char *out, size_t cap
 	return -ENOENT;
 }
 
+/* Compare two hex strings in the same time wherever they differ. */
+static bool hex_equal(const char *a, const char *b)
+{
+	size_t n = strlen(a);
+	unsigned diff = n != strlen(b);
+
+	for (size_t i = 0; i < n && b[i]; i++)
+		diff |= (unsigned)((a[i] | 0x20) ^ (b[i] | 0x20));
+	return diff == 0;
+}
+
 int sip_auth_check(const char *realm, struct sip_span method, struct sip_span authz,
-		   uint64_t secret, uint32_t now, char *id, size_t cap)
+		   uint64_t secret, uint32_t now, char *id, size_t cap, const char **why)
 {
 	char user[128], r[128], nonce[64], uri[256], resp[130], alg[16] = "MD5", qop[16] = "";
-	char nc[16] = "", cnonce[128] = "", want[130], meth[32], expect[32], pw[256];
+	char nc[16] = "", cnonce[128] = "", want[130], meth[32], expect[32];
+	char ha1[2 * EVP_MAX_MD_SIZE + 1];
+	const EVP_MD *md;
 	unsigned t;
 
+	*why = "authentication failed";
 	if (authz.n < 7 || strncasecmp(authz.p, "Digest ", 7) != 0)
 		return -ENOENT;
 	if (auth_param(authz, "username", user, sizeof(user)) < 0 ||
 	    auth_param(authz, "realm", r, sizeof(r)) < 0 ||
 	    auth_param(authz, "nonce", nonce, sizeof(nonce)) < 0 ||
 	    auth_param(authz, "uri", uri, sizeof(uri)) < 0 ||
-	    auth_param(authz, "response", resp, sizeof(resp)) < 0)
+	    auth_param(authz, "response", resp, sizeof(resp)) < 0) {
+		*why = "Authorization lacks username, realm, nonce, uri or response";
 		return -EACCES;
+	}
 	auth_param(authz, "algorithm", alg, sizeof(alg));
 	auth_param(authz, "qop", qop, sizeof(qop));
 	auth_param(authz, "nc", nc, sizeof(nc));
 	auth_param(authz, "cnonce", cnonce, sizeof(cnonce));
-	if (strcmp(r, realm) != 0 || method.n >= sizeof(meth) || sscanf(nonce, "%8x", &t) != 1)
+	if (!(md = md_of(alg))) {
+		*why = "digest algorithm is neither SHA-256 nor MD5";
+		return -EACCES;
+	}
+	if (strcmp(r, realm) != 0)
+		return -ENOENT; /* another realm's answer: our challenge */
+	if (method.n >= sizeof(meth) || sscanf(nonce, "%8x", &t) != 1)
 		return -EACCES;
 	make_nonce(expect, sizeof(expect), secret, t);
 	if (strcmp(expect, nonce) != 0 || now - t > NONCE_LIFETIME)
-		return -ENOENT; /* stale: challenge again */
-	if (lookup(user, realm, pw, sizeof(pw)) < 0)
+		return -ENOENT; /* stale or not ours: challenge again */
+	if (lookup(lookup_arg, user, realm, alg[0] ? alg : "MD5", ha1, sizeof(ha1)) < 0) {
+		*why = "unknown user or no credential for this algorithm";
 		return -EACCES;
+	}
 	memcpy(meth, method.p, method.n);
 	meth[method.n] = 0;
-	if (sip_digest_response(alg, user, realm, pw, meth, uri, nonce, nc, cnonce, qop, want) <
-		    0 ||
-	    strcasecmp(want, resp) != 0)
+	if (response_of(md, ha1, meth, uri, nonce, nc, cnonce, qop, want) < 0 ||
+	    !hex_equal(want, resp)) {
+		*why = "wrong digest response";
 		return -EACCES;
+	}
 	if (snprintf(id, cap, "sip:%s@%s", user, realm) >= (int)cap)
 		return -EACCES;
 	return 0;

@@ -12,13 +12,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "egress/sip/sip_parse.h"
+#include "egress/sip/sip_tls.h"
 
 #define TAG_UDP 1ull
 #define TAG_LISTEN 2ull
 #define TAG_CONN 3ull
+#define TAG_TLS_LISTEN 4ull
 #define TAG(kind, gen, slot) (((kind) << 56) | ((uint64_t)((gen)&0xffffff) << 32) | (slot))
 
 #define RX_CAP (SIP_MAX_MSG + 1024)
@@ -31,6 +34,9 @@ struct conn {
 	int fd;
 	uint32_t gen;
 	bool used, closing, connecting, want_out;
+	bool handshaking, trusted; /* TLS: handshake not done; trusted certificate */
+	struct ssl_st *ssl;	   /* TLS session, NULL for TCP */
+	int64_t hs_deadline;	   /* monotonic ms: the handshake must be done */
 	struct sockaddr_storage addr;
 	socklen_t alen;
 	char *rx, *tx;
@@ -38,10 +44,11 @@ struct conn {
 };
 
 struct sip_net {
-	int epfd, udp, lfd;
+	int epfd, udp, lfd, tls_lfd;
 	struct sip_seg *seg;
 	char host[64];
-	uint16_t port;
+	uint16_t port, tls_port;
+	struct sip_tls *tls;
 	uint32_t nconns;
 	struct conn *conns;
 	/* outgoing datagrams of this pass */
@@ -135,7 +142,7 @@ int sip_net_open(const char *host, uint16_t port, uint32_t max_conns, int epfd, 
 		abort();
 	n->epfd = epfd;
 	n->seg = seg;
-	n->udp = n->lfd = -1;
+	n->udp = n->lfd = n->tls_lfd = -1;
 	snprintf(n->host, sizeof(n->host), "%s", host);
 	n->port = port;
 	n->nconns = max_conns;
@@ -183,6 +190,7 @@ void sip_net_close(struct sip_net *n)
 	if (!n)
 		return;
 	for (uint32_t i = 0; i < n->nconns; i++) {
+		sip_tls_session_free(n->conns[i].ssl);
 		if (n->conns[i].fd >= 0)
 			close(n->conns[i].fd);
 		free(n->conns[i].rx);
@@ -192,6 +200,9 @@ void sip_net_close(struct sip_net *n)
 		close(n->udp);
 	if (n->lfd >= 0)
 		close(n->lfd);
+	if (n->tls_lfd >= 0)
+		close(n->tls_lfd);
+	sip_tls_free(n->tls);
 	free(n->conns);
 	free(n->in_buf);
 	free(n);
@@ -205,6 +216,60 @@ const char *sip_net_host(const struct sip_net *n)
 uint16_t sip_net_port(const struct sip_net *n)
 {
 	return n->port;
+}
+
+uint16_t sip_net_port_of(const struct sip_net *n, uint8_t tp)
+{
+	return tp == SIP_TP_TLS ? n->tls_port : n->port;
+}
+
+const char *sip_tp_name(uint8_t tp)
+{
+	return tp == SIP_TP_TLS ? "TLS" : tp == SIP_TP_TCP ? "TCP" : "UDP";
+}
+
+const char *sip_tp_lower(uint8_t tp)
+{
+	return tp == SIP_TP_TLS ? "tls" : tp == SIP_TP_TCP ? "tcp" : "udp";
+}
+
+void sip_net_contact(const struct sip_net *n, uint8_t tp, char *out, size_t cap)
+{
+	snprintf(out, cap, "<sip:%s:%u%s%s>", n->host, sip_net_port_of(n, tp),
+		 tp == SIP_TP_UDP ? "" : ";transport=", tp == SIP_TP_UDP ? "" : sip_tp_lower(tp));
+}
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int sip_net_open_tls(struct sip_net *n, const char *host, uint16_t port, struct sip_tls *tls,
+		     char *err, size_t errlen)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int rc;
+
+	n->tls = tls;
+	if (sip_addr_make(host, port, &ss, &len) < 0) {
+		snprintf(err, errlen, "sip_tls_listen: %s is not a numeric address", host);
+		return -EINVAL;
+	}
+	if ((rc = bind_sock(SOCK_STREAM, &ss, len)) < 0) {
+		snprintf(err, errlen, "sip_tls_listen: tcp %s:%u: %s", host, port, strerror(-rc));
+		return rc;
+	}
+	n->tls_lfd = rc;
+	n->tls_port = port;
+	if ((rc = ep_add(n->epfd, n->tls_lfd, EPOLLIN, TAG(TAG_TLS_LISTEN, 0, 0))) < 0) {
+		snprintf(err, errlen, "epoll: %s", strerror(-rc));
+		return rc;
+	}
+	return 0;
 }
 
 static struct conn *conn_new(struct sip_net *n, int fd, const struct sockaddr_storage *a,
@@ -223,6 +288,8 @@ static struct conn *conn_new(struct sip_net *n, int fd, const struct sockaddr_st
 		}
 		c->used = true;
 		c->closing = c->connecting = c->want_out = false;
+		c->handshaking = c->trusted = false;
+		c->ssl = NULL;
 		c->fd = fd;
 		c->gen++;
 		c->addr = *a;
@@ -235,13 +302,25 @@ static struct conn *conn_new(struct sip_net *n, int fd, const struct sockaddr_st
 	return NULL;
 }
 
-static void on_accept(struct sip_net *n)
+/* A TLS connection starts with its handshake, bounded in time so that a
+ * peer that stalls or sends garbage only holds its own slot, briefly. */
+static int tls_begin(struct sip_net *n, struct conn *c)
+{
+	c->ssl = sip_tls_session(n->tls, c->fd);
+	if (!c->ssl)
+		return -ENOMEM;
+	c->handshaking = true;
+	c->hs_deadline = mono_ms() + SIP_TLS_HANDSHAKE_MS;
+	return 0;
+}
+
+static void on_accept(struct sip_net *n, bool tls)
 {
 	for (;;) {
 		struct sockaddr_storage a;
 		socklen_t alen = sizeof(a);
-		int fd =
-			accept4(n->lfd, (struct sockaddr *)&a, &alen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		int fd = accept4(tls ? n->tls_lfd : n->lfd, (struct sockaddr *)&a, &alen,
+				 SOCK_NONBLOCK | SOCK_CLOEXEC);
 		struct conn *c;
 		uint32_t slot;
 		int one = 1;
@@ -256,6 +335,10 @@ static void on_accept(struct sip_net *n)
 		}
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		SIP_COUNT(n->seg, tcp_accepted, 1);
+		if (tls && tls_begin(n, c) < 0) {
+			c->closing = true;
+			continue;
+		}
 		ep_add(n->epfd, fd, EPOLLIN | EPOLLRDHUP, TAG(TAG_CONN, c->gen, slot));
 	}
 }
@@ -263,9 +346,12 @@ static void on_accept(struct sip_net *n)
 static void conn_frame(struct sip_net *n, struct conn *c, uint32_t slot, sip_net_msg_fn fn,
 		       void *arg)
 {
-	struct sip_peer from = {
-		.tp = SIP_TP_TCP, .conn = slot, .gen = c->gen, .addr = c->addr, .alen = c->alen
-	};
+	struct sip_peer from = { .tp = c->ssl ? SIP_TP_TLS : SIP_TP_TCP,
+				 .cert_trusted = c->trusted,
+				 .conn = slot,
+				 .gen = c->gen,
+				 .addr = c->addr,
+				 .alen = c->alen };
 	size_t off = 0;
 
 	(void)n;
@@ -299,7 +385,8 @@ static void conn_read(struct sip_net *n, struct conn *c, uint32_t slot, sip_net_
 		      void *arg)
 {
 	for (;;) {
-		ssize_t r = read(c->fd, c->rx + c->rxlen, RX_CAP - c->rxlen);
+		ssize_t r = c->ssl ? sip_tls_read(c->ssl, c->rx + c->rxlen, RX_CAP - c->rxlen)
+				   : read(c->fd, c->rx + c->rxlen, RX_CAP - c->rxlen);
 
 		if (r > 0) {
 			c->rxlen += (size_t)r;
@@ -319,10 +406,11 @@ static void conn_write(struct sip_net *n, struct conn *c, uint32_t slot)
 	size_t off = 0;
 	bool want;
 
-	if (c->connecting)
+	if (c->connecting || c->handshaking)
 		return;
 	while (off < c->txlen) {
-		ssize_t w = write(c->fd, c->tx + off, c->txlen - off);
+		ssize_t w = c->ssl ? sip_tls_write(c->ssl, c->tx + off, c->txlen - off)
+				   : write(c->fd, c->tx + off, c->txlen - off);
 
 		if (w > 0) {
 			off += (size_t)w;
@@ -370,6 +458,40 @@ static void on_udp(struct sip_net *n, sip_net_msg_fn fn, void *arg)
 	}
 }
 
+/* Drive a TLS handshake: true once it is done (the connection then reads
+ * what may already have come with it). */
+static bool tls_step(struct sip_net *n, struct conn *c, uint32_t slot)
+{
+	bool want_write;
+	int rc = sip_tls_handshake(c->ssl, &want_write);
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP | (want_write ? EPOLLOUT : 0),
+				  .data.u64 = TAG(TAG_CONN, c->gen, slot) };
+
+	if (rc < 0) {
+		SIP_COUNT(n->seg, tls_handshake_failures, 1);
+		c->closing = true;
+		return false;
+	}
+	if (rc == 0) {
+		if (want_write != c->want_out) {
+			epoll_ctl(n->epfd, EPOLL_CTL_MOD, c->fd, &ev);
+			c->want_out = want_write;
+		}
+		return false;
+	}
+	c->handshaking = false;
+	c->trusted = sip_tls_peer_trusted(n->tls, c->ssl);
+	SIP_COUNT(n->seg, tls_accepted, 1);
+	if (c->trusted)
+		SIP_COUNT(n->seg, tls_trusted, 1);
+	if (c->want_out) {
+		ev.events = EPOLLIN | EPOLLRDHUP;
+		epoll_ctl(n->epfd, EPOLL_CTL_MOD, c->fd, &ev);
+		c->want_out = false;
+	}
+	return true;
+}
+
 bool sip_net_event(struct sip_net *n, uint64_t data, uint32_t events, sip_net_msg_fn fn, void *arg)
 {
 	uint64_t kind = data >> 56;
@@ -380,8 +502,8 @@ bool sip_net_event(struct sip_net *n, uint64_t data, uint32_t events, sip_net_ms
 		on_udp(n, fn, arg);
 		return true;
 	}
-	if (kind == TAG_LISTEN) {
-		on_accept(n);
+	if (kind == TAG_LISTEN || kind == TAG_TLS_LISTEN) {
+		on_accept(n, kind == TAG_TLS_LISTEN);
 		return true;
 	}
 	if (kind != TAG_CONN)
@@ -402,6 +524,8 @@ bool sip_net_event(struct sip_net *n, uint64_t data, uint32_t events, sip_net_ms
 			return true;
 		}
 	}
+	if (c->handshaking && !tls_step(n, c, slot))
+		return true;
 	if (events & EPOLLIN)
 		conn_read(n, c, slot, fn, arg);
 	if ((events & (EPOLLERR | EPOLLHUP)) && !(events & EPOLLIN))
@@ -430,6 +554,7 @@ static bool same_addr(const struct sockaddr_storage *a, const struct sockaddr_st
 
 static struct conn *conn_for(struct sip_net *n, const struct sip_peer *to, uint32_t *slot)
 {
+	bool tls = to->tp == SIP_TP_TLS;
 	struct conn *c;
 	int fd, one = 1;
 
@@ -442,11 +567,14 @@ static struct conn *conn_for(struct sip_net *n, const struct sip_peer *to, uint3
 	}
 	for (uint32_t i = 0; i < n->nconns; i++) {
 		c = &n->conns[i];
-		if (c->used && !c->closing && same_addr(&c->addr, &to->addr)) {
+		if (c->used && !c->closing && !c->handshaking && !c->ssl == !tls &&
+		    same_addr(&c->addr, &to->addr)) {
 			*slot = i;
 			return c;
 		}
 	}
+	if (tls)
+		return NULL; /* a TLS client's port is not a server: no dialling */
 	fd = socket(to->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return NULL;
@@ -469,7 +597,7 @@ static struct conn *conn_for(struct sip_net *n, const struct sip_peer *to, uint3
 
 int sip_net_send(struct sip_net *n, const struct sip_peer *to, const char *buf, size_t len)
 {
-	if (to->tp == SIP_TP_TCP) {
+	if (to->tp != SIP_TP_UDP) {
 		uint32_t slot;
 		struct conn *c = conn_for(n, to, &slot);
 
@@ -528,9 +656,15 @@ void sip_net_flush(struct sip_net *n)
 
 void sip_net_reap(struct sip_net *n)
 {
+	int64_t now = n->tls ? mono_ms() : 0;
+
 	for (uint32_t i = 0; i < n->nconns; i++) {
 		struct conn *c = &n->conns[i];
 
+		if (c->used && c->handshaking && now > c->hs_deadline && !c->closing) {
+			SIP_COUNT(n->seg, tls_handshake_failures, 1);
+			c->closing = true;
+		}
 		if (!c->used || !c->closing)
 			continue;
 		if (c->txlen && c->fd >= 0) {
@@ -539,6 +673,8 @@ void sip_net_reap(struct sip_net *n)
 			c->closing = true;
 		}
 		epoll_ctl(n->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+		sip_tls_session_free(c->ssl);
+		c->ssl = NULL;
 		close(c->fd);
 		c->fd = -1;
 		c->used = false;

@@ -93,6 +93,30 @@ void sip_dlg_del(struct sip_seg *s, struct sip_dlg *d)
 	SIP_COUNT(s, dialogs, (uint64_t)-1);
 }
 
+uint32_t sip_dlg_sweep(struct sip_seg *s, uint32_t *cursor, uint32_t n,
+		       bool (*alive)(void *arg, uint16_t shard, uint64_t id), void *arg)
+{
+	uint32_t gone = 0;
+
+	for (uint32_t k = 0; k < n && k < s->cap; k++) {
+		struct sip_dlg *d = &s->d[*cursor & (s->cap - 1)];
+
+		*cursor = (*cursor + 1) & (s->cap - 1);
+		if (!(d->flags & SIP_DLG_USED))
+			continue;
+		if (alive(arg, d->shard, d->id)) {
+			d->flags &= (uint16_t)~SIP_DLG_ORPHAN;
+		} else if (!(d->flags & SIP_DLG_ORPHAN)) {
+			d->flags |= SIP_DLG_ORPHAN; /* its ENDED job may still be coming */
+		} else {
+			sip_dlg_del(s, d);
+			SIP_COUNT(s, dialogs_swept, 1);
+			gone++;
+		}
+	}
+	return gone;
+}
+
 uint32_t sip_dlg_cseq_base(uint32_t now)
 {
 	const uint32_t epoch = 1735689600u; /* 2025-01-01 */

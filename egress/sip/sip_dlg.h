@@ -33,9 +33,16 @@ struct sip_counters {
 	uint64_t messages_sent;	     /* MESSAGE (Sieve) requests sent */
 	uint64_t message_failures;   /* MESSAGE that failed or could not be routed */
 	uint64_t tcp_accepted, tcp_refused, tcp_open;
-	uint64_t busy;		 /* requests refused: a preallocated table was full */
-	uint64_t dialogs;	 /* dialog records in use (gauge) */
-	uint64_t notify_retries; /* NOTIFYs sent again after a 408 or 5xx */
+	uint64_t busy;			   /* requests refused: a preallocated table was full */
+	uint64_t dialogs;		   /* dialog records in use (gauge) */
+	uint64_t notify_retries;	   /* NOTIFYs sent again after a 408 or 5xx */
+	uint64_t auth_ok;		   /* digest responses accepted */
+	uint64_t auth_failures;		   /* digest responses refused (403) */
+	uint64_t tls_accepted;		   /* TLS handshakes completed */
+	uint64_t tls_handshake_failures;   /* failed or timed-out TLS handshakes */
+	uint64_t tls_trusted;		   /* TLS clients with a trusted certificate */
+	uint64_t dialogs_swept;		   /* dialogs dropped: their subscription was gone */
+	uint64_t retransmissions_absorbed; /* SUBSCRIBEs answered from the transaction */
 };
 
 #define SIP_DLG_TARGET 464
@@ -58,6 +65,7 @@ enum {
 	SIP_DLG_TERMINATED = 8, /* the final NOTIFY went out */
 	SIP_DLG_COUNTS = 16,	/* messages/unseen are known */
 	SIP_DLG_FETCH = 32,	/* a fetch: terminated after its one NOTIFY */
+	SIP_DLG_ORPHAN = 64,	/* the last sweep did not find its subscription */
 };
 
 struct sip_seg {
@@ -65,7 +73,7 @@ struct sip_seg {
 	uint32_t cap;  /* power of two */
 	uint32_t used; /* USED + TOMB records */
 	struct sip_counters c;
-	uint8_t pad[56]; /* 64 less notify_retries: the layout is unchanged */
+	/* the counters after dialogs took the 64 bytes of padding there was */
 	struct sip_dlg d[];
 };
 
@@ -89,10 +97,18 @@ void sip_dlg_del(struct sip_seg *s, struct sip_dlg *d);
  * NOTIFYs a second, and stays below 2^31 until 2033. */
 uint32_t sip_dlg_cseq_base(uint32_t now);
 
+/* Sweep the next n slots from *cursor (wrapping): a dialog whose
+ * subscription alive() says is gone on two sweeps in a row is deleted (the
+ * shard's ENDED job normally does it; this catches the ones removed after a
+ * NOTIFY failure, fetches, and ENDED jobs lost in a crash). alive() may
+ * answer true when it cannot tell. Returns how many were deleted. */
+uint32_t sip_dlg_sweep(struct sip_seg *s, uint32_t *cursor, uint32_t n,
+		       bool (*alive)(void *arg, uint16_t shard, uint64_t id), void *arg);
+
 /* The dialog blob kept as a subscription's target (sub_spec.target):
  * "v1 <pkg> <tp> <ip> <port>\n<call-id>\n<local tag>\n<remote tag>\n
  * <remote target>\n<remote uri>\n<local uri>\n<route set>\n<event id>".
- * pkg: "ms" (message-summary) or "me" (mail-event); tp: udp or tcp. */
+ * pkg: "ms" (message-summary) or "me" (mail-event); tp: udp, tcp or tls. */
 struct sip_blob {
 	char pkg[3], tp[4];
 	char ip[48];

@@ -12,6 +12,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "egress/sip/sip_auth.h"
+#include "egress/sip/sip_tls.h"
 #include "egress/sip/sip_worker.h"
 #include "lib/evrec.h"
 #include "lib/log.h"
@@ -95,8 +97,8 @@ static int dialog_peer(const struct sip_blob *b, struct sip_peer *to)
 
 	memset(to, 0, sizeof(*to));
 	to->conn = UINT32_MAX;
-	if (strcmp(b->tp, "tcp") == 0) {
-		to->tp = SIP_TP_TCP;
+	if (strcmp(b->tp, "tcp") == 0 || strcmp(b->tp, "tls") == 0) {
+		to->tp = b->tp[1] == 'l' ? SIP_TP_TLS : SIP_TP_TCP;
 		return sip_addr_make(b->ip, b->port, &to->addr, &to->alen);
 	}
 	to->tp = SIP_TP_UDP;
@@ -197,16 +199,15 @@ int sip_notify_send(struct sip_worker *w, uint16_t shard, uint64_t id, const cha
 	else
 		snprintf(event, sizeof(event), "%s",
 			 strcmp(b.pkg, "ms") == 0 ? "message-summary" : "mail-event");
-	snprintf(contact, sizeof(contact), "<sip:%s:%u%s>", sip_net_host(w->net),
-		 sip_net_port(w->net), tr->to.tp == SIP_TP_TCP ? ";transport=tcp" : "");
+	sip_net_contact(w->net, tr->to.tp, contact, sizeof(contact));
 	d->cseq++;
 	sip_wbuf_init(&out, tr->buf, sizeof(tr->buf));
 	if (sip_build_request(&out, &(struct sip_req_out){
 					    .method = "NOTIFY",
 					    .ruri = ruri,
-					    .transport = tr->to.tp == SIP_TP_TCP ? "TCP" : "UDP",
+					    .transport = sip_tp_name(tr->to.tp),
 					    .via_host = sip_net_host(w->net),
-					    .via_port = sip_net_port(w->net),
+					    .via_port = sip_net_port_of(w->net, tr->to.tp),
 					    .branch = branch,
 					    .from_uri = luri,
 					    .from_tag = ltag,
@@ -232,9 +233,9 @@ int sip_notify_send(struct sip_worker *w, uint16_t shard, uint64_t id, const cha
 	tr->final_notify = strncmp(state, "terminated", 10) == 0;
 	sip_trans_start(w->trans, tr, w->now_ms);
 	SIP_COUNT(w->seg, notifies_sent, 1);
-	if (sip_net_send(w->net, &tr->to, tr->buf, tr->len) < 0 && tr->to.tp == SIP_TP_TCP) {
-		/* no connection: Timer F decides, as for a lost datagram */
-	}
+	/* no connection (TCP refused, TLS client gone): Timer F decides, as
+	 * for a lost datagram */
+	sip_net_send(w->net, &tr->to, tr->buf, tr->len);
 	return 0;
 }
 
@@ -597,7 +598,7 @@ static void on_msg(void *arg, const char *buf, size_t len, const struct sip_peer
 	struct sip_worker *w = arg;
 	static struct sip_msg m;
 	const char *why = NULL;
-	int rc = sip_parse(&m, buf, len, from->tp == SIP_TP_TCP, &why);
+	int rc = sip_parse(&m, buf, len, from->tp != SIP_TP_UDP, &why);
 
 	if (rc == -EAGAIN) {
 		why = "truncated message";
@@ -657,6 +658,9 @@ static int worker_init(struct sip_worker *w, struct pnad_rt *rt)
 	cap = (uint32_t)(w->conf->subscriptions * rt->nshards * 2 > (1 << 22)
 				 ? (1 << 22)
 				 : w->conf->subscriptions * rt->nshards * 2);
+	snprintf(name, sizeof(name), "/%s.sipcred", w->conf->name);
+	sip_cred_reader_init(&w->creds, name);
+	sip_auth_set_lookup(sip_cred_lookup, &w->creds);
 	snprintf(name, sizeof(name), "/%s.sip", w->conf->name);
 	if ((rc = sip_dlg_open(name, cap, &w->seg_map)) < 0) {
 		log_error("%s: %s", name, strerror(-rc));
@@ -671,6 +675,10 @@ static int worker_init(struct sip_worker *w, struct pnad_rt *rt)
 		log_error("%s", err);
 		return rc;
 	}
+	if ((rc = sip_tls_start(w->net, w->conf, err, sizeof(err))) < 0) {
+		log_error("%s", err);
+		return rc;
+	}
 	if (rt->role_efd[SUB_ROLE_SIP] > 0)
 		epoll_ctl(w->epfd, EPOLL_CTL_ADD, rt->role_efd[SUB_ROLE_SIP], &ev);
 	w->trans = sip_trans_new(TRANS_CAP);
@@ -678,7 +686,9 @@ static int worker_init(struct sip_worker *w, struct pnad_rt *rt)
 	w->tables = calloc(rt->nshards, sizeof(*w->tables));
 	if (!w->pend || !w->tables)
 		abort();
-	log_info("SIP worker listening on %s (udp, tcp)", w->conf->sip_listen);
+	log_info("SIP worker listening on %s (udp, tcp)%s%s", w->conf->sip_listen,
+		 strcmp(w->conf->sip_tls_listen, "none") ? " and tls on " : "",
+		 strcmp(w->conf->sip_tls_listen, "none") ? w->conf->sip_tls_listen : "");
 	return 0;
 }
 
@@ -696,6 +706,7 @@ static void worker_loop(struct sip_worker *w)
 			sip_trans_tick(w->trans, w->now_ms, on_resend, on_timeout, w);
 			early_expire(w);
 			retry_tick(w);
+			sip_sub_sweep(w);
 			last_tick = w->now_ms;
 		}
 		sip_net_flush(w->net);
@@ -731,6 +742,7 @@ int sip_main(struct pnad_rt *rt)
 	sip_net_flush(w.net);
 	sip_net_close(w.net);
 	sip_trans_free(w.trans);
+	sip_cred_reader_close(&w.creds);
 	for (uint32_t i = 0; i < rt->nshards; i++)
 		sub_table_close(w.tables[i]);
 	if (rt->conf->unlink_on_exit)

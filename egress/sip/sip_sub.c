@@ -12,6 +12,7 @@
 #include "egress/sip/sip_auth.h"
 #include "egress/sip/sip_worker.h"
 #include "lib/evrec.h"
+#include "lib/hash.h"
 #include "lib/log.h"
 #include "lib/pct.h"
 #include "lib/names.h"
@@ -19,6 +20,53 @@
 
 #define DEFAULT_EXPIRES 3600 /* RFC 3842 section 4 */
 #define ALLOW_EVENTS "Allow-Events: message-summary, mail-event\r\n"
+
+/* The server transaction of a request: its top Via (branch and sent-by),
+ * Call-ID and CSeq. Never 0. */
+static uint64_t trans_key(const struct sip_msg *m)
+{
+	struct sip_span via = sip_hdr_get(m, SIP_H_VIA), call = sip_hdr_get(m, SIP_H_CALL_ID);
+	struct sip_span cseq = sip_hdr_get(m, SIP_H_CSEQ);
+	uint64_t h;
+
+	via = sip_list_next(&via);
+	/* an absent header (a malformed request's 400) is an empty span */
+	h = via.n ? hash64(via.p, via.n) : 0;
+	h = h * 0x9e3779b97f4a7c15ull ^ (call.n ? hash64(call.p, call.n) : 0);
+	h = h * 0x9e3779b97f4a7c15ull ^ (cseq.n ? hash64(cseq.p, cseq.n) : 0);
+	return h ? h : 1;
+}
+
+static void done_keep(struct sip_worker *w, const struct sip_msg *req, const char *resp, size_t len)
+{
+	uint64_t key = trans_key(req);
+	struct sip_done *d = &w->done[key % SIP_DONE_CAP];
+
+	if (len > sizeof(d->resp))
+		return;
+	d->key = key;
+	d->until_ms = w->now_ms + 64 * SIP_T1_MS;
+	d->len = (uint16_t)len;
+	memcpy(d->resp, resp, len);
+}
+
+/* A retransmitted SUBSCRIBE whose transaction already has its final
+ * response: send that again (RFC 3261 17.2.2). */
+static bool done_resend(struct sip_worker *w, const struct sip_msg *m, const struct sip_peer *from)
+{
+	uint64_t key;
+	struct sip_done *d;
+
+	if (from->tp != SIP_TP_UDP)
+		return false; /* reliable transports do not retransmit */
+	key = trans_key(m);
+	d = &w->done[key % SIP_DONE_CAP];
+	if (d->key != key || d->until_ms < w->now_ms)
+		return false;
+	sip_net_send(w->net, from, d->resp, d->len);
+	SIP_COUNT(w->seg, retransmissions_absorbed, 1);
+	return true;
+}
 
 void sip_respond(struct sip_worker *w, const struct sip_msg *req, const struct sip_peer *from,
 		 int status, const char *reason, const struct sip_resp_opts *o)
@@ -40,6 +88,9 @@ void sip_respond(struct sip_worker *w, const struct sip_msg *req, const struct s
 	}
 	/* RFC 3261 18.2.2 / RFC 3581: UDP answers go to the source address */
 	sip_net_send(w->net, from, buf, b.len);
+	if (status >= 200 && from->tp == SIP_TP_UDP &&
+	    sip_span_eq(sip_msg_span(req, req->method), "SUBSCRIBE"))
+		done_keep(w, req, buf, b.len);
 	if (status >= 100 && status < 700)
 		SIP_COUNT(w->seg, responses_out[status / 100], 1);
 }
@@ -63,6 +114,8 @@ static bool trusted(const struct sip_worker *w, const struct sip_peer *from)
 	char ip[64];
 	uint16_t port;
 
+	if (from->cert_trusted)
+		return true;
 	sip_addr_str(&from->addr, ip, sizeof(ip), &port);
 	for (uint32_t i = 0; i < w->conf->nsip_trusted; i++)
 		if (strcmp(w->conf->sip_trusted[i], ip) == 0)
@@ -204,8 +257,8 @@ static int make_blob(struct sip_worker *w, const struct sip_msg *m, const struct
 		h = (h ^ (uint8_t)rtag.p[i]) * 0x100000001b3ull;
 	sip_addr_str(&from->addr, ip, sizeof(ip), &port);
 	sip_wbuf_init(&b, out, cap);
-	sip_w_fmt(&b, "v1 %s %s %s %u\n", mail_event ? "me" : "ms",
-		  from->tp == SIP_TP_TCP ? "tcp" : "udp", ip, port);
+	sip_w_fmt(&b, "v1 %s %s %s %u\n", mail_event ? "me" : "ms", sip_tp_lower(from->tp), ip,
+		  port);
 	sip_w_span(&b, call);
 	sip_w_fmt(&b, "\n%016llx\n", (unsigned long long)h);
 	sip_w_span(&b, rtag);
@@ -274,6 +327,7 @@ static int identify(struct sip_worker *w, const struct sip_msg *m, const struct 
 {
 	struct sip_span pai = sip_hdr_get(m, SIP_H_PAI), uri, par;
 	char challenge[512];
+	const char *why;
 	int rc;
 
 	if (trusted(w, from) && pai.n) {
@@ -290,9 +344,11 @@ static int identify(struct sip_worker *w, const struct sip_msg *m, const struct 
 		return -EACCES;
 	}
 	rc = sip_auth_check(w->conf->sip_domain, sip_msg_span(m, m->method),
-			    sip_hdr_get(m, SIP_H_AUTHORIZATION), w->secret, w->now, out, cap);
-	if (rc == 0)
+			    sip_hdr_get(m, SIP_H_AUTHORIZATION), w->secret, w->now, out, cap, &why);
+	if (rc == 0) {
+		SIP_COUNT(w->seg, auth_ok, 1);
 		return 0;
+	}
 	if (rc == -ENOENT) {
 		sip_auth_challenge(challenge, sizeof(challenge), w->conf->sip_domain, w->secret,
 				   w->now);
@@ -301,7 +357,8 @@ static int identify(struct sip_worker *w, const struct sip_msg *m, const struct 
 		SIP_COUNT(w->seg, auth_challenges, 1);
 		return -EACCES;
 	}
-	respond_warn(w, m, from, 403, "Forbidden", "authentication failed");
+	respond_warn(w, m, from, 403, "Forbidden", why);
+	SIP_COUNT(w->seg, auth_failures, 1);
 	SIP_COUNT(w->seg, forbidden, 1);
 	return -EACCES;
 }
@@ -443,7 +500,7 @@ void sip_sub_request(struct sip_worker *w, const struct sip_msg *m, const struct
 	int64_t exp = DEFAULT_EXPIRES;
 	char extra[64];
 
-	if (pending_dup(w, m))
+	if (done_resend(w, m, from) || pending_dup(w, m))
 		return;
 	pkg = sip_event_pkg(ev, NULL);
 	if (sip_span_eq(pkg, "message-summary")) {
@@ -504,8 +561,7 @@ static void answer_add(struct sip_worker *w, struct sip_pend *p, const struct si
 	if (p->fetch)
 		d->flags |= SIP_DLG_FETCH;
 	sip_local_tag(tag, sizeof(tag), b.ltag, p->shard, rep->spec.id);
-	snprintf(contact, sizeof(contact), "<sip:%s:%u%s>", sip_net_host(w->net),
-		 sip_net_port(w->net), p->from.tp == SIP_TP_TCP ? ";transport=tcp" : "");
+	sip_net_contact(w->net, p->from.tp, contact, sizeof(contact));
 	snprintf(extra, sizeof(extra), "Expires: %u\r\n", p->granted);
 	sip_respond(w, m, &p->from, 200, "OK", &o);
 	sip_early_flush(w, p->shard, rep->spec.id);
@@ -528,8 +584,7 @@ static void answer_dialog(struct sip_worker *w, struct sip_pend *p, const struct
 	char extra[64], contact[160], state[64];
 	struct sip_resp_opts o = { .contact = contact, .extra = extra };
 
-	snprintf(contact, sizeof(contact), "<sip:%s:%u%s>", sip_net_host(w->net),
-		 sip_net_port(w->net), p->from.tp == SIP_TP_TCP ? ";transport=tcp" : "");
+	sip_net_contact(w->net, p->from.tp, contact, sizeof(contact));
 	snprintf(extra, sizeof(extra), "Expires: %u\r\n", p->op == PEND_REMOVE ? 0 : p->granted);
 	sip_respond(w, m, &p->from, 200, "OK", &o);
 	if (!d || !d->target[0])
@@ -561,7 +616,7 @@ void sip_sub_reply(struct sip_worker *w, const struct sub_rep *rep, uint32_t sha
 		goto out; /* a fire-and-forget remove */
 	p = &w->pend[slot];
 	p->used = false;
-	if (sip_parse(m, p->req, p->len, p->from.tp == SIP_TP_TCP, &why) < 0)
+	if (sip_parse(m, p->req, p->len, p->from.tp != SIP_TP_UDP, &why) < 0)
 		goto out;
 	if (rep->status == 0) {
 		if (p->op == PEND_ADD)
@@ -586,4 +641,20 @@ void sip_sub_reply(struct sip_worker *w, const struct sub_rep *rep, uint32_t sha
 	}
 out:
 	return;
+}
+
+static bool sub_alive(void *arg, uint16_t shard, uint64_t id)
+{
+	struct sip_worker *w = arg;
+	static struct sub_spec sp;
+	struct sub_table *t = sip_table(w, shard);
+
+	/* no table to ask, or a record mid-change: keep the dialog */
+	return !t || sub_table_get(t, id, &sp) != -ENOENT;
+}
+
+void sip_sub_sweep(struct sip_worker *w)
+{
+	/* the whole table about once a minute at one call per 50 ms */
+	sip_dlg_sweep(w->seg, &w->sweep_pos, w->seg->cap / 1200 + 1, sub_alive, w);
 }

@@ -9,6 +9,7 @@
 
 #include "egress/sip/sip_build.h"
 #include "egress/sip/sip_conn.h"
+#include "egress/sip/sip_cred.h"
 #include "egress/sip/sip_dlg.h"
 #include "egress/sip/sip_parse.h"
 #include "egress/sip/sip_trans.h"
@@ -20,7 +21,9 @@
 #define SIP_PEND_BUF (SIP_MAX_HEAD + 2048)
 #define SIP_EARLY_CAP 1024
 #define SIP_RETRY_CAP 1024
-#define SIP_RETRY_MAX 6 /* attempts after the first: 1+2+4+8+16+32 s */
+#define SIP_RETRY_MAX 6	 /* attempts after the first: 1+2+4+8+16+32 s */
+#define SIP_DONE_CAP 512 /* final responses kept for retransmissions */
+#define SIP_DONE_BYTES 1024
 
 enum { PEND_ADD = 1, PEND_REFRESH, PEND_REMOVE };
 
@@ -60,6 +63,16 @@ struct sip_retry {
 	int64_t due_ms;
 };
 
+/* A final response to a SUBSCRIBE over UDP, kept for Timer J (RFC 3261
+ * 17.2.2: 64*T1) so a retransmission of the request gets it again instead
+ * of being handled twice. Direct-mapped by key: a collision only forgets. */
+struct sip_done {
+	uint64_t key; /* hash of the top Via, Call-ID and CSeq; 0: free */
+	int64_t until_ms;
+	uint16_t len;
+	char resp[SIP_DONE_BYTES];
+};
+
 struct sip_worker {
 	struct pnad_rt *rt;
 	const struct pnad_conf *conf;
@@ -75,8 +88,11 @@ struct sip_worker {
 	struct sip_pend *pend;
 	uint32_t pend_hint;
 	struct sip_early early[SIP_EARLY_CAP];
-	uint32_t nretry; /* used entries of retry */
+	struct sip_cred_reader creds; /* digest credentials (admin-written) */
+	uint32_t sweep_pos;	      /* next dialog slot sip_sub_sweep looks at */
+	uint32_t nretry;	      /* used entries of retry */
 	struct sip_retry retry[SIP_RETRY_CAP];
+	struct sip_done done[SIP_DONE_CAP];
 };
 
 /* sip_sub.c */
@@ -85,6 +101,8 @@ void sip_sub_reply(struct sip_worker *w, const struct sub_rep *rep, uint32_t sha
 /* true while an unsubscribe (Expires: 0) of (shard, id) waits for its
  * shard's reply: that reply answers it and ends the dialog. */
 bool sip_sub_removing(const struct sip_worker *w, uint16_t shard, uint64_t id);
+/* Drop a slice of dialogs whose subscriptions are gone (call every tick). */
+void sip_sub_sweep(struct sip_worker *w);
 /* Send a response to req. */
 void sip_respond(struct sip_worker *w, const struct sip_msg *req, const struct sip_peer *from,
 		 int status, const char *reason, const struct sip_resp_opts *o);

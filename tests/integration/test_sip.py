@@ -4,6 +4,7 @@ the ingest, and sipp checks the NOTIFYs it receives (regex checks in the
 scenario, exit status 0 only when every check passed)."""
 
 import os
+import signal
 import re
 import socket
 import subprocess
@@ -215,3 +216,68 @@ def test_notify_408_5xx_retried_with_backoff(pnad_factory, redis_server, tmp_pat
     # two backoffs (1 s, 2 s) before the NOTIFY that got its 200
     assert time.time() - t0 >= 3
     wait_until(lambda: not subs_of(pnad, "sip:" + acct), timeout=5, what="unsubscribe")
+
+
+def test_cseq_rises_across_a_sip_worker_restart(pnad_factory, redis_server):
+    from sip_client import SipClient, header, pid_on_port
+    pnad = sip_pnad(pnad_factory, redis_server)
+    acct = "kim@example.com"
+    c = SipClient(pnad.sip_port)
+    try:
+        resp = c.subscribe("kim", pai="sip:" + acct)
+        assert resp.startswith("SIP/2.0 200 "), resp
+        feed(pnad, [{"event": "MessageNew", "account": acct, "mailbox": "INBOX", "uid": 1}])
+        before = c.wait_notifies(2)
+        cseq = [int(header(n, "CSeq").split()[0]) for n in before]
+        assert cseq[1] > cseq[0], cseq
+
+        # kill the SIP worker mid-dialog; the supervisor starts another one
+        old = pid_on_port(pnad.sip_port, udp=True)
+        assert old in pnad.child_pids(), old
+        os.kill(old, signal.SIGKILL)
+        wait_until(lambda: pid_on_port(pnad.sip_port, udp=True) not in (None, old),
+                   timeout=20, what="a new SIP worker")
+
+        feed(pnad, [{"event": "MessageNew", "account": acct, "mailbox": "INBOX", "uid": 2}])
+        after = c.wait_notifies(3)[-1]
+        # the next number, kept in the worker's segment (a worker that lost
+        # it would start 8 per second since 2025 higher: also above, but
+        # not the next one)
+        assert int(header(after, "CSeq").split()[0]) == cseq[1] + 1, (cseq, after)
+        assert "Text-Message: 2/0" in after, after
+        # same dialog: the tags and Call-ID did not change
+        assert header(after, "From") == header(before[0], "From")
+        assert header(after, "Call-ID") == header(before[0], "Call-ID")
+    finally:
+        c.close()
+
+
+def test_retransmitted_subscribe_gets_the_same_answer(pnad_factory, redis_server):
+    """RFC 3261 17.2.2: a SUBSCRIBE retransmitted after its final response
+    (the 200 was slow or lost) gets that response again; it is not a second
+    SUBSCRIBE (no second 200 from a new transaction, no second NOTIFY)."""
+    from sip_client import SipClient, header
+    pnad = sip_pnad(pnad_factory, redis_server)
+    c = SipClient(pnad.sip_port)
+    try:
+        first = c.subscribe("lee", pai="sip:lee@example.com")
+        assert first.startswith("SIP/2.0 200 "), first
+        c.wait_notifies(1)
+        c.send(c.last)
+        again = c.recv_response()
+        assert again == first
+        # for a second: no other response, no NOTIFY of a second dialog
+        # (a Timer E resend of the first, if our 200 was late, is not one)
+        end = time.time() + 1
+        while time.time() < end:
+            try:
+                text = c._read_one(0.2)
+            except socket.timeout:
+                continue
+            assert text.startswith("NOTIFY "), text
+            c._answer_notify(text)
+        assert len(c.notifies) == 1, c.notifies
+        status, text = pnad.api().text("/metrics")
+        assert "pnad_sip_retransmissions_absorbed_total 1" in text
+    finally:
+        c.close()

@@ -13,6 +13,7 @@
 #include "admin/admin_api.h"
 #include "admin/admin_metrics.h"
 #include "admin/admin_view.h"
+#include "egress/sip/sip_cred.h"
 #include "check.h"
 #include "lib/evrec.h"
 #include "router/router_seg.h"
@@ -65,6 +66,15 @@ static void test_route(void)
 	CHECK_EQ(r.kind, ADMIN_R_SHARDS);
 	CHECK_EQ(route("GET", "/v1/stats", &r), 0);
 	CHECK_EQ(r.kind, ADMIN_R_STATS);
+
+	CHECK_EQ(route("PUT", "/v1/sip/credentials/bob%40example.com", &r), 0);
+	CHECK_EQ(r.kind, ADMIN_R_CRED_PUT);
+	CHECK_STR(r.arg, "bob@example.com");
+	CHECK_EQ(route("DELETE", "/v1/sip/credentials/bob@example.com", &r), 0);
+	CHECK_EQ(r.kind, ADMIN_R_CRED_DELETE);
+	CHECK_EQ(route("GET", "/v1/sip/credentials", &r), 0);
+	CHECK_EQ(r.kind, ADMIN_R_CRED_LIST);
+	CHECK_EQ(route("POST", "/v1/sip/credentials/bob@example.com", &r), 405);
 
 	CHECK_EQ(route("GET", "/v2/stats", &r), 404);
 	CHECK_EQ(route("GET", "/v1/statsx", &r), 404);
@@ -299,6 +309,40 @@ static void test_grants(void)
 	CHECK(strncmp(err, "grantee", 7) == 0);
 }
 
+static void test_cred_parse(void)
+{
+	struct sip_cred c;
+	struct json_object *o;
+	char err[200];
+	const char *pw = "{\"password\": \"s3cret\"}";
+	const char *h = "{\"ha1_md5\": \"0123456789abcdef0123456789ABCDEF\"}";
+
+	CHECK_EQ(admin_api_cred_parse("bob@example.com", pw, strlen(pw), &c, err, sizeof(err)), 0);
+	CHECK_STR(c.user, "bob");
+	CHECK_STR(c.realm, "example.com");
+	CHECK(strlen(c.ha1_md5) == 32 && strlen(c.ha1_sha256) == 64);
+	o = admin_api_cred_json(&c);
+	CHECK_STR(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN),
+		  "{\"user\":\"bob\",\"realm\":\"example.com\",\"algorithms\":[\"SHA-256\","
+		  "\"MD5\"]}");
+	json_object_put(o);
+	CHECK_EQ(admin_api_cred_parse("bob@example.com", h, strlen(h), &c, err, sizeof(err)), 0);
+	CHECK_STR(c.ha1_md5, "0123456789abcdef0123456789abcdef");
+	CHECK_STR(c.ha1_sha256, "");
+	CHECK_EQ(admin_api_cred_parse("bob@example.com", NULL, 0, &c, err, sizeof(err)), 0);
+	CHECK_EQ(admin_api_cred_parse("bob", pw, strlen(pw), &c, err, sizeof(err)), -EINVAL);
+	CHECK_STR(err, "credential: expected <user>@<realm>");
+	CHECK_EQ(admin_api_cred_parse("bob@example.com", "{\"password\": 1}", 15, &c, err,
+				      sizeof(err)),
+		 -EINVAL);
+	CHECK_STR(err, "password: expected a string");
+	CHECK_EQ(admin_api_cred_parse("bob@example.com", "{}", 2, &c, err, sizeof(err)), -EINVAL);
+	CHECK(strstr(err, "give password") != NULL);
+	CHECK_EQ(admin_api_cred_parse("b\"ob@example.com", pw, strlen(pw), &c, err, sizeof(err)),
+		 -EINVAL);
+	CHECK(strncmp(err, "user:", 5) == 0);
+}
+
 static void test_status(void)
 {
 	size_t len;
@@ -458,6 +502,7 @@ int main(void)
 	test_sub_parse();
 	test_sub_json();
 	test_grants();
+	test_cred_parse();
 	test_status();
 	test_prom_format();
 	test_segments();

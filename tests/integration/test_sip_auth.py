@@ -1,0 +1,151 @@
+"""SIP digest authentication (RFC 8760) against credentials the admin API
+manages: a subscriber that is not a trusted CNA is challenged, answers with
+the credential set through pnactl, and is served; a wrong password, a
+deleted credential and `sip_digest = no` are refused. The credential
+survives in Redis as hashes only."""
+
+import json
+import os
+import signal
+
+from conftest import feed, free_port, wait_until
+from sip_client import SipClient, digest_answer, header, headers, pid_on_port
+
+
+def digest_pnad(pnad_factory, redis_server, digest="yes"):
+    port = free_port()
+    extra = ("sip_listen = 127.0.0.1:%d\nsip_domain = example.com\nsip_digest = %s"
+             % (port, digest))
+    p = pnad_factory(redis="127.0.0.1:%d" % redis_server.port, extra=extra)
+    p.sip_port = port
+    return p
+
+
+def metric(pnad, name):
+    status, text = pnad.api().text("/metrics")
+    assert status == 200
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return int(line.split()[1])
+    raise AssertionError("no metric " + name)
+
+
+def test_digest_with_admin_credentials(pnad_factory, redis_server):
+    pnad = digest_pnad(pnad_factory, redis_server)
+    r = pnad.ctl("sip-cred", "set", "frank@example.com", "password=s3cret")
+    assert json.loads(r.stdout)["algorithms"] == ["SHA-256", "MD5"], r.stdout
+    listed = json.loads(pnad.ctl("sip-cred", "list").stdout)["credentials"]
+    assert {"user": "frank", "realm": "example.com",
+            "algorithms": ["SHA-256", "MD5"]} in listed
+
+    # stored in Redis as the two H(A1)s, never the password
+    stored = json.loads(redis_server.cli("HGET", pnad.name + ":sipcred",
+                                         "frank@example.com"))
+    assert set(stored) == {"user", "realm", "ha1_md5", "ha1_sha256"}
+    assert "s3cret" not in json.dumps(stored)
+
+    c = SipClient(pnad.sip_port)
+    try:
+        # no credentials: a challenge per algorithm, SHA-256 first (RFC 8760)
+        first = c.subscribe("frank", call_id="c-frank-1")
+        assert first.startswith("SIP/2.0 401 "), first
+        chal = headers(first, "WWW-Authenticate")
+        assert "algorithm=SHA-256" in chal[0] and "algorithm=MD5" in chal[1], chal
+
+        # SHA-256 answer: 200, then the initial NOTIFY and one per event
+        ok = c.subscribe("frank", authorization=digest_answer(
+            chal[0], "frank", "s3cret", "SUBSCRIBE", c.ruri))
+        assert ok.startswith("SIP/2.0 200 "), ok
+        c.wait_notifies(1)
+        feed(pnad, [{"event": "MessageNew", "account": "frank@example.com",
+                     "mailbox": "INBOX", "uid": 1}])
+        notes = c.wait_notifies(2)
+        assert "Messages-Waiting: yes" in notes[-1], notes[-1]
+        assert "Voice-Message" not in notes[-1]
+        assert metric(pnad, "pnad_sip_auth_ok_total") == 1
+
+        # MD5 works too
+        md5 = SipClient(pnad.sip_port)
+        try:
+            resp = md5.subscribe_digest("frank", "s3cret", alg="MD5")
+            assert resp.startswith("SIP/2.0 200 "), resp
+        finally:
+            md5.close()
+
+        # wrong password: 403 with the reason
+        bad = SipClient(pnad.sip_port)
+        try:
+            resp = bad.subscribe_digest("frank", "wrong")
+            assert resp.startswith("SIP/2.0 403 "), resp
+            assert "wrong digest response" in header(resp, "Warning"), resp
+        finally:
+            bad.close()
+        assert metric(pnad, "pnad_sip_auth_failures_total") == 1
+
+        # deleted: refused again (the dialog made before lives on)
+        pnad.ctl("sip-cred", "del", "frank@example.com")
+        assert json.loads(pnad.ctl("sip-cred", "list").stdout)["credentials"] == []
+        assert redis_server.cli("HGET", pnad.name + ":sipcred",
+                                "frank@example.com").strip() == ""
+        gone = SipClient(pnad.sip_port)
+        try:
+            resp = gone.subscribe_digest("frank", "s3cret")
+            assert resp.startswith("SIP/2.0 403 "), resp
+            assert "unknown user" in header(resp, "Warning"), resp
+        finally:
+            gone.close()
+        r = pnad.ctl("sip-cred", "del", "frank@example.com", check=False)
+        assert r.returncode == 1 and "no SIP credential" in r.stdout + r.stderr
+    finally:
+        c.close()
+
+
+def test_credentials_reload_from_redis_and_bad_input(pnad_factory, redis_server):
+    pnad = digest_pnad(pnad_factory, redis_server)
+    api = pnad.api()
+    sha = "a" * 64
+    status, body = api.request("PUT", "/v1/sip/credentials/gina@example.com",
+                               {"ha1_sha256": sha})
+    assert status == 201 and body["algorithms"] == ["SHA-256"], body
+    for path, req, why in [
+        ("/v1/sip/credentials/gina", {"password": "x"}, "expected <user>@<realm>"),
+        ("/v1/sip/credentials/gina@example.com", {"password": ""}, "password: empty"),
+        ("/v1/sip/credentials/gina@example.com", {"ha1_md5": "xyz"}, "ha1_md5"),
+        ("/v1/sip/credentials/gina@example.com", {}, "give password"),
+        ("/v1/sip/credentials/gina@example.com", {"password": "p", "ha1_md5": "0" * 32},
+         "alone"),
+        ("/v1/sip/credentials/gina@example.com", {"pasword": "p"}, "pasword: unknown field"),
+        ("/v1/sip/credentials/gi:na@example.com", {"password": "p"}, "user:"),
+    ]:
+        status, body = api.request("PUT", path, req)
+        assert status == 400 and why in body["error"], (path, req, status, body)
+
+    # the segment removed and the admin process killed: the restarted
+    # admin process rebuilds the table from Redis, and the worker finds it
+    seg = "/dev/shm/%s.sipcred" % pnad.name
+    assert os.path.exists(seg)
+    os.unlink(seg)
+    apid = pid_on_port(pnad.admin_port)
+    assert apid in pnad.child_pids(), apid
+    os.kill(apid, signal.SIGKILL)
+
+    def reloaded():
+        try:
+            status, body = pnad.api().request("GET", "/v1/sip/credentials")
+        except OSError:
+            return False
+        return status == 200 and body["credentials"] == [
+            {"user": "gina", "realm": "example.com", "algorithms": ["SHA-256"]}]
+    wait_until(reloaded, timeout=20, what="credentials reloaded from Redis")
+
+
+def test_digest_off_is_403(pnad_factory, redis_server):
+    pnad = digest_pnad(pnad_factory, redis_server, digest="no")
+    pnad.ctl("sip-cred", "set", "hank@example.com", "password=p")
+    c = SipClient(pnad.sip_port)
+    try:
+        resp = c.subscribe("hank")
+        assert resp.startswith("SIP/2.0 403 "), resp
+        assert "digest is off" in header(resp, "Warning"), resp
+    finally:
+        c.close()

@@ -1,0 +1,188 @@
+/* test_sip_cred: the SIP digest credential table (put, replace, delete,
+ * walk, full), H(A1) from a password, and sip_auth_check against the table
+ * through the reader's lookup: SHA-256 and MD5, wrong answers, unknown
+ * users, stale nonces, an algorithm without a hash. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "egress/sip/sip_auth.h"
+#include "egress/sip/sip_cred.h"
+#include "egress/sip/sip_tls.h"
+
+static char seg_name[64];
+
+static void test_from_password(void)
+{
+	struct sip_cred c;
+	const char *why = NULL;
+
+	/* RFC 2617 3.5's H(A1) (realm without '@': ours are SIP domains) */
+	CHECK_EQ(sip_cred_from_password("Mufasa", "testrealm.host.com", "Circle Of Life", &c, &why),
+		 0);
+	CHECK(strlen(c.ha1_md5) == 32 && strlen(c.ha1_sha256) == 64);
+	CHECK_EQ(sip_cred_from_password("a:b", "example.com", "p", &c, &why), -EINVAL);
+	CHECK(strncmp(why, "user:", 5) == 0);
+	CHECK_EQ(sip_cred_from_password("a", "ex ample.com", "p", &c, &why), -EINVAL);
+	CHECK(strncmp(why, "realm:", 6) == 0);
+	CHECK_EQ(sip_cred_from_password("a", "example.com", "", &c, &why), -EINVAL);
+
+	memset(&c, 0, sizeof(c));
+	strcpy(c.user, "bob");
+	strcpy(c.realm, "example.com");
+	CHECK_EQ(sip_cred_validate(&c, &why), -EINVAL); /* no hash at all */
+	strcpy(c.ha1_md5, "0123456789ABCDEF0123456789abcdef");
+	CHECK_EQ(sip_cred_validate(&c, &why), 0);
+	CHECK(strcmp(c.ha1_md5, "0123456789abcdef0123456789abcdef") == 0);
+	strcpy(c.ha1_sha256, "xyz");
+	CHECK_EQ(sip_cred_validate(&c, &why), -EINVAL);
+}
+
+static void test_table(void)
+{
+	struct shm_seg s;
+	struct sip_cred c, got;
+	const char *why;
+	uint32_t pos = 0, n = 0;
+	char user[16];
+
+	CHECK_EQ(sip_cred_open(seg_name, 16, &s), 0);
+	CHECK_EQ(sip_cred_from_password("alice", "example.com", "pw1", &c, &why), 0);
+	CHECK_EQ(sip_cred_put(&s, &c), 0);
+	CHECK_EQ(sip_cred_get(s.base, "alice", "EXAMPLE.com", &got), 0); /* realm: any case */
+	CHECK(strcmp(got.ha1_md5, c.ha1_md5) == 0);
+	CHECK_EQ(sip_cred_get(s.base, "Alice", "example.com", &got), -ENOENT);
+	/* replace */
+	CHECK_EQ(sip_cred_from_password("alice", "example.com", "pw2", &c, &why), 0);
+	CHECK_EQ(sip_cred_put(&s, &c), 0);
+	CHECK_EQ(sip_cred_count(s.base), 1);
+	CHECK_EQ(sip_cred_get(s.base, "alice", "example.com", &got), 0);
+	CHECK(strcmp(got.ha1_sha256, c.ha1_sha256) == 0);
+	/* fill: 3/4 of 32 slots */
+	for (int i = 0; i < 40; i++) {
+		snprintf(user, sizeof(user), "u%d", i);
+		CHECK_EQ(sip_cred_from_password(user, "example.com", "p", &c, &why), 0);
+		if (sip_cred_put(&s, &c) < 0)
+			break;
+	}
+	CHECK_EQ(sip_cred_count(s.base), 24);
+	CHECK(!sip_cred_fits(&s, "new", "example.com"));
+	CHECK(sip_cred_fits(&s, "alice", "example.com"));
+	CHECK_EQ(sip_cred_put(&s, &c), -ENOSPC);
+	while (sip_cred_next(s.base, &pos, &got))
+		n++;
+	CHECK_EQ(n, 24);
+	CHECK_EQ(sip_cred_del(&s, "u0", "example.com"), 0);
+	CHECK_EQ(sip_cred_del(&s, "u0", "example.com"), -ENOENT);
+	CHECK_EQ(sip_cred_get(s.base, "u0", "example.com", &got), -ENOENT);
+	CHECK(sip_cred_fits(&s, "new", "example.com"));
+	/* entries past the tombstone are still found */
+	CHECK_EQ(sip_cred_get(s.base, "alice", "example.com", &got), 0);
+	sip_cred_clear(&s);
+	CHECK_EQ(sip_cred_count(s.base), 0);
+	CHECK_EQ(sip_cred_get(s.base, "alice", "example.com", &got), -ENOENT);
+	shm_seg_close(&s);
+}
+
+/* The Authorization value answering the challenge in chal for alg. */
+static void answer(const char *chal, const char *alg, const char *user, const char *pw, char *out,
+		   size_t cap)
+{
+	char nonce[64], resp[130];
+	const char *p = strstr(chal, "nonce=\"") + 7;
+
+	snprintf(nonce, sizeof(nonce), "%.*s", (int)(strchr(p, '"') - p), p);
+	CHECK_EQ(sip_digest_response(alg, user, "example.com", pw, "SUBSCRIBE",
+				     "sip:alice@example.com", nonce, "00000001", "abc", "auth",
+				     resp),
+		 0);
+	snprintf(out, cap,
+		 "Digest username=\"%s\", realm=\"example.com\", nonce=\"%s\", "
+		 "uri=\"sip:alice@example.com\", response=\"%s\", algorithm=%s, qop=auth, "
+		 "nc=00000001, cnonce=\"abc\"",
+		 user, nonce, resp, alg);
+}
+
+static int check(const char *authz, uint32_t now, char *id, const char **why)
+{
+	return sip_auth_check("example.com", (struct sip_span){ "SUBSCRIBE", 9 },
+			      (struct sip_span){ authz, strlen(authz) }, 42, now, id, 128, why);
+}
+
+static void test_auth_check(void)
+{
+	struct sip_cred_reader r;
+	struct shm_seg s;
+	struct sip_cred c;
+	char chal[512], authz[600], id[128];
+	const char *why;
+	uint32_t now = 1760000000;
+
+	CHECK_EQ(sip_cred_open(seg_name, 16, &s), 0);
+	sip_cred_reader_init(&r, seg_name);
+	sip_auth_set_lookup(sip_cred_lookup, &r);
+	CHECK_EQ(sip_cred_from_password("alice", "example.com", "s3cret", &c, &why), 0);
+	CHECK_EQ(sip_cred_put(&s, &c), 0);
+	sip_auth_challenge(chal, sizeof(chal), "example.com", 42, now);
+	CHECK(strstr(chal, "algorithm=SHA-256") < strstr(chal, "algorithm=MD5"));
+
+	answer(chal, "SHA-256", "alice", "s3cret", authz, sizeof(authz));
+	CHECK_EQ(check(authz, now + 1, id, &why), 0);
+	CHECK(strcmp(id, "sip:alice@example.com") == 0);
+	answer(chal, "MD5", "alice", "s3cret", authz, sizeof(authz));
+	CHECK_EQ(check(authz, now + 1, id, &why), 0);
+	answer(chal, "SHA-256", "alice", "wrong", authz, sizeof(authz));
+	CHECK_EQ(check(authz, now + 1, id, &why), -EACCES);
+	CHECK(strcmp(why, "wrong digest response") == 0);
+	answer(chal, "SHA-256", "bob", "s3cret", authz, sizeof(authz));
+	CHECK_EQ(check(authz, now + 1, id, &why), -EACCES);
+	CHECK(strstr(why, "unknown user") != NULL);
+	answer(chal, "SHA-256", "alice", "s3cret", authz, sizeof(authz));
+	CHECK_EQ(check(authz, now + 301, id, &why), -ENOENT); /* stale: challenge again */
+	CHECK_EQ(check("Basic YWxpY2U6cw==", now, id, &why), -ENOENT);
+
+	/* a credential given only as an MD5 H(A1): SHA-256 answers fail */
+	c.ha1_sha256[0] = '\0';
+	CHECK_EQ(sip_cred_put(&s, &c), 0);
+	answer(chal, "SHA-256", "alice", "s3cret", authz, sizeof(authz));
+	CHECK_EQ(check(authz, now + 1, id, &why), -EACCES);
+	answer(chal, "MD5", "alice", "s3cret", authz, sizeof(authz));
+	CHECK_EQ(check(authz, now + 1, id, &why), 0);
+
+	/* deleted: refused */
+	CHECK_EQ(sip_cred_del(&s, "alice", "example.com"), 0);
+	CHECK_EQ(check(authz, now + 1, id, &why), -EACCES);
+	sip_auth_set_lookup(NULL, NULL);
+	sip_cred_reader_close(&r);
+	shm_seg_close(&s);
+}
+
+static void test_fingerprint(void)
+{
+	uint8_t fp[32];
+	const char *colon = "AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:"
+			    "AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89";
+
+	CHECK_EQ(sip_tls_fingerprint_parse(colon, fp), 0);
+	CHECK(fp[0] == 0xab && fp[31] == 0x89);
+	CHECK_EQ(sip_tls_fingerprint_parse("abcdef0123456789abcdef0123456789"
+					   "abcdef0123456789abcdef0123456789",
+					   fp),
+		 0);
+	CHECK_EQ(sip_tls_fingerprint_parse("abcd", fp), -EINVAL);
+	CHECK_EQ(sip_tls_fingerprint_parse("zz", fp), -EINVAL);
+}
+
+int main(void)
+{
+	snprintf(seg_name, sizeof(seg_name), "/pnatest.sipcred.%d", (int)getpid());
+	test_from_password();
+	test_table();
+	shm_seg_unlink(seg_name);
+	test_auth_check();
+	shm_seg_unlink(seg_name);
+	test_fingerprint();
+	return check_summary();
+}
