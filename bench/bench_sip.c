@@ -24,6 +24,7 @@
 #include "bench/bench_util.h"
 #include "egress/sip/sip_dlg.h"
 #include "lib/shm.h"
+#include "shard/sub_seg.h"
 
 #define CREDENTIAL "secret"
 #define TARGET_RATIO 0.6 /* issue #4 */
@@ -347,7 +348,8 @@ struct sip_pnad {
 	pid_t worker; /* the SIP worker (0: not found) */
 	uint16_t sip_port;
 	char seg[64];
-	struct shm_seg sip; /* base NULL when not attached */
+	struct shm_seg sip;  /* base NULL when not attached */
+	struct shm_seg subs; /* shard 0's subscription segment, likewise */
 };
 
 /* The process of `tree` holding a socket with inode `ino`. */
@@ -403,6 +405,7 @@ static pid_t find_worker(const struct sip_pnad *p)
 
 static void pnad_stop(struct sip_pnad *p)
 {
+	shm_seg_close(&p->subs);
 	shm_seg_close(&p->sip);
 	bench_pnad_stop(&p->b);
 	shm_seg_unlink(p->seg);
@@ -412,7 +415,7 @@ static void pnad_stop(struct sip_pnad *p)
 static int pnad_start(const struct sip_opts *o, const char *dir, struct sip_pnad *p)
 {
 	uint32_t subs = o->accounts * 2 < 1024 ? 1024 : o->accounts * 2;
-	char extra[256];
+	char extra[256], name[96];
 	struct bench_pnad_opts po = { .path = o->pnad,
 				      .dir = dir,
 				      .label = "sip",
@@ -437,8 +440,12 @@ static int pnad_start(const struct sip_opts *o, const char *dir, struct sip_pnad
 	for (double t0 = bench_now(); !p->worker && bench_now() - t0 < 10; bench_sleep(0.02))
 		p->worker = find_worker(p);
 	rc = p->worker ? shm_seg_attach_ro(p->seg, SIP_SEG_KIND, &p->sip) : -ETIMEDOUT;
+	snprintf(name, sizeof(name), "/%s.subs.0", p->b.name);
+	if (rc == 0 && shm_seg_attach_ro(name, SUB_SEG_KIND, &p->subs) < 0)
+		p->subs.base = NULL; /* the shard's counters are not reported */
 	if (rc < 0) {
 		p->sip.base = NULL;
+		p->subs.base = NULL;
 		bench_pnad_failed(&p->b, "has no SIP worker");
 		pnad_stop(p);
 	}
@@ -452,6 +459,15 @@ static struct sip_counters sip_counters(const struct sip_pnad *p)
 
 	if (s)
 		memcpy(&c, (const void *)&s->c, sizeof(c));
+	return c;
+}
+
+static struct sub_counters sub_counters(const struct sip_pnad *p)
+{
+	struct sub_counters c = { 0 };
+
+	if (p->subs.base)
+		memcpy(&c, (const void *)&sub_seg_of(&p->subs)->c, sizeof(c));
 	return c;
 }
 
@@ -512,9 +528,42 @@ static int subscribe_all(struct sink *s, const struct sip_pnad *p, uint32_t n, u
 
 struct sip_run {
 	uint64_t events, acked, notifies;
-	double secs, rate, worker_cpu, sender_cpu;
+	double secs, rate, sender_cpu;
+	double t_events;   /* first event sent to the last ack */
+	double worker_cpu; /* the SIP worker */
+	double sink_cpu;   /* the sink (this thread) */
+	double other_load; /* cores busy outside pnad and pna-bench; -1: unknown */
+	struct bench_pnad_cpu cpu;
 	struct sip_counters c0, c1;
+	struct sub_counters s0, s1; /* the shard's */
 };
+
+struct sip_window {
+	double t, busy, self, sink;
+};
+
+static void window_begin(struct sip_window *w)
+{
+	w->busy = bench_machine_busy_seconds();
+	w->self = bench_self_cpu_seconds();
+	w->sink = bench_thread_cpu_seconds();
+	w->t = bench_now();
+}
+
+/* The sink's CPU and the load of everything else over the window (busy
+ * time not used by pna-bench or by pnad's processes, `pnad` seconds). */
+static void window_end(const struct sip_window *w, double pnad, struct sip_run *r)
+{
+	double secs = bench_now() - w->t, busy = bench_machine_busy_seconds() - w->busy;
+
+	r->sink_cpu = bench_thread_cpu_seconds() - w->sink;
+	r->other_load = -1;
+	if (w->busy >= 0 && secs >= 0.2) {
+		r->other_load = (busy - pnad - (bench_self_cpu_seconds() - w->self)) / secs;
+		if (r->other_load < 0)
+			r->other_load = 0;
+	}
+}
 
 static int run_pnad(const struct sip_opts *o, const char *dir, struct sink *s, struct sip_run *r)
 {
@@ -527,6 +576,7 @@ static int run_pnad(const struct sip_opts *o, const char *dir, struct sink *s, s
 	struct bench_sender *snd = NULL;
 	struct bench_send_status st;
 	struct sip_pnad p;
+	struct sip_window win;
 	char err[256];
 	double t0, cpu0, sub0 = bench_now();
 	int rc;
@@ -554,8 +604,11 @@ static int run_pnad(const struct sip_opts *o, const char *dir, struct sink *s, s
 	s->t_first = s->t_last = 0;
 	s->capture = true;
 	r->c0 = sip_counters(&p);
+	r->s0 = sub_counters(&p);
+	bench_pnad_cpu_begin(&p.b);
 	cpu0 = bench_cpu_seconds(p.worker);
-	t0 = bench_now();
+	window_begin(&win);
+	t0 = win.t;
 	if ((rc = bench_sender_start(snd)) < 0)
 		goto out_close;
 	for (;;) {
@@ -576,7 +629,11 @@ static int run_pnad(const struct sip_opts *o, const char *dir, struct sink *s, s
 		}
 	}
 	r->worker_cpu = bench_cpu_seconds(p.worker) - cpu0;
+	bench_pnad_cpu_end(&p.b, &r->cpu);
+	window_end(&win, r->cpu.total, r);
+	r->t_events = st.t_acked > t0 ? st.t_acked - t0 : 0;
 	r->c1 = sip_counters(&p);
+	r->s1 = sub_counters(&p);
 	r->acked = st.acked;
 	r->events = ss.events;
 	r->notifies = s->notifies;
@@ -645,6 +702,7 @@ static void base_sender(const struct sink *s, uint64_t want, uint32_t window, in
 
 static int run_base(const struct sip_opts *o, struct sink *s, uint64_t want, struct sip_run *r)
 {
+	struct sip_window win;
 	int pfd[2], wstatus;
 	pid_t pid;
 	double t0, deadline;
@@ -654,7 +712,8 @@ static int run_base(const struct sip_opts *o, struct sink *s, uint64_t want, str
 		return -EINVAL;
 	s->notifies = 0;
 	s->t_first = s->t_last = 0;
-	t0 = bench_now();
+	window_begin(&win);
+	t0 = win.t;
 	pid = fork();
 	if (pid < 0)
 		return -errno;
@@ -672,6 +731,7 @@ static int run_base(const struct sip_opts *o, struct sink *s, uint64_t want, str
 	if (read(pfd[0], &r->sender_cpu, sizeof(r->sender_cpu)) != sizeof(r->sender_cpu))
 		r->sender_cpu = -1;
 	close(pfd[0]);
+	window_end(&win, r->sender_cpu > 0 ? r->sender_cpu : 0, r);
 	bench_stop(pid, SIGTERM, 2, &wstatus);
 	r->notifies = s->notifies;
 	r->secs = s->t_last - t0;
@@ -679,28 +739,48 @@ static int run_base(const struct sip_opts *o, struct sink *s, uint64_t want, str
 	return 0;
 }
 
+/* CPU microseconds per NOTIFY of `cpu` seconds. */
+static double per_notify(double cpu, uint64_t notifies)
+{
+	return notifies ? 1e6 * cpu / (double)notifies : 0;
+}
+
 static void report(const struct sip_opts *o, const struct sip_run *pn, const struct sip_run *b)
 {
 	char a[16], c[16], e[16], n[16];
 	double ratio = b->rate > 0 ? pn->rate / b->rate : 0;
+	double other = pn->cpu.other - pn->worker_cpu; /* the supervisor */
 
 	printf("sip notify  pnad %s/s  baseline %s/s  ratio %.2f  (target >= %.1f)\n",
 	       bench_si(a, sizeof(a), pn->rate), bench_si(c, sizeof(c), b->rate), ratio,
 	       TARGET_RATIO);
-	printf("  events in %s (acked %llu), NOTIFYs out %s in %.2f s, coalesced %lld; "
+	printf("  events in %s (acked %llu in %.2f s), NOTIFYs out %s in %.2f s, coalesced %lld; "
 	       "pnad counters: sent %llu, 200 %llu, retransmits %llu, failures %llu\n",
 	       bench_si(e, sizeof(e), (double)pn->events), (unsigned long long)pn->acked,
-	       bench_si(n, sizeof(n), (double)pn->notifies), pn->secs,
+	       pn->t_events, bench_si(n, sizeof(n), (double)pn->notifies), pn->secs,
 	       (long long)pn->acked - (long long)pn->notifies,
 	       (unsigned long long)(pn->c1.notifies_sent - pn->c0.notifies_sent),
 	       (unsigned long long)(pn->c1.notify_ok - pn->c0.notify_ok),
 	       (unsigned long long)(pn->c1.notify_retransmits - pn->c0.notify_retransmits),
 	       (unsigned long long)(pn->c1.notify_failures - pn->c0.notify_failures));
-	printf("  cpu: SIP worker %.2f s (%.0f%% of a core), ingest sender %.2f s; "
-	       "baseline sender %.2f s over %.2f s, %u in flight\n",
-	       pn->worker_cpu, pn->secs > 0 ? 100 * pn->worker_cpu / pn->secs : 0, pn->sender_cpu,
-	       b->sender_cpu, b->secs, o->window);
-	(void)o;
+	printf("  shard: matches %llu, notes to the worker %llu, folded into a pending note %llu, "
+	       "job ring full %llu\n",
+	       (unsigned long long)(pn->s1.matches - pn->s0.matches),
+	       (unsigned long long)(pn->s1.notes - pn->s0.notes),
+	       (unsigned long long)(pn->s1.coalesced - pn->s0.coalesced),
+	       (unsigned long long)(pn->s1.job_ring_full - pn->s0.job_ring_full));
+	printf("  cpu s (us per NOTIFY): SIP worker %.2f (%.2f, %.0f%% of a core), shard %.2f "
+	       "(%.2f), router %.2f (%.2f), supervisor %.2f, sink %.2f (%.2f), ingest sender "
+	       "%.2f; other load %.2f cores\n",
+	       pn->worker_cpu, per_notify(pn->worker_cpu, pn->notifies),
+	       pn->secs > 0 ? 100 * pn->worker_cpu / pn->secs : 0, pn->cpu.shards,
+	       per_notify(pn->cpu.shards, pn->notifies), pn->cpu.router,
+	       per_notify(pn->cpu.router, pn->notifies), other, pn->sink_cpu,
+	       per_notify(pn->sink_cpu, pn->notifies), pn->sender_cpu, pn->other_load);
+	printf("  baseline: sender %.2f s (%.2f us per NOTIFY), sink %.2f s (%.2f), over %.2f s, "
+	       "%u in flight; other load %.2f cores\n",
+	       b->sender_cpu, per_notify(b->sender_cpu, b->notifies), b->sink_cpu,
+	       per_notify(b->sink_cpu, b->notifies), b->secs, o->window, b->other_load);
 }
 
 int bench_sip_main(int argc, char **argv)

@@ -39,9 +39,56 @@ static void clock_update(struct sip_worker *w)
 	w->now = (uint32_t)time(NULL);
 }
 
+/* Written for every NOTIFY: by hand, not snprintf. */
 void sip_local_tag(char *out, size_t cap, struct sip_span prefix, uint16_t shard, uint64_t id)
 {
-	snprintf(out, cap, "%.*s-s%u-%llx", (int)prefix.n, prefix.p, shard, (unsigned long long)id);
+	char tmp[32];
+	int n = 0;
+	size_t o;
+
+	if (prefix.n + 1 + 6 + 1 + 16 >= cap) {
+		snprintf(out, cap, "%.*s-s%u-%llx", (int)prefix.n, prefix.p, shard,
+			 (unsigned long long)id);
+		return;
+	}
+	memcpy(out, prefix.p, prefix.n);
+	o = prefix.n;
+	out[o++] = '-';
+	out[o++] = 's';
+	do {
+		tmp[n++] = (char)('0' + shard % 10);
+		shard /= 10;
+	} while (shard);
+	while (n)
+		out[o++] = tmp[--n];
+	out[o++] = '-';
+	do {
+		tmp[n++] = "0123456789abcdef"[id & 15];
+		id >>= 4;
+	} while (id);
+	while (n)
+		out[o++] = tmp[--n];
+	out[o] = 0;
+}
+
+/* A span as a C string into out[cap] (cut to fit). */
+static void span_cstr(char *out, size_t cap, struct sip_span sp)
+{
+	size_t n = sp.n < cap ? sp.n : cap - 1;
+
+	memcpy(out, sp.p, n);
+	out[n] = 0;
+}
+
+/* "<prefix><n>" into out[cap] (n in decimal). */
+static void str_num(char *out, size_t cap, const char *prefix, uint32_t n)
+{
+	struct sip_wbuf b;
+
+	sip_wbuf_init(&b, out, cap - 1);
+	sip_w_str(&b, prefix);
+	sip_w_u64(&b, n);
+	out[b.over ? 0 : b.len] = 0;
 }
 
 struct sub_table *sip_table(struct sip_worker *w, uint32_t shard)
@@ -131,7 +178,8 @@ static int notify_body(const struct sip_blob *b, struct sip_dlg *d, const struct
 	account[alen] = 0;
 	sip_wbuf_init(&bw, body, cap);
 	if (strcmp(b->pkg, "ms") == 0) {
-		snprintf(uri, sizeof(uri), "sip:%s", account);
+		memcpy(uri, "sip:", 4);
+		memcpy(uri + 4, account, alen + 1);
 		*ctype = "application/simple-message-summary";
 		return sip_body_mwi(&bw, uri, d->messages, d->unseen);
 	}
@@ -157,13 +205,25 @@ static int notify_body(const struct sip_blob *b, struct sip_dlg *d, const struct
 	}
 }
 
+/* Our Contact for requests over transport tp: the same for every request,
+ * so written once. */
+static const char *contact_of(struct sip_worker *w, uint8_t tp)
+{
+	char *c = tp == SIP_TP_TCP ? w->contact_tcp : w->contact_udp;
+
+	if (!c[0])
+		snprintf(c, SIP_CONTACT_MAX, "<sip:%s:%u%s>", sip_net_host(w->net),
+			 sip_net_port(w->net), tp == SIP_TP_TCP ? ";transport=tcp" : "");
+	return c;
+}
+
 int sip_notify_send(struct sip_worker *w, uint16_t shard, uint64_t id, const char *target,
 		    struct sip_dlg *d, const struct sub_note *n, const char *state)
 {
 	struct sip_blob b;
 	struct sip_tr *tr;
 	char branch[32], ltag[64], ruri[256], luri[256], turi[256], route[512], event[96];
-	char contact[160], callid[256], rtag[128], body[1024];
+	char callid[256], rtag[128], body[1024];
 	const char *ctype = NULL;
 	struct sip_wbuf out;
 	int blen;
@@ -182,23 +242,24 @@ int sip_notify_send(struct sip_worker *w, uint16_t shard, uint64_t id, const cha
 		return -EINVAL;
 	}
 	sip_local_tag(ltag, sizeof(ltag), b.ltag, shard, id);
-#define CP(dst, sp) snprintf(dst, sizeof(dst), "%.*s", (int)(sp).n, (sp).p)
-	CP(ruri, b.rtarget);
-	CP(luri, b.luri);
-	CP(turi, b.ruri);
-	CP(route, b.route);
-	CP(callid, b.call_id);
-	CP(rtag, b.rtag);
-#undef CP
-	if (b.event_id.n)
-		snprintf(event, sizeof(event), "%s;id=%.*s",
-			 strcmp(b.pkg, "ms") == 0 ? "message-summary" : "mail-event",
-			 (int)b.event_id.n, b.event_id.p);
-	else
-		snprintf(event, sizeof(event), "%s",
-			 strcmp(b.pkg, "ms") == 0 ? "message-summary" : "mail-event");
-	snprintf(contact, sizeof(contact), "<sip:%s:%u%s>", sip_net_host(w->net),
-		 sip_net_port(w->net), tr->to.tp == SIP_TP_TCP ? ";transport=tcp" : "");
+	span_cstr(ruri, sizeof(ruri), b.rtarget);
+	span_cstr(luri, sizeof(luri), b.luri);
+	span_cstr(turi, sizeof(turi), b.ruri);
+	span_cstr(route, sizeof(route), b.route);
+	span_cstr(callid, sizeof(callid), b.call_id);
+	span_cstr(rtag, sizeof(rtag), b.rtag);
+	{
+		struct sip_wbuf e;
+
+		sip_wbuf_init(&e, event, sizeof(event) - 1);
+		sip_w_str(&e, strcmp(b.pkg, "ms") == 0 ? "message-summary" : "mail-event");
+		if (b.event_id.n) {
+			sip_w_str(&e, ";id=");
+			sip_w_span(&e, b.event_id);
+		}
+		event[e.over ? 0 : e.len] = 0;
+	}
+
 	d->cseq++;
 	sip_wbuf_init(&out, tr->buf, sizeof(tr->buf));
 	if (sip_build_request(&out, &(struct sip_req_out){
@@ -215,7 +276,7 @@ int sip_notify_send(struct sip_worker *w, uint16_t shard, uint64_t id, const cha
 					    .call_id = callid,
 					    .cseq = d->cseq,
 					    .route = route,
-					    .contact = contact,
+					    .contact = contact_of(w, tr->to.tp),
 					    .event = event,
 					    .sub_state = state,
 					    .ctype = ctype,
@@ -283,7 +344,7 @@ static void deliver(struct sip_worker *w, uint16_t shard, uint64_t id, const str
 	}
 	if (sp->expires <= w->now)
 		return; /* the shard's expiry tick ends it */
-	snprintf(state, sizeof(state), "active;expires=%u", sp->expires - w->now);
+	str_num(state, sizeof(state), "active;expires=", sp->expires - w->now);
 	sip_notify_send(w, shard, id, sp->target, d, n, state);
 }
 
@@ -533,7 +594,7 @@ static void retry_tick(struct sip_worker *w)
 			retry_free(w, r);
 			continue;
 		}
-		snprintf(state, sizeof(state), "active;expires=%u", sp.expires - w->now);
+		str_num(state, sizeof(state), "active;expires=", sp.expires - w->now);
 		if (sip_notify_send(w, r->shard, r->id, sp.target, d, NULL, state) == 0)
 			SIP_COUNT(w->seg, notify_retries, 1);
 		else

@@ -2,7 +2,6 @@
  * section 17.1.2): slots, Timers E and F, response matching by branch. */
 #include "egress/sip/sip_trans.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,6 +29,41 @@ void sip_trans_free(struct sip_trans *t)
 	free(t);
 }
 
+/* Lower-case hex of v at out (no leading zeros); the end. */
+static char *hex(char *out, uint32_t v)
+{
+	char tmp[8];
+	int n = 0;
+
+	do {
+		tmp[n++] = "0123456789abcdef"[v & 15];
+		v >>= 4;
+	} while (v);
+	while (n)
+		*out++ = tmp[--n];
+	return out;
+}
+
+/* Hex digits of s[0..n) into *v: the bytes read, 0 when none (or too many). */
+static size_t unhex(const char *s, size_t n, uint32_t *v)
+{
+	size_t i = 0;
+
+	*v = 0;
+	for (; i < n && i < 8; i++) {
+		char c = s[i];
+		uint32_t d = c >= '0' && c <= '9'   ? (uint32_t)(c - '0')
+			     : c >= 'a' && c <= 'f' ? (uint32_t)(c - 'a' + 10)
+			     : c >= 'A' && c <= 'F' ? (uint32_t)(c - 'A' + 10)
+						    : 16;
+
+		if (d == 16)
+			break;
+		*v = *v << 4 | d;
+	}
+	return i < n && i == 8 ? 0 : i;
+}
+
 struct sip_tr *sip_trans_alloc(struct sip_trans *t, char *branch, size_t blen)
 {
 	for (uint32_t n = 0; n < t->cap; n++) {
@@ -43,7 +77,17 @@ struct sip_tr *sip_trans_alloc(struct sip_trans *t, char *branch, size_t blen)
 		tr->gen++;
 		tr->final_notify = tr->provisional = false;
 		t->active++;
-		snprintf(branch, blen, "pna%x.%x", i, tr->gen);
+		/* "pna<slot>.<gen>" in hex: at most 3 + 8 + 1 + 8 bytes */
+		if (blen >= 21) {
+			char *e;
+
+			memcpy(branch, "pna", 3);
+			e = hex(branch + 3, i);
+			*e++ = '.';
+			*hex(e, tr->gen) = 0;
+		} else if (blen) {
+			branch[0] = 0;
+		}
 		return tr;
 	}
 	return NULL;
@@ -59,14 +103,15 @@ void sip_trans_start(struct sip_trans *t, struct sip_tr *tr, int64_t now_ms)
 
 struct sip_tr *sip_trans_match(struct sip_trans *t, struct sip_span b)
 {
-	char tmp[40];
-	unsigned slot, gen;
+	uint32_t slot, gen;
+	const char *p = b.p + 10, *end = b.p + b.n;
+	size_t k;
 
-	if (b.n < 7 + 4 || b.n - 7 >= sizeof(tmp) || memcmp(b.p, "z9hG4bK", 7) != 0)
+	/* "z9hG4bKpna<slot>.<gen>", as sip_trans_alloc wrote it */
+	if (b.n < 7 + 4 || memcmp(b.p, "z9hG4bKpna", 10) != 0)
 		return NULL;
-	memcpy(tmp, b.p + 7, b.n - 7);
-	tmp[b.n - 7] = 0;
-	if (sscanf(tmp, "pna%x.%x", &slot, &gen) != 2 || slot >= t->cap)
+	if (!(k = unhex(p, (size_t)(end - p), &slot)) || (p += k) >= end || *p++ != '.' ||
+	    !(k = unhex(p, (size_t)(end - p), &gen)) || p + k != end || slot >= t->cap)
 		return NULL;
 	if (!t->s[slot].used || t->s[slot].gen != gen)
 		return NULL;

@@ -20,6 +20,7 @@
 #define SIP_PEND_BUF (SIP_MAX_HEAD + 2048)
 #define SIP_EARLY_CAP 1024
 #define SIP_RETRY_CAP 1024
+#define SIP_CONTACT_MAX 160
 #define SIP_RETRY_MAX 6 /* attempts after the first: 1+2+4+8+16+32 s */
 
 enum { PEND_ADD = 1, PEND_REFRESH, PEND_REMOVE };
@@ -72,6 +73,8 @@ struct sip_worker {
 	uint32_t now;	 /* unix seconds */
 	int64_t now_ms;	 /* monotonic */
 	uint64_t secret; /* local tag and nonce salt */
+	/* our Contact for requests per transport, written at first use */
+	char contact_udp[SIP_CONTACT_MAX], contact_tcp[SIP_CONTACT_MAX];
 	struct sip_pend *pend;
 	uint32_t pend_hint;
 	struct sip_early early[SIP_EARLY_CAP];
