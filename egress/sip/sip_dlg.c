@@ -37,6 +37,15 @@ static uint32_t slot_of(const struct sip_seg *s, uint16_t shard, uint64_t id)
 	       (s->cap - 1);
 }
 
+void sip_dlg_prefetch(const struct sip_seg *s, uint16_t shard, uint64_t id)
+{
+	const char *d = (const char *)&s->d[slot_of(s, shard, id)];
+
+	/* the key and counts, and the start of the blob */
+	__builtin_prefetch(d);
+	__builtin_prefetch(d + 64);
+}
+
 struct sip_dlg *sip_dlg_find(struct sip_seg *s, uint16_t shard, uint64_t id)
 {
 	uint32_t i = slot_of(s, shard, id);
