@@ -235,6 +235,8 @@ static bool hdr_is(const char *line, size_t len, const char *name, const char *c
 {
 	size_t n = strlen(name);
 
+	if ((line[0] | 0x20) != (name[0] | 0x20) && (line[0] | 0x20) != (compact[0] | 0x20))
+		return false; /* most lines: no second look */
 	if (len > n && !strncasecmp(line, name, n) && (line[n] == ':' || line[n] == ' '))
 		return true;
 	n = strlen(compact);
@@ -285,59 +287,78 @@ static void on_response(struct sink *s, const char *m)
 	}
 }
 
+/* Read one batch without waiting: how many datagrams (0: none). */
+static int sink_read(struct sink *s)
+{
+	int n;
+
+	for (int i = 0; i < BATCH; i++) {
+		s->rm[i].msg_hdr.msg_name = &s->raddr[i];
+		s->rm[i].msg_hdr.msg_namelen = sizeof(s->raddr[i]);
+	}
+	n = recvmmsg(s->fd, s->rm, BATCH, MSG_DONTWAIT, NULL);
+	return n > 0 ? n : 0;
+}
+
+/* Count and answer the n datagrams read: one sendmmsg for the 200s. */
+static void sink_answer(struct sink *s, int n)
+{
+	double now = bench_now();
+	int nq = 0;
+
+	for (int i = 0; i < n; i++) {
+		char *m = s->rbuf[i];
+		size_t len = s->rm[i].msg_len, r;
+
+		m[len] = 0;
+		if (strncmp(m, "NOTIFY ", 7)) {
+			on_response(s, m);
+			continue;
+		}
+		s->notifies++;
+		s->t_last = now;
+		if (!s->t_first)
+			s->t_first = now;
+		if (s->capture && s->ncap < NCAPTURE) {
+			memcpy(s->cap[s->ncap], m, len);
+			s->cap_len[s->ncap++] = (uint16_t)len;
+		}
+		r = build_ok(m, len, s->sbuf[nq], REPLY_MAX);
+		if (!r)
+			continue;
+		s->siov[nq] = (struct iovec){ s->sbuf[nq], r };
+		s->sm[nq].msg_hdr.msg_name = &s->raddr[i];
+		s->sm[nq].msg_hdr.msg_namelen = s->rm[i].msg_hdr.msg_namelen;
+		nq++;
+	}
+	for (int off = 0; off < nq;) {
+		int w = sendmmsg(s->fd, s->sm + off, (unsigned)(nq - off), 0);
+
+		if (w <= 0)
+			break; /* a lost 200 costs the peer a retransmission, counted */
+		off += w;
+	}
+}
+
 /* Take what has arrived (waiting up to timeout_ms for the first), answer
- * the NOTIFYs. How many datagrams were read. */
+ * the NOTIFYs. How many datagrams were read. The socket is read before
+ * polling it: under load there is nearly always something, and the poll
+ * would be one more system call per batch. */
 static int sink_poll(struct sink *s, int timeout_ms)
 {
 	struct pollfd pfd = { .fd = s->fd, .events = POLLIN };
-	int total = 0, n;
+	int total = 0, n = sink_read(s);
 
-	if (poll(&pfd, 1, timeout_ms) <= 0)
-		return 0;
-	do {
-		int nq = 0;
-
-		for (int i = 0; i < BATCH; i++) {
-			s->rm[i].msg_hdr.msg_name = &s->raddr[i];
-			s->rm[i].msg_hdr.msg_namelen = sizeof(s->raddr[i]);
-		}
-		n = recvmmsg(s->fd, s->rm, BATCH, MSG_DONTWAIT, NULL);
-		if (n <= 0)
-			break;
-		for (int i = 0; i < n; i++) {
-			char *m = s->rbuf[i];
-			size_t len = s->rm[i].msg_len, r;
-
-			m[len] = 0;
-			if (strncmp(m, "NOTIFY ", 7)) {
-				on_response(s, m);
-				continue;
-			}
-			s->notifies++;
-			s->t_last = bench_now();
-			if (!s->t_first)
-				s->t_first = s->t_last;
-			if (s->capture && s->ncap < NCAPTURE) {
-				memcpy(s->cap[s->ncap], m, len);
-				s->cap_len[s->ncap++] = (uint16_t)len;
-			}
-			r = build_ok(m, len, s->sbuf[nq], REPLY_MAX);
-			if (!r)
-				continue;
-			s->siov[nq] = (struct iovec){ s->sbuf[nq], r };
-			s->sm[nq].msg_hdr.msg_name = &s->raddr[i];
-			s->sm[nq].msg_hdr.msg_namelen = s->rm[i].msg_hdr.msg_namelen;
-			nq++;
-		}
-		for (int off = 0; off < nq;) {
-			int w = sendmmsg(s->fd, s->sm + off, (unsigned)(nq - off), 0);
-
-			if (w <= 0)
-				break; /* a lost 200 costs the peer a retransmission, counted */
-			off += w;
-		}
+	if (!n) {
+		if (poll(&pfd, 1, timeout_ms) <= 0)
+			return 0;
+		n = sink_read(s);
+	}
+	while (n > 0) {
+		sink_answer(s, n);
 		total += n;
-	} while (n == BATCH);
+		n = n == BATCH ? sink_read(s) : 0;
+	}
 	return total;
 }
 
