@@ -171,12 +171,15 @@ int sip_build_response(struct sip_wbuf *w, const struct sip_msg *req, int status
 	return w->over ? -ENOSPC : (int)w->len;
 }
 
+/* A string literal, its length known at compile time. */
+#define W_LIT(w, lit) sip_w_put((w), (lit), sizeof(lit) - 1)
+
 /* "Name: value\r\n" for a NUL-terminated value. */
 static void put_line(struct sip_wbuf *w, const char *name, const char *v)
 {
 	sip_w_str(w, name);
 	sip_w_str(w, v);
-	sip_w_str(w, "\r\n");
+	W_LIT(w, "\r\n");
 }
 
 /* Requests go out for every notification: built with copies only, no
@@ -184,38 +187,38 @@ static void put_line(struct sip_wbuf *w, const char *name, const char *v)
 int sip_build_request(struct sip_wbuf *w, const struct sip_req_out *r)
 {
 	sip_w_str(w, r->method);
-	sip_w_str(w, " ");
+	W_LIT(w, " ");
 	sip_w_str(w, r->ruri);
-	sip_w_str(w, " SIP/2.0\r\nVia: SIP/2.0/");
+	W_LIT(w, " SIP/2.0\r\nVia: SIP/2.0/");
 	sip_w_str(w, r->transport);
-	sip_w_str(w, " ");
+	W_LIT(w, " ");
 	sip_w_str(w, r->via_host);
-	sip_w_str(w, ":");
+	W_LIT(w, ":");
 	sip_w_u64(w, r->via_port);
-	sip_w_str(w, ";branch=z9hG4bK");
+	W_LIT(w, ";branch=z9hG4bK");
 	sip_w_str(w, r->branch);
-	sip_w_str(w, ";rport\r\nMax-Forwards: 70\r\n");
+	W_LIT(w, ";rport\r\nMax-Forwards: 70\r\n");
 	if (r->route && r->route[0])
 		put_line(w, "Route: ", r->route);
-	sip_w_str(w, "From: <");
+	W_LIT(w, "From: <");
 	sip_w_str(w, r->from_uri);
-	sip_w_str(w, ">;tag=");
+	W_LIT(w, ">;tag=");
 	sip_w_str(w, r->from_tag);
-	sip_w_str(w, "\r\nTo: <");
+	W_LIT(w, "\r\nTo: <");
 	sip_w_str(w, r->to_uri);
 	if (r->to_tag && r->to_tag[0]) {
-		sip_w_str(w, ">;tag=");
+		W_LIT(w, ">;tag=");
 		sip_w_str(w, r->to_tag);
-		sip_w_str(w, "\r\n");
+		W_LIT(w, "\r\n");
 	} else {
-		sip_w_str(w, ">\r\n");
+		W_LIT(w, ">\r\n");
 	}
 	put_line(w, "Call-ID: ", r->call_id);
-	sip_w_str(w, "CSeq: ");
+	W_LIT(w, "CSeq: ");
 	sip_w_u64(w, r->cseq);
-	sip_w_str(w, " ");
+	W_LIT(w, " ");
 	sip_w_str(w, r->method);
-	sip_w_str(w, "\r\n");
+	W_LIT(w, "\r\n");
 	if (r->contact && r->contact[0])
 		put_line(w, "Contact: ", r->contact);
 	if (r->event && r->event[0])
@@ -226,9 +229,9 @@ int sip_build_request(struct sip_wbuf *w, const struct sip_req_out *r)
 		sip_w_str(w, r->extra);
 	if (r->ctype && r->body_len)
 		put_line(w, "Content-Type: ", r->ctype);
-	sip_w_str(w, "Content-Length: ");
+	W_LIT(w, "Content-Length: ");
 	sip_w_u64(w, r->body ? r->body_len : 0);
-	sip_w_str(w, "\r\n\r\n");
+	W_LIT(w, "\r\n\r\n");
 	if (r->body)
 		sip_w_put(w, r->body, r->body_len);
 	return w->over ? -ENOSPC : (int)w->len;
@@ -238,13 +241,16 @@ int sip_body_mwi(struct sip_wbuf *w, const char *account_uri, uint32_t messages,
 {
 	uint32_t old = messages > unseen ? messages - unseen : 0;
 
-	sip_w_str(w, unseen ? "Messages-Waiting: yes\r\n" : "Messages-Waiting: no\r\n");
+	if (unseen)
+		W_LIT(w, "Messages-Waiting: yes\r\n");
+	else
+		W_LIT(w, "Messages-Waiting: no\r\n");
 	put_line(w, "Message-Account: ", account_uri);
-	sip_w_str(w, "Text-Message: ");
+	W_LIT(w, "Text-Message: ");
 	sip_w_u64(w, unseen);
-	sip_w_str(w, "/");
+	W_LIT(w, "/");
 	sip_w_u64(w, old);
-	sip_w_str(w, "\r\n");
+	W_LIT(w, "\r\n");
 	return w->over ? -ENOSPC : (int)w->len;
 }
 

@@ -25,7 +25,7 @@
 #define TX_CAP (256 * 1024)
 #define UDP_BATCH 64
 #define UDP_DGRAM 4096
-#define RECV_BATCH 16
+#define RECV_BATCH 64 /* 200s to a batch of NOTIFYs come together */
 
 struct conn {
 	int fd;
@@ -42,7 +42,7 @@ struct sip_net {
 	struct sip_seg *seg;
 	char host[64];
 	uint16_t port;
-	uint32_t nconns;
+	uint32_t nconns, nused; /* slots, slots in use */
 	struct conn *conns;
 	/* outgoing datagrams of this pass */
 	unsigned nout;
@@ -222,6 +222,7 @@ static struct conn *conn_new(struct sip_net *n, int fd, const struct sockaddr_st
 				abort();
 		}
 		c->used = true;
+		n->nused++;
 		c->closing = c->connecting = c->want_out = false;
 		c->fd = fd;
 		c->gen++;
@@ -518,7 +519,7 @@ void sip_net_flush(struct sip_net *n)
 		done += (unsigned)r;
 	}
 	n->nout = 0;
-	for (uint32_t i = 0; i < n->nconns; i++) {
+	for (uint32_t i = 0; n->nused && i < n->nconns; i++) {
 		struct conn *c = &n->conns[i];
 
 		if (c->used && c->txlen && !c->closing)
@@ -528,7 +529,7 @@ void sip_net_flush(struct sip_net *n)
 
 void sip_net_reap(struct sip_net *n)
 {
-	for (uint32_t i = 0; i < n->nconns; i++) {
+	for (uint32_t i = 0; n->nused && i < n->nconns; i++) {
 		struct conn *c = &n->conns[i];
 
 		if (!c->used || !c->closing)
@@ -542,6 +543,7 @@ void sip_net_reap(struct sip_net *n)
 		close(c->fd);
 		c->fd = -1;
 		c->used = false;
+		n->nused--;
 		SIP_COUNT(n->seg, tcp_open, (uint64_t)-1);
 	}
 }

@@ -18,6 +18,7 @@ struct sip_trans *sip_trans_new(uint32_t cap)
 	if (!t || !(t->s = calloc(cap, sizeof(*t->s))))
 		abort();
 	t->cap = cap;
+	t->next_due = INT64_MAX;
 	return t;
 }
 
@@ -98,7 +99,10 @@ void sip_trans_start(struct sip_trans *t, struct sip_tr *tr, int64_t now_ms)
 	tr->interval_ms = SIP_T1_MS;
 	tr->next_ms = tr->to.tp == SIP_TP_UDP ? now_ms + SIP_T1_MS : INT64_MAX;
 	tr->end_ms = now_ms + SIP_TF_MS;
-	(void)t;
+	if (tr->next_ms < t->next_due)
+		t->next_due = tr->next_ms;
+	if (tr->end_ms < t->next_due)
+		t->next_due = tr->end_ms;
 }
 
 struct sip_tr *sip_trans_match(struct sip_trans *t, struct sip_span b)
@@ -126,11 +130,17 @@ void sip_trans_done(struct sip_trans *t, struct sip_tr *tr)
 	}
 }
 
+/* A scan touches every slot: it runs only once the earliest timer seen
+ * by the last scan (or started since) is due, about every T1 under load
+ * rather than at every tick. */
 void sip_trans_tick(struct sip_trans *t, int64_t now_ms, void (*resend)(void *, struct sip_tr *),
 		    void (*timeout)(void *, struct sip_tr *), void *arg)
 {
-	if (t->active == 0)
+	int64_t next = INT64_MAX;
+
+	if (t->active == 0 || now_ms < t->next_due)
 		return;
+	t->next_due = INT64_MAX; /* a callback starting a transaction lowers it */
 	for (uint32_t i = 0; i < t->cap; i++) {
 		struct sip_tr *tr = &t->s[i];
 
@@ -151,7 +161,13 @@ void sip_trans_tick(struct sip_trans *t, int64_t now_ms, void (*resend)(void *, 
 			}
 			tr->next_ms = now_ms + tr->interval_ms;
 		}
+		if (tr->used && tr->next_ms < next)
+			next = tr->next_ms;
+		if (tr->used && tr->end_ms < next)
+			next = tr->end_ms;
 	}
+	if (next < t->next_due)
+		t->next_due = next;
 }
 
 uint32_t sip_trans_active(const struct sip_trans *t)
