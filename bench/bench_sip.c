@@ -776,14 +776,15 @@ static void report(const struct sip_opts *o, const struct sip_run *pn, const str
 	       bench_si(a, sizeof(a), pn->rate), bench_si(c, sizeof(c), b->rate), ratio,
 	       TARGET_RATIO);
 	printf("  events in %s (acked %llu in %.2f s), NOTIFYs out %s in %.2f s, coalesced %lld; "
-	       "pnad counters: sent %llu, 200 %llu, retransmits %llu, failures %llu\n",
+	       "pnad counters: sent %llu, 200 %llu, retransmits %llu, failures %llu, busy %llu\n",
 	       bench_si(e, sizeof(e), (double)pn->events), (unsigned long long)pn->acked,
 	       pn->t_events, bench_si(n, sizeof(n), (double)pn->notifies), pn->secs,
 	       (long long)pn->acked - (long long)pn->notifies,
 	       (unsigned long long)(pn->c1.notifies_sent - pn->c0.notifies_sent),
 	       (unsigned long long)(pn->c1.notify_ok - pn->c0.notify_ok),
 	       (unsigned long long)(pn->c1.notify_retransmits - pn->c0.notify_retransmits),
-	       (unsigned long long)(pn->c1.notify_failures - pn->c0.notify_failures));
+	       (unsigned long long)(pn->c1.notify_failures - pn->c0.notify_failures),
+	       (unsigned long long)(pn->c1.busy - pn->c0.busy));
 	printf("  shard: matches %llu, notes to the worker %llu, folded into a pending note %llu, "
 	       "job ring full %llu\n",
 	       (unsigned long long)(pn->s1.matches - pn->s0.matches),
