@@ -22,6 +22,11 @@
 #define MAX_CONNS 1024
 #define TRANS_CAP 16384
 #define MESSAGE_MAX 1300 /* RFC 3428 section 8 */
+/* Send window: UDP requests sent within T1 and not answered, at most. More
+ * only fills the peers' receive queues until they drop (then Timer E
+ * resends); the notes not taken meanwhile keep coalescing at the shard. */
+#define SIP_WINDOW 2048
+#define TRANS_ROOM 1024 /* slots kept for requests that are not jobs */
 
 /* RFC 6665 4.1.2.2 and RFC 5057: these end the subscription */
 static bool notify_fatal(int status)
@@ -561,9 +566,18 @@ static void job_run(struct sip_worker *w, const struct sub_job *j)
 		on_ended(w, j);
 }
 
+/* Room to take more jobs: the send window is open and the transaction
+ * table has room (a taken note that finds no slot would be lost). */
+static bool can_take(const struct sip_worker *w)
+{
+	return sip_trans_fresh(w->trans) < SIP_WINDOW &&
+	       sip_trans_active(w->trans) + TRANS_ROOM < TRANS_CAP;
+}
+
 /* Replies first, then jobs in batches, so that the cache misses of a
- * batch overlap; the datagrams go out 64 per sendmmsg (sip_net_send). */
-static void drain_shards(struct sip_worker *w)
+ * batch overlap; the datagrams go out 64 per sendmmsg (sip_net_send).
+ * true when jobs were left for want of room (answers will make it). */
+static bool drain_shards(struct sip_worker *w)
 {
 	static struct sub_job_sieve job;
 	struct sub_job batch[JOB_BATCH];
@@ -577,6 +591,8 @@ static void drain_shards(struct sip_worker *w)
 		unsigned n = 0;
 		bool sieve = false;
 
+		if (!can_take(w))
+			return true;
 		while (n < JOB_BATCH && budget && sub_chan_job(w->rt, SUB_SIP, &job)) {
 			budget--;
 			if (job.job.kind == SUB_JOB_SIEVE) {
@@ -593,6 +609,7 @@ static void drain_shards(struct sip_worker *w)
 		else if (n < JOB_BATCH)
 			break;
 	}
+	return false;
 }
 
 /* --- responses to our requests, and timers --- */
@@ -683,23 +700,22 @@ static void retry_tick(struct sip_worker *w)
 	}
 }
 
-static void on_response(struct sip_worker *w, const struct sip_msg *m)
+/* A final or provisional response (status) to our transaction `br`. */
+static void on_reply(struct sip_worker *w, int status, struct sip_span br)
 {
-	struct sip_span via = sip_hdr_get(m, SIP_H_VIA), top, par, br;
 	struct sip_tr *tr;
 
 	SIP_COUNT(w->seg, responses_in, 1);
-	top = sip_list_next(&via);
-	sip_event_pkg(top, &par); /* splits "SIP/2.0/UDP h:p" from ";params" */
-	if (sip_param_get(par, "branch", &br) < 0 || !(tr = sip_trans_match(w->trans, br)))
+	if (!(tr = sip_trans_match(w->trans, br)))
 		return;
-	if (m->status < 200) {
+	if (status < 200) {
 		tr->provisional = true;
+		sip_trans_heard(w->trans, tr);
 		if (tr->to.tp == SIP_TP_UDP)
 			tr->interval_ms = SIP_T2_MS;
 		return;
 	}
-	if (m->status < 300) {
+	if (status < 300) {
 		struct sip_retry *r;
 
 		if (tr->kind == SIP_TR_NOTIFY)
@@ -707,12 +723,22 @@ static void on_response(struct sip_worker *w, const struct sip_msg *m)
 		if (tr->kind == SIP_TR_NOTIFY && (r = retry_find(w, tr->shard, tr->id)))
 			retry_free(w, r);
 	} else {
-		tr_failed(w, tr, notify_fatal(m->status));
+		tr_failed(w, tr, notify_fatal(status));
 		if (tr->kind == SIP_TR_NOTIFY && !tr->final_notify &&
-		    (m->status == 408 || m->status >= 500))
+		    (status == 408 || status >= 500))
 			retry_arm(w, tr->shard, tr->id);
 	}
 	sip_trans_done(w->trans, tr);
+}
+
+static void on_response(struct sip_worker *w, const struct sip_msg *m)
+{
+	struct sip_span via = sip_hdr_get(m, SIP_H_VIA), top, par, br = { "", 0 };
+
+	top = sip_list_next(&via);
+	sip_event_pkg(top, &par); /* splits "SIP/2.0/UDP h:p" from ";params" */
+	sip_param_get(par, "branch", &br);
+	on_reply(w, m->status, br);
 }
 
 static void on_resend(void *arg, struct sip_tr *tr)
@@ -739,7 +765,15 @@ static void on_msg(void *arg, const char *buf, size_t len, const struct sip_peer
 	struct sip_worker *w = arg;
 	static struct sip_msg m;
 	const char *why = NULL;
-	int rc = sip_parse(&m, buf, len, from->tp == SIP_TP_TCP, &why);
+	struct sip_span br;
+	int rc, status;
+
+	/* most of what comes in: the 200s to our NOTIFYs */
+	if (sip_parse_reply(buf, len, &status, &br) == 0) {
+		on_reply(w, status, br);
+		return;
+	}
+	rc = sip_parse(&m, buf, len, from->tp == SIP_TP_TCP, &why);
 
 	if (rc == -EAGAIN) {
 		why = "truncated message";
@@ -831,9 +865,10 @@ static void worker_loop(struct sip_worker *w)
 
 	while (!pnad_stopping) {
 		int n, timeout = 0;
+		bool held;
 
 		clock_update(w);
-		drain_shards(w);
+		held = drain_shards(w);
 		if (w->now_ms - last_tick >= 50) {
 			sip_trans_tick(w->trans, w->now_ms, on_resend, on_timeout, w);
 			early_expire(w);
@@ -842,7 +877,8 @@ static void worker_loop(struct sip_worker *w)
 		}
 		sip_net_flush(w->net);
 		sip_net_reap(w->net);
-		if (sub_chan_wait(w->rt, SUB_ROLE_SIP))
+		/* jobs held for the window: answers (or the tick) reopen it */
+		if (held || sub_chan_wait(w->rt, SUB_ROLE_SIP))
 			timeout = 50;
 		n = epoll_wait(w->epfd, evs, 64, timeout);
 		clock_update(w);

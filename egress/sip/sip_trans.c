@@ -7,6 +7,7 @@
 
 struct sip_trans {
 	uint32_t cap, active, hint;
+	uint32_t fresh;	  /* slots with fresh set */
 	int64_t next_due; /* earliest timer, or INT64_MAX */
 	struct sip_tr *s;
 };
@@ -76,7 +77,7 @@ struct sip_tr *sip_trans_alloc(struct sip_trans *t, char *branch, size_t blen)
 		t->hint = i + 1;
 		tr->used = true;
 		tr->gen++;
-		tr->final_notify = tr->provisional = false;
+		tr->final_notify = tr->provisional = tr->fresh = false;
 		t->active++;
 		/* "pna<slot>.<gen>" in hex: at most 3 + 8 + 1 + 8 bytes */
 		if (blen >= 21) {
@@ -99,6 +100,8 @@ void sip_trans_start(struct sip_trans *t, struct sip_tr *tr, int64_t now_ms)
 	tr->interval_ms = SIP_T1_MS;
 	tr->next_ms = tr->to.tp == SIP_TP_UDP ? now_ms + SIP_T1_MS : INT64_MAX;
 	tr->end_ms = now_ms + SIP_TF_MS;
+	tr->fresh = tr->to.tp == SIP_TP_UDP;
+	t->fresh += tr->fresh;
 	if (tr->next_ms < t->next_due)
 		t->next_due = tr->next_ms;
 	if (tr->end_ms < t->next_due)
@@ -122,8 +125,24 @@ struct sip_tr *sip_trans_match(struct sip_trans *t, struct sip_span b)
 	return &t->s[slot];
 }
 
+/* An answer or a retransmission: the request left the peer's queue, or
+ * was lost. */
+static void unfresh(struct sip_trans *t, struct sip_tr *tr)
+{
+	if (tr->fresh) {
+		tr->fresh = false;
+		t->fresh--;
+	}
+}
+
+void sip_trans_heard(struct sip_trans *t, struct sip_tr *tr)
+{
+	unfresh(t, tr);
+}
+
 void sip_trans_done(struct sip_trans *t, struct sip_tr *tr)
 {
+	unfresh(t, tr);
 	if (tr->used) {
 		tr->used = false;
 		t->active--;
@@ -152,6 +171,7 @@ void sip_trans_tick(struct sip_trans *t, int64_t now_ms, void (*resend)(void *, 
 			continue;
 		}
 		if (now_ms >= tr->next_ms) {
+			unfresh(t, tr);
 			resend(arg, tr);
 			/* after a provisional response: every T2 (section 17.1.2.2) */
 			if (!tr->provisional) {
@@ -173,4 +193,9 @@ void sip_trans_tick(struct sip_trans *t, int64_t now_ms, void (*resend)(void *, 
 uint32_t sip_trans_active(const struct sip_trans *t)
 {
 	return t->active;
+}
+
+uint32_t sip_trans_fresh(const struct sip_trans *t)
+{
+	return t->fresh;
 }
