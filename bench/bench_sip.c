@@ -3,18 +3,15 @@
  * process; the baseline sender is a forked child. */
 #include "bench/bench_sip.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -23,8 +20,6 @@
 #include "bench/bench_pnad.h"
 #include "bench/bench_sipsink.h"
 #include "bench/bench_util.h"
-#include "egress/sip/sip_dlg.h"
-#include "lib/shm.h"
 
 #define CREDENTIAL "secret"
 #define TARGET_RATIO 0.6 /* issue #4 */
@@ -128,74 +123,9 @@ static int parse_opts(int argc, char **argv, struct sip_opts *o)
 
 /* --- pnad --- */
 
-struct sip_pnad {
-	struct bench_pnad b;
-	pid_t worker; /* the SIP worker (0: not found) */
-	uint16_t sip_port;
-	char seg[64];
-	struct shm_seg sip; /* base NULL when not attached */
-};
-
-/* The process of `tree` holding a socket with inode `ino`. */
-static pid_t socket_owner(const pid_t *tree, size_t n, unsigned long ino)
-{
-	char path[320], link[64], want[40];
-
-	snprintf(want, sizeof(want), "socket:[%lu]", ino);
-	for (size_t i = 0; i < n; i++) {
-		DIR *d;
-		struct dirent *e;
-		bool found = false;
-
-		snprintf(path, sizeof(path), "/proc/%d/fd", (int)tree[i]);
-		if (!(d = opendir(path)))
-			continue;
-		while (!found && (e = readdir(d))) {
-			ssize_t l;
-
-			snprintf(path, sizeof(path), "/proc/%d/fd/%s", (int)tree[i], e->d_name);
-			l = readlink(path, link, sizeof(link) - 1);
-			found = l > 0 && (link[l] = 0, !strcmp(link, want));
-		}
-		closedir(d);
-		if (found)
-			return tree[i];
-	}
-	return 0;
-}
-
-/* The SIP worker: the process holding the UDP socket bound to sip_port. */
-static pid_t find_worker(const struct sip_pnad *p)
-{
-	FILE *f = fopen("/proc/net/udp", "re");
-	char line[512];
-	unsigned long ino = 0;
-	pid_t tree[64];
-
-	if (!f)
-		return 0;
-	while (!ino && fgets(line, sizeof(line), f)) {
-		unsigned int port;
-		unsigned long i;
-
-		if (sscanf(line, " %*d: %*x:%x %*x:%*x %*x %*x:%*x %*x:%*x %*x %*d %*d %lu", &port,
-			   &i) == 2 &&
-		    port == p->sip_port)
-			ino = i;
-	}
-	fclose(f);
-	return ino ? socket_owner(tree, bench_proc_tree(p->b.pid, tree, 64), ino) : 0;
-}
-
-static void pnad_stop(struct sip_pnad *p)
-{
-	shm_seg_close(&p->sip);
-	bench_pnad_stop(&p->b);
-	shm_seg_unlink(p->seg);
-}
-
 /* bench_pnad's pnad with a SIP worker on a port of its own. */
-static int pnad_start(const struct sip_opts *o, const char *dir, struct sip_pnad *p)
+static int pnad_start(const struct sip_opts *o, const char *dir, struct bench_pnad *p,
+		      uint16_t *sip_port)
 {
 	uint32_t subs = o->accounts * 2 < 1024 ? 1024 : o->accounts * 2;
 	char extra[256];
@@ -210,34 +140,28 @@ static int pnad_start(const struct sip_opts *o, const char *dir, struct sip_pnad
 				      .extra = extra };
 	int rc;
 
-	memset(p, 0, sizeof(*p));
-	if ((rc = bench_free_port(&p->sip_port)) < 0)
+	if ((rc = bench_free_port(sip_port)) < 0)
 		return rc;
 	snprintf(extra, sizeof(extra),
 		 "subscriptions = %u\nsip_listen = 127.0.0.1:%u\nsip_domain = example.com\n"
 		 "sip_trusted = 127.0.0.1\n",
-		 subs, p->sip_port);
-	if ((rc = bench_pnad_start(&po, &p->b)) < 0)
-		return rc;
-	snprintf(p->seg, sizeof(p->seg), "/%s.sip", p->b.name);
-	for (double t0 = bench_now(); !p->worker && bench_now() - t0 < 10; bench_sleep(0.02))
-		p->worker = find_worker(p);
-	rc = p->worker ? shm_seg_attach_ro(p->seg, SIP_SEG_KIND, &p->sip) : -ETIMEDOUT;
-	if (rc < 0) {
-		p->sip.base = NULL;
-		bench_pnad_failed(&p->b, "has no SIP worker");
-		pnad_stop(p);
-	}
-	return rc;
+		 subs, *sip_port);
+	return bench_pnad_start(&po, p);
 }
 
-static struct sip_counters sip_counters(const struct sip_pnad *p)
+static struct sip_counters sip_counters(struct bench_pnad *p)
 {
-	struct sip_counters c = { 0 };
-	const struct sip_seg *s = p->sip.base;
+	struct sip_counters c;
 
-	if (s)
-		memcpy(&c, (const void *)&s->c, sizeof(c));
+	bench_pnad_sip(p, &c);
+	return c;
+}
+
+static struct sub_counters sub_counters(const struct bench_pnad *p)
+{
+	struct sub_counters c;
+
+	bench_pnad_subs(p, &c);
 	return c;
 }
 
@@ -260,9 +184,42 @@ static struct bench_sipsink *sink_identity(uint32_t n)
 
 struct sip_run {
 	uint64_t events, acked, notifies;
-	double secs, rate, worker_cpu, sender_cpu;
+	double secs, rate, sender_cpu;
+	double t_events;   /* first event sent to the last ack */
+	double worker_cpu; /* the SIP worker */
+	double sink_cpu;   /* the sink (this thread) */
+	double other_load; /* cores busy outside pnad and pna-bench; -1: unknown */
+	struct bench_pnad_cpu cpu;
 	struct sip_counters c0, c1;
+	struct sub_counters s0, s1; /* the shard's */
 };
+
+struct sip_window {
+	double t, busy, self, sink;
+};
+
+static void window_begin(struct sip_window *w)
+{
+	w->busy = bench_machine_busy_seconds();
+	w->self = bench_self_cpu_seconds();
+	w->sink = bench_thread_cpu_seconds();
+	w->t = bench_now();
+}
+
+/* The sink's CPU and the load of everything else over the window (busy
+ * time not used by pna-bench or by pnad's processes, `pnad` seconds). */
+static void window_end(const struct sip_window *w, double pnad, struct sip_run *r)
+{
+	double secs = bench_now() - w->t, busy = bench_machine_busy_seconds() - w->busy;
+
+	r->sink_cpu = bench_thread_cpu_seconds() - w->sink;
+	r->other_load = -1;
+	if (w->busy >= 0 && secs >= 0.2) {
+		r->other_load = (busy - pnad - (bench_self_cpu_seconds() - w->self)) / secs;
+		if (r->other_load < 0)
+			r->other_load = 0;
+	}
+}
 
 static int run_pnad(const struct sip_opts *o, const char *dir, struct bench_sipsink *s,
 		    struct sip_run *r)
@@ -275,26 +232,28 @@ static int run_pnad(const struct sip_opts *o, const char *dir, struct bench_sips
 	struct bench_streams ss;
 	struct bench_sender *snd = NULL;
 	struct bench_send_status st;
-	struct sip_pnad p;
+	struct bench_pnad p;
+	struct sip_window win;
+	uint16_t sip_port;
 	char err[256];
-	double t0, cpu0, sub0 = bench_now();
+	double t0, sub0 = bench_now();
 	int rc;
 
 	memset(r, 0, sizeof(*r));
 	if ((rc = bench_streams_encode(&w, 1, &ss)) < 0)
 		return rc;
-	if ((rc = pnad_start(o, dir, &p)) < 0)
+	if ((rc = pnad_start(o, dir, &p, &sip_port)) < 0)
 		goto out_free;
-	rc = bench_sipsink_subscribe(s, p.sip_port, 512);
+	rc = bench_sipsink_subscribe(s, sip_port, 512);
 	bench_progress("sip: %llu of %u subscribed, %llu initial NOTIFYs, in %.2f s",
 		       (unsigned long long)s->subs_ok, o->accounts, (unsigned long long)s->notifies,
 		       bench_now() - sub0);
 	if (rc < 0 && s->subs_ok == 0) {
-		fprintf(stderr, "pna-bench: sip: no subscription made; pnad log %s:\n", p.b.log);
-		bench_dump_file(p.b.log, "  pnad| ", 6000);
+		fprintf(stderr, "pna-bench: sip: no subscription made; pnad log %s:\n", p.log);
+		bench_dump_file(p.log, "  pnad| ", 6000);
 		goto out_stop;
 	}
-	rc = bench_sender_open(&ss, p.b.port, BENCH_SEND_ACKED, 30, &snd, err, sizeof(err));
+	rc = bench_sender_open(&ss, p.port, BENCH_SEND_ACKED, 30, &snd, err, sizeof(err));
 	if (rc < 0) {
 		fprintf(stderr, "pna-bench: sip: %s\n", err);
 		goto out_stop;
@@ -302,8 +261,10 @@ static int run_pnad(const struct sip_opts *o, const char *dir, struct bench_sips
 	bench_sipsink_reset(s);
 	s->capture = true;
 	r->c0 = sip_counters(&p);
-	cpu0 = bench_cpu_seconds(p.worker);
-	t0 = bench_now();
+	r->s0 = sub_counters(&p);
+	bench_pnad_cpu_begin(&p);
+	window_begin(&win);
+	t0 = win.t;
 	if ((rc = bench_sender_start(snd)) < 0)
 		goto out_close;
 	for (;;) {
@@ -323,8 +284,12 @@ static int run_pnad(const struct sip_opts *o, const char *dir, struct bench_sips
 			break;
 		}
 	}
-	r->worker_cpu = bench_cpu_seconds(p.worker) - cpu0;
+	bench_pnad_cpu_end(&p, &r->cpu);
+	r->worker_cpu = r->cpu.sip;
+	window_end(&win, r->cpu.total, r);
+	r->t_events = st.t_acked > t0 ? st.t_acked - t0 : 0;
 	r->c1 = sip_counters(&p);
+	r->s1 = sub_counters(&p);
 	r->acked = st.acked;
 	r->events = ss.events;
 	r->notifies = s->notifies;
@@ -335,7 +300,7 @@ out_close:
 	bench_sender_close(snd, &st);
 	r->sender_cpu = st.cpu;
 out_stop:
-	pnad_stop(&p);
+	bench_pnad_stop(&p);
 out_free:
 	bench_streams_free(&ss);
 	return rc;
@@ -394,6 +359,7 @@ static void base_sender(const struct bench_sipsink *s, uint64_t want, uint32_t w
 static int run_base(const struct sip_opts *o, struct bench_sipsink *s, uint64_t want,
 		    struct sip_run *r)
 {
+	struct sip_window win;
 	int pfd[2], wstatus;
 	pid_t pid;
 	double t0, deadline;
@@ -402,7 +368,8 @@ static int run_base(const struct sip_opts *o, struct bench_sipsink *s, uint64_t 
 	if (!s->ncap || pipe2(pfd, O_CLOEXEC) < 0)
 		return -EINVAL;
 	bench_sipsink_reset(s);
-	t0 = bench_now();
+	window_begin(&win);
+	t0 = win.t;
 	pid = fork();
 	if (pid < 0)
 		return -errno;
@@ -420,6 +387,7 @@ static int run_base(const struct sip_opts *o, struct bench_sipsink *s, uint64_t 
 	if (read(pfd[0], &r->sender_cpu, sizeof(r->sender_cpu)) != sizeof(r->sender_cpu))
 		r->sender_cpu = -1;
 	close(pfd[0]);
+	window_end(&win, r->sender_cpu > 0 ? r->sender_cpu : 0, r);
 	bench_stop(pid, SIGTERM, 2, &wstatus);
 	r->notifies = s->notifies;
 	r->secs = s->t_last - t0;
@@ -427,28 +395,49 @@ static int run_base(const struct sip_opts *o, struct bench_sipsink *s, uint64_t 
 	return 0;
 }
 
+/* CPU microseconds per NOTIFY of `cpu` seconds. */
+static double per_notify(double cpu, uint64_t notifies)
+{
+	return notifies ? 1e6 * cpu / (double)notifies : 0;
+}
+
 static void report(const struct sip_opts *o, const struct sip_run *pn, const struct sip_run *b)
 {
 	char a[16], c[16], e[16], n[16];
 	double ratio = b->rate > 0 ? pn->rate / b->rate : 0;
+	double other = pn->cpu.other; /* the supervisor */
 
 	printf("sip notify  pnad %s/s  baseline %s/s  ratio %.2f  (target >= %.1f)\n",
 	       bench_si(a, sizeof(a), pn->rate), bench_si(c, sizeof(c), b->rate), ratio,
 	       TARGET_RATIO);
-	printf("  events in %s (acked %llu), NOTIFYs out %s in %.2f s, coalesced %lld; "
-	       "pnad counters: sent %llu, 200 %llu, retransmits %llu, failures %llu\n",
+	printf("  events in %s (acked %llu in %.2f s), NOTIFYs out %s in %.2f s, coalesced %lld; "
+	       "pnad counters: sent %llu, 200 %llu, retransmits %llu, failures %llu, busy %llu\n",
 	       bench_si(e, sizeof(e), (double)pn->events), (unsigned long long)pn->acked,
-	       bench_si(n, sizeof(n), (double)pn->notifies), pn->secs,
+	       pn->t_events, bench_si(n, sizeof(n), (double)pn->notifies), pn->secs,
 	       (long long)pn->acked - (long long)pn->notifies,
 	       (unsigned long long)(pn->c1.notifies_sent - pn->c0.notifies_sent),
 	       (unsigned long long)(pn->c1.notify_ok - pn->c0.notify_ok),
 	       (unsigned long long)(pn->c1.notify_retransmits - pn->c0.notify_retransmits),
-	       (unsigned long long)(pn->c1.notify_failures - pn->c0.notify_failures));
-	printf("  cpu: SIP worker %.2f s (%.0f%% of a core), ingest sender %.2f s; "
-	       "baseline sender %.2f s over %.2f s, %u in flight\n",
-	       pn->worker_cpu, pn->secs > 0 ? 100 * pn->worker_cpu / pn->secs : 0, pn->sender_cpu,
-	       b->sender_cpu, b->secs, o->window);
-	(void)o;
+	       (unsigned long long)(pn->c1.notify_failures - pn->c0.notify_failures),
+	       (unsigned long long)(pn->c1.busy - pn->c0.busy));
+	printf("  shard: matches %llu, notes to the worker %llu, folded into a pending note %llu, "
+	       "job ring full %llu\n",
+	       (unsigned long long)(pn->s1.matches - pn->s0.matches),
+	       (unsigned long long)(pn->s1.notes - pn->s0.notes),
+	       (unsigned long long)(pn->s1.coalesced - pn->s0.coalesced),
+	       (unsigned long long)(pn->s1.job_ring_full - pn->s0.job_ring_full));
+	printf("  cpu s (us per NOTIFY): SIP worker %.2f (%.2f, %.0f%% of a core), shard %.2f "
+	       "(%.2f), router %.2f (%.2f), supervisor %.2f, sink %.2f (%.2f), ingest sender "
+	       "%.2f; other load %.2f cores\n",
+	       pn->worker_cpu, per_notify(pn->worker_cpu, pn->notifies),
+	       pn->secs > 0 ? 100 * pn->worker_cpu / pn->secs : 0, pn->cpu.shards,
+	       per_notify(pn->cpu.shards, pn->notifies), pn->cpu.router,
+	       per_notify(pn->cpu.router, pn->notifies), other, pn->sink_cpu,
+	       per_notify(pn->sink_cpu, pn->notifies), pn->sender_cpu, pn->other_load);
+	printf("  baseline: sender %.2f s (%.2f us per NOTIFY), sink %.2f s (%.2f), over %.2f s, "
+	       "%u in flight; other load %.2f cores\n",
+	       b->sender_cpu, per_notify(b->sender_cpu, b->notifies), b->sink_cpu,
+	       per_notify(b->sink_cpu, b->notifies), b->secs, o->window, b->other_load);
 }
 
 int bench_sip_main(int argc, char **argv)

@@ -339,19 +339,17 @@ static int own_path(const struct sub_table *t, uint32_t index, uint32_t gen, cha
 	return rc;
 }
 
-int sub_table_note_take(struct sub_table *t, uint32_t index, uint64_t id, struct sub_note *n,
-			struct sub_spec *s)
+/* Take the pending note of (index, id) into n; n->path is left empty when
+ * the note is on the subscription's own mailbox (*own set). */
+static int note_take(struct sub_table *t, uint32_t index, uint64_t id, struct sub_note *n,
+		     bool *own)
 {
 	uint32_t tag = NOTE_TAG((uint32_t)(id >> 32)), w, c[8];
 	struct note *nt = &t->notes[index];
 	char path[NAMES_KEY_MAX + 1];
 	const word *src = (const word *)nt;
-	int plen = 0, rc;
+	int plen = 0;
 
-	if (index != (uint32_t)id || index >= t->h->cap)
-		return -ENOENT;
-	if (s && (rc = snapshot(t, index, (uint32_t)(id >> 32), s)) < 0)
-		return rc;
 	for (unsigned tries = 0;; tries++, backoff(tries)) {
 		if (tries == READ_TRIES)
 			return -EAGAIN; /* the shard died writing it: recovery re-announces */
@@ -381,15 +379,45 @@ int sub_table_note_take(struct sub_table *t, uint32_t index, uint64_t id, struct
 	n->uidnext = c[5];
 	n->messages = c[6];
 	n->unseen = c[7];
-	if (c[2]) {
+	*own = !c[2];
+	if (c[2])
 		memcpy(n->path, path, (size_t)plen + 1);
-		return 0;
-	}
+	else
+		n->path[0] = 0;
+	return 0;
+}
+
+int sub_table_note_take(struct sub_table *t, uint32_t index, uint64_t id, struct sub_note *n,
+			struct sub_spec *s)
+{
+	bool own;
+	int rc;
+
+	if (index != (uint32_t)id || index >= t->h->cap)
+		return -ENOENT;
+	if (s && (rc = snapshot(t, index, (uint32_t)(id >> 32), s)) < 0)
+		return rc;
+	if ((rc = note_take(t, index, id, n, &own)) < 0 || !own)
+		return rc;
 	if (s) {
 		memcpy(n->path, s->path, strlen(s->path) + 1);
 		return 0;
 	}
 	return own_path(t, index, (uint32_t)(id >> 32), n->path);
+}
+
+int sub_table_note_take_own(struct sub_table *t, uint32_t index, uint64_t id, struct sub_note *n,
+			    bool *own)
+{
+	if (index != (uint32_t)id || index >= t->h->cap)
+		return -ENOENT;
+	return note_take(t, index, id, n, own);
+}
+
+void sub_table_note_prefetch(const struct sub_table *t, uint32_t index)
+{
+	if (index < t->h->cap)
+		__builtin_prefetch(&t->notes[index]);
 }
 
 int sub_table_transport(const struct sub_table *t, uint32_t index, uint64_t id)

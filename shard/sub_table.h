@@ -156,6 +156,15 @@ bool sub_table_note_put(struct sub_table *t, uint32_t index, const struct sub_no
  * is not NULL. */
 int sub_table_note_take(struct sub_table *t, uint32_t index, uint64_t id, struct sub_note *n,
 			struct sub_spec *s);
+/* Egress, the per-NOTIFY form: as sub_table_note_take without the spec,
+ * reading nothing but the note. When the note is on the subscription's own
+ * mailbox (the usual case) *own is true and n->path is "": the caller knows
+ * that path (the SIP worker keeps it in its dialog record). */
+int sub_table_note_take_own(struct sub_table *t, uint32_t index, uint64_t id, struct sub_note *n,
+			    bool *own);
+/* Egress: start loading the note of `index` (a batch of jobs overlaps its
+ * cache misses). */
+void sub_table_note_prefetch(const struct sub_table *t, uint32_t index);
 /* Writer: the egress sent something to `index` at `now` (heartbeat clock). */
 void sub_table_sent(struct sub_table *t, uint32_t index, uint32_t now);
 /* Writer: call fn for every subscription with a note pending; their count.

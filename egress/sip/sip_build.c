@@ -171,32 +171,67 @@ int sip_build_response(struct sip_wbuf *w, const struct sip_msg *req, int status
 	return w->over ? -ENOSPC : (int)w->len;
 }
 
+/* A string literal, its length known at compile time. */
+#define W_LIT(w, lit) sip_w_put((w), (lit), sizeof(lit) - 1)
+
+/* "Name: value\r\n" for a NUL-terminated value. */
+static void put_line(struct sip_wbuf *w, const char *name, const char *v)
+{
+	sip_w_str(w, name);
+	sip_w_str(w, v);
+	W_LIT(w, "\r\n");
+}
+
+/* Requests go out for every notification: built with copies only, no
+ * formatting (a NOTIFY costs well under a microsecond to write). */
 int sip_build_request(struct sip_wbuf *w, const struct sip_req_out *r)
 {
-	sip_w_fmt(w, "%s %s SIP/2.0\r\n", r->method, r->ruri);
-	sip_w_fmt(w, "Via: SIP/2.0/%s %s:%u;branch=z9hG4bK%s;rport\r\n", r->transport, r->via_host,
-		  r->via_port, r->branch);
-	sip_w_str(w, "Max-Forwards: 70\r\n");
+	sip_w_str(w, r->method);
+	W_LIT(w, " ");
+	sip_w_str(w, r->ruri);
+	W_LIT(w, " SIP/2.0\r\nVia: SIP/2.0/");
+	sip_w_str(w, r->transport);
+	W_LIT(w, " ");
+	sip_w_str(w, r->via_host);
+	W_LIT(w, ":");
+	sip_w_u64(w, r->via_port);
+	W_LIT(w, ";branch=z9hG4bK");
+	sip_w_str(w, r->branch);
+	W_LIT(w, ";rport\r\nMax-Forwards: 70\r\n");
 	if (r->route && r->route[0])
-		sip_w_fmt(w, "Route: %s\r\n", r->route);
-	sip_w_fmt(w, "From: <%s>;tag=%s\r\n", r->from_uri, r->from_tag);
-	if (r->to_tag && r->to_tag[0])
-		sip_w_fmt(w, "To: <%s>;tag=%s\r\n", r->to_uri, r->to_tag);
-	else
-		sip_w_fmt(w, "To: <%s>\r\n", r->to_uri);
-	sip_w_fmt(w, "Call-ID: %s\r\n", r->call_id);
-	sip_w_fmt(w, "CSeq: %u %s\r\n", r->cseq, r->method);
+		put_line(w, "Route: ", r->route);
+	W_LIT(w, "From: <");
+	sip_w_str(w, r->from_uri);
+	W_LIT(w, ">;tag=");
+	sip_w_str(w, r->from_tag);
+	W_LIT(w, "\r\nTo: <");
+	sip_w_str(w, r->to_uri);
+	if (r->to_tag && r->to_tag[0]) {
+		W_LIT(w, ">;tag=");
+		sip_w_str(w, r->to_tag);
+		W_LIT(w, "\r\n");
+	} else {
+		W_LIT(w, ">\r\n");
+	}
+	put_line(w, "Call-ID: ", r->call_id);
+	W_LIT(w, "CSeq: ");
+	sip_w_u64(w, r->cseq);
+	W_LIT(w, " ");
+	sip_w_str(w, r->method);
+	W_LIT(w, "\r\n");
 	if (r->contact && r->contact[0])
-		sip_w_fmt(w, "Contact: %s\r\n", r->contact);
+		put_line(w, "Contact: ", r->contact);
 	if (r->event && r->event[0])
-		sip_w_fmt(w, "Event: %s\r\n", r->event);
+		put_line(w, "Event: ", r->event);
 	if (r->sub_state && r->sub_state[0])
-		sip_w_fmt(w, "Subscription-State: %s\r\n", r->sub_state);
+		put_line(w, "Subscription-State: ", r->sub_state);
 	if (r->extra && r->extra[0])
 		sip_w_str(w, r->extra);
 	if (r->ctype && r->body_len)
-		sip_w_fmt(w, "Content-Type: %s\r\n", r->ctype);
-	sip_w_fmt(w, "Content-Length: %zu\r\n\r\n", r->body ? r->body_len : 0);
+		put_line(w, "Content-Type: ", r->ctype);
+	W_LIT(w, "Content-Length: ");
+	sip_w_u64(w, r->body ? r->body_len : 0);
+	W_LIT(w, "\r\n\r\n");
 	if (r->body)
 		sip_w_put(w, r->body, r->body_len);
 	return w->over ? -ENOSPC : (int)w->len;
@@ -206,8 +241,16 @@ int sip_body_mwi(struct sip_wbuf *w, const char *account_uri, uint32_t messages,
 {
 	uint32_t old = messages > unseen ? messages - unseen : 0;
 
-	sip_w_fmt(w, "Messages-Waiting: %s\r\nMessage-Account: %s\r\nText-Message: %u/%u\r\n",
-		  unseen ? "yes" : "no", account_uri, unseen, old);
+	if (unseen)
+		W_LIT(w, "Messages-Waiting: yes\r\n");
+	else
+		W_LIT(w, "Messages-Waiting: no\r\n");
+	put_line(w, "Message-Account: ", account_uri);
+	W_LIT(w, "Text-Message: ");
+	sip_w_u64(w, unseen);
+	W_LIT(w, "/");
+	sip_w_u64(w, old);
+	W_LIT(w, "\r\n");
 	return w->over ? -ENOSPC : (int)w->len;
 }
 
@@ -241,12 +284,22 @@ int sip_body_mail_event(struct sip_wbuf *w, const struct sip_mail_event *e)
 	put_json_str(w, e->account);
 	sip_w_str(w, ",\"mailbox\":");
 	put_json_str(w, e->mailbox);
-	if (e->uid)
-		sip_w_fmt(w, ",\"uid\":%u", e->uid);
-	sip_w_fmt(w, ",\"uidvalidity\":%u,\"uidnext\":%u,\"messages\":%u,\"unseen\":%u",
-		  e->uidvalidity, e->uidnext, e->messages, e->unseen);
-	if (e->coalesced)
-		sip_w_fmt(w, ",\"coalesced\":%u", e->coalesced);
+	if (e->uid) {
+		sip_w_str(w, ",\"uid\":");
+		sip_w_u64(w, e->uid);
+	}
+	sip_w_str(w, ",\"uidvalidity\":");
+	sip_w_u64(w, e->uidvalidity);
+	sip_w_str(w, ",\"uidnext\":");
+	sip_w_u64(w, e->uidnext);
+	sip_w_str(w, ",\"messages\":");
+	sip_w_u64(w, e->messages);
+	sip_w_str(w, ",\"unseen\":");
+	sip_w_u64(w, e->unseen);
+	if (e->coalesced) {
+		sip_w_str(w, ",\"coalesced\":");
+		sip_w_u64(w, e->coalesced);
+	}
 	sip_w_str(w, "}\r\n");
 	return w->over ? -ENOSPC : (int)w->len;
 }

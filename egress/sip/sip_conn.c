@@ -28,7 +28,7 @@
 #define TX_CAP (256 * 1024)
 #define UDP_BATCH 64
 #define UDP_DGRAM 4096
-#define RECV_BATCH 16
+#define RECV_BATCH 64 /* 200s to a batch of NOTIFYs come together */
 
 struct conn {
 	int fd;
@@ -49,7 +49,7 @@ struct sip_net {
 	char host[64];
 	uint16_t port, tls_port;
 	struct sip_tls *tls;
-	uint32_t nconns;
+	uint32_t nconns, nused; /* slots, slots in use */
 	struct conn *conns;
 	/* outgoing datagrams of this pass */
 	unsigned nout;
@@ -287,6 +287,7 @@ static struct conn *conn_new(struct sip_net *n, int fd, const struct sockaddr_st
 				abort();
 		}
 		c->used = true;
+		n->nused++;
 		c->closing = c->connecting = c->want_out = false;
 		c->handshaking = c->trusted = false;
 		c->ssl = NULL;
@@ -646,7 +647,7 @@ void sip_net_flush(struct sip_net *n)
 		done += (unsigned)r;
 	}
 	n->nout = 0;
-	for (uint32_t i = 0; i < n->nconns; i++) {
+	for (uint32_t i = 0; n->nused && i < n->nconns; i++) {
 		struct conn *c = &n->conns[i];
 
 		if (c->used && c->txlen && !c->closing)
@@ -658,7 +659,7 @@ void sip_net_reap(struct sip_net *n)
 {
 	int64_t now = n->tls ? mono_ms() : 0;
 
-	for (uint32_t i = 0; i < n->nconns; i++) {
+	for (uint32_t i = 0; n->nused && i < n->nconns; i++) {
 		struct conn *c = &n->conns[i];
 
 		if (c->used && c->handshaking && now > c->hs_deadline && !c->closing) {
@@ -678,6 +679,7 @@ void sip_net_reap(struct sip_net *n)
 		close(c->fd);
 		c->fd = -1;
 		c->used = false;
+		n->nused--;
 		SIP_COUNT(n->seg, tcp_open, (uint64_t)-1);
 	}
 }

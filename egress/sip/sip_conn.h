@@ -14,7 +14,7 @@
 
 #include "egress/sip/sip_dlg.h"
 
-enum { SIP_TP_UDP = 1, SIP_TP_TCP = 2, SIP_TP_TLS = 3 };
+enum { SIP_TP_UDP = 1, SIP_TP_TCP = 2, SIP_TP_TLS = 3, SIP_TP_COUNT };
 
 /* Where a message came from or goes to. For TCP and TLS, conn/gen name the
  * slot (a stale gen means the connection is gone). cert_trusted: it came

@@ -37,6 +37,15 @@ static uint32_t slot_of(const struct sip_seg *s, uint16_t shard, uint64_t id)
 	       (s->cap - 1);
 }
 
+void sip_dlg_prefetch(const struct sip_seg *s, uint16_t shard, uint64_t id)
+{
+	const char *d = (const char *)&s->d[slot_of(s, shard, id)];
+
+	/* the key and counts, and the start of the blob */
+	__builtin_prefetch(d);
+	__builtin_prefetch(d + 64);
+}
+
 struct sip_dlg *sip_dlg_find(struct sip_seg *s, uint16_t shard, uint64_t id)
 {
 	uint32_t i = slot_of(s, shard, id);
@@ -133,21 +142,47 @@ static struct sip_span line(const char **p)
 	return (struct sip_span){ s, n };
 }
 
+/* The next space-separated word of the first line into out[cap]. */
+static int word(const char **p, const char *end, char *out, size_t cap)
+{
+	const char *s = *p;
+	size_t n;
+
+	while (s < end && *s == ' ')
+		s++;
+	for (n = 0; s + n < end && s[n] != ' '; n++)
+		;
+	if (n == 0 || n >= cap)
+		return -EINVAL;
+	memcpy(out, s, n);
+	out[n] = 0;
+	*p = s + n;
+	return 0;
+}
+
+/* Read for every NOTIFY: parsed by hand ("v1 <pkg> <tp> <ip> <port>"). */
 int sip_blob_parse(const char *s, struct sip_blob *b)
 {
-	const char *p = s;
+	const char *p = s, *q, *end;
 	struct sip_span first = line(&p);
-	char tmp[96];
-	unsigned port = 0;
+	char v[4], port[8];
+	unsigned long n = 0;
 
 	memset(b, 0, sizeof(*b));
-	if (first.n >= sizeof(tmp))
+	q = first.p;
+	end = first.p + first.n;
+	if (word(&q, end, v, sizeof(v)) < 0 || strcmp(v, "v1") != 0 ||
+	    word(&q, end, b->pkg, sizeof(b->pkg)) < 0 || word(&q, end, b->tp, sizeof(b->tp)) < 0 ||
+	    word(&q, end, b->ip, sizeof(b->ip)) < 0 || word(&q, end, port, sizeof(port)) < 0)
 		return -EINVAL;
-	memcpy(tmp, first.p, first.n);
-	tmp[first.n] = 0;
-	if (sscanf(tmp, "v1 %2s %3s %47s %u", b->pkg, b->tp, b->ip, &port) != 4 || port > 65535)
+	for (const char *d = port; *d; d++) {
+		if (*d < '0' || *d > '9')
+			return -EINVAL;
+		n = n * 10 + (unsigned long)(*d - '0');
+	}
+	if (n > 65535)
 		return -EINVAL;
-	b->port = (uint16_t)port;
+	b->port = (uint16_t)n;
 	b->call_id = line(&p);
 	b->ltag = line(&p);
 	b->rtag = line(&p);

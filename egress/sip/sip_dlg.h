@@ -90,6 +90,8 @@ struct sip_dlg *sip_dlg_find(struct sip_seg *s, uint16_t shard, uint64_t id);
  * the table is full. */
 struct sip_dlg *sip_dlg_get(struct sip_seg *s, uint16_t shard, uint64_t id, uint32_t cseq_base);
 void sip_dlg_del(struct sip_seg *s, struct sip_dlg *d);
+/* Start loading the record sip_dlg_find(s, shard, id) looks at first. */
+void sip_dlg_prefetch(const struct sip_seg *s, uint16_t shard, uint64_t id);
 
 /* The CSeq base for a dialog the segment does not know (a cold start that
  * lost the segment): 8 per second since 2025-01-01, so it is above what any

@@ -24,6 +24,11 @@
 #define MAX_CONNS 1024
 #define TRANS_CAP 16384
 #define MESSAGE_MAX 1300 /* RFC 3428 section 8 */
+/* Send window: UDP requests sent within T1 and not answered, at most. More
+ * only fills the peers' receive queues until they drop (then Timer E
+ * resends); the notes not taken meanwhile keep coalescing at the shard. */
+#define SIP_WINDOW 2048
+#define TRANS_ROOM 1024 /* slots kept for requests that are not jobs */
 
 /* RFC 6665 4.1.2.2 and RFC 5057: these end the subscription */
 static bool notify_fatal(int status)
@@ -41,9 +46,56 @@ static void clock_update(struct sip_worker *w)
 	w->now = (uint32_t)time(NULL);
 }
 
+/* Written for every NOTIFY: by hand, not snprintf. */
 void sip_local_tag(char *out, size_t cap, struct sip_span prefix, uint16_t shard, uint64_t id)
 {
-	snprintf(out, cap, "%.*s-s%u-%llx", (int)prefix.n, prefix.p, shard, (unsigned long long)id);
+	char tmp[32];
+	int n = 0;
+	size_t o;
+
+	if (prefix.n + 1 + 6 + 1 + 16 >= cap) {
+		snprintf(out, cap, "%.*s-s%u-%llx", (int)prefix.n, prefix.p, shard,
+			 (unsigned long long)id);
+		return;
+	}
+	memcpy(out, prefix.p, prefix.n);
+	o = prefix.n;
+	out[o++] = '-';
+	out[o++] = 's';
+	do {
+		tmp[n++] = (char)('0' + shard % 10);
+		shard /= 10;
+	} while (shard);
+	while (n)
+		out[o++] = tmp[--n];
+	out[o++] = '-';
+	do {
+		tmp[n++] = "0123456789abcdef"[id & 15];
+		id >>= 4;
+	} while (id);
+	while (n)
+		out[o++] = tmp[--n];
+	out[o] = 0;
+}
+
+/* A span as a C string into out[cap] (cut to fit). */
+static void span_cstr(char *out, size_t cap, struct sip_span sp)
+{
+	size_t n = sp.n < cap ? sp.n : cap - 1;
+
+	memcpy(out, sp.p, n);
+	out[n] = 0;
+}
+
+/* "<prefix><n>" into out[cap] (n in decimal). */
+static void str_num(char *out, size_t cap, const char *prefix, uint32_t n)
+{
+	struct sip_wbuf b;
+
+	sip_wbuf_init(&b, out, cap - 1);
+	sip_w_str(&b, prefix);
+	sip_w_u64(&b, n);
+	out[b.over ? 0 : b.len] = 0;
 }
 
 struct sub_table *sip_table(struct sip_worker *w, uint32_t shard)
@@ -133,7 +185,8 @@ static int notify_body(const struct sip_blob *b, struct sip_dlg *d, const struct
 	account[alen] = 0;
 	sip_wbuf_init(&bw, body, cap);
 	if (strcmp(b->pkg, "ms") == 0) {
-		snprintf(uri, sizeof(uri), "sip:%s", account);
+		memcpy(uri, "sip:", 4);
+		memcpy(uri + 4, account, alen + 1);
 		*ctype = "application/simple-message-summary";
 		return sip_body_mwi(&bw, uri, d->messages, d->unseen);
 	}
@@ -159,13 +212,24 @@ static int notify_body(const struct sip_blob *b, struct sip_dlg *d, const struct
 	}
 }
 
+/* Our Contact for requests over transport tp: the same for every request,
+ * so written once per transport. */
+static const char *contact_of(struct sip_worker *w, uint8_t tp)
+{
+	char *c = w->contact[tp < SIP_TP_COUNT ? tp : SIP_TP_UDP];
+
+	if (!c[0])
+		sip_net_contact(w->net, tp, c, SIP_CONTACT_MAX);
+	return c;
+}
+
 int sip_notify_send(struct sip_worker *w, uint16_t shard, uint64_t id, const char *target,
 		    struct sip_dlg *d, const struct sub_note *n, const char *state)
 {
 	struct sip_blob b;
 	struct sip_tr *tr;
 	char branch[32], ltag[64], ruri[256], luri[256], turi[256], route[512], event[96];
-	char contact[160], callid[256], rtag[128], body[1024];
+	char callid[256], rtag[128], body[1024];
 	const char *ctype = NULL;
 	struct sip_wbuf out;
 	int blen;
@@ -184,22 +248,24 @@ int sip_notify_send(struct sip_worker *w, uint16_t shard, uint64_t id, const cha
 		return -EINVAL;
 	}
 	sip_local_tag(ltag, sizeof(ltag), b.ltag, shard, id);
-#define CP(dst, sp) snprintf(dst, sizeof(dst), "%.*s", (int)(sp).n, (sp).p)
-	CP(ruri, b.rtarget);
-	CP(luri, b.luri);
-	CP(turi, b.ruri);
-	CP(route, b.route);
-	CP(callid, b.call_id);
-	CP(rtag, b.rtag);
-#undef CP
-	if (b.event_id.n)
-		snprintf(event, sizeof(event), "%s;id=%.*s",
-			 strcmp(b.pkg, "ms") == 0 ? "message-summary" : "mail-event",
-			 (int)b.event_id.n, b.event_id.p);
-	else
-		snprintf(event, sizeof(event), "%s",
-			 strcmp(b.pkg, "ms") == 0 ? "message-summary" : "mail-event");
-	sip_net_contact(w->net, tr->to.tp, contact, sizeof(contact));
+	span_cstr(ruri, sizeof(ruri), b.rtarget);
+	span_cstr(luri, sizeof(luri), b.luri);
+	span_cstr(turi, sizeof(turi), b.ruri);
+	span_cstr(route, sizeof(route), b.route);
+	span_cstr(callid, sizeof(callid), b.call_id);
+	span_cstr(rtag, sizeof(rtag), b.rtag);
+	{
+		struct sip_wbuf e;
+
+		sip_wbuf_init(&e, event, sizeof(event) - 1);
+		sip_w_str(&e, strcmp(b.pkg, "ms") == 0 ? "message-summary" : "mail-event");
+		if (b.event_id.n) {
+			sip_w_str(&e, ";id=");
+			sip_w_span(&e, b.event_id);
+		}
+		event[e.over ? 0 : e.len] = 0;
+	}
+
 	d->cseq++;
 	sip_wbuf_init(&out, tr->buf, sizeof(tr->buf));
 	if (sip_build_request(&out, &(struct sip_req_out){
@@ -216,7 +282,7 @@ int sip_notify_send(struct sip_worker *w, uint16_t shard, uint64_t id, const cha
 					    .call_id = callid,
 					    .cseq = d->cseq,
 					    .route = route,
-					    .contact = contact,
+					    .contact = contact_of(w, tr->to.tp),
 					    .event = event,
 					    .sub_state = state,
 					    .ctype = ctype,
@@ -258,11 +324,24 @@ static void early_stash(struct sip_worker *w, uint16_t shard, uint64_t id, const
 	SIP_COUNT(w->seg, busy, 1);
 }
 
+/* What deliver needs of a subscription: from its spec, or (the per-NOTIFY
+ * path) from the dialog record, which holds the same blob and expiry. */
+struct sub_view {
+	const char *path; /* its mailbox; "" for the account */
+	const char *target;
+	uint32_t expires;
+};
+
+static struct sub_view view_of_spec(const struct sub_spec *sp)
+{
+	return (struct sub_view){ sp->path, sp->target, sp->expires };
+}
+
 static void deliver(struct sip_worker *w, uint16_t shard, uint64_t id, const struct sub_note *n,
-		    const struct sub_spec *sp, struct sip_dlg *d)
+		    struct sub_view v, struct sip_dlg *d)
 {
 	char state[64];
-	const char *path = sp->path[0] ? sp->path : "INBOX";
+	const char *path = v.path[0] ? v.path : "INBOX";
 
 	if (d->flags & SIP_DLG_TERMINATED)
 		return;
@@ -274,18 +353,19 @@ static void deliver(struct sip_worker *w, uint16_t shard, uint64_t id, const str
 		d->uidvalidity = n->uidvalidity;
 		d->flags |= SIP_DLG_COUNTS;
 	}
-	if (!d->target[0] && strlen(sp->target) < sizeof(d->target))
-		memcpy(d->target, sp->target, strlen(sp->target) + 1);
+	if (!d->target[0] && strlen(v.target) < sizeof(d->target))
+		memcpy(d->target, v.target, strlen(v.target) + 1);
+	d->expires = v.expires;
 	if (d->flags & SIP_DLG_FETCH) {
-		sip_notify_send(w, shard, id, sp->target, d, n, "terminated;reason=timeout");
+		sip_notify_send(w, shard, id, v.target, d, n, "terminated;reason=timeout");
 		d->flags |= SIP_DLG_TERMINATED;
 		sip_remove_sub(w, shard, id);
 		return;
 	}
-	if (sp->expires <= w->now)
+	if (v.expires <= w->now)
 		return; /* the shard's expiry tick ends it */
-	snprintf(state, sizeof(state), "active;expires=%u", sp->expires - w->now);
-	sip_notify_send(w, shard, id, sp->target, d, n, state);
+	str_num(state, sizeof(state), "active;expires=", v.expires - w->now);
+	sip_notify_send(w, shard, id, v.target, d, n, state);
 }
 
 void sip_early_flush(struct sip_worker *w, uint16_t shard, uint64_t id)
@@ -302,7 +382,7 @@ void sip_early_flush(struct sip_worker *w, uint16_t shard, uint64_t id)
 			return;
 		d = sip_dlg_get(w->seg, shard, id, sip_dlg_cseq_base(w->now));
 		if (d)
-			deliver(w, shard, id, &e->note, &sp, d);
+			deliver(w, shard, id, &e->note, view_of_spec(&sp), d);
 		return;
 	}
 }
@@ -324,16 +404,49 @@ static void early_expire(struct sip_worker *w)
 	}
 }
 
+/* The mailbox of a dialog blob: after the '/' of its last line. */
+static const char *blob_path(const char *target)
+{
+	const char *nl = strrchr(target, '\n'), *slash = strchr(nl ? nl : target, '/');
+
+	return slash ? slash + 1 : "";
+}
+
+/* The per-NOTIFY path: a dialog that was answered and holds its blob and
+ * expiry needs only the note, not a copy of the subscription. -ENOENT when
+ * the dialog cannot take it (on_note takes the full path). */
+static int on_note_fast(struct sip_worker *w, const struct sub_job *j, struct sip_dlg *d)
+{
+	struct sub_note n;
+	struct sub_view v;
+	bool own;
+	int rc;
+
+	if (!d || !(d->flags & SIP_DLG_REPLIED) || !d->target[0] || !d->expires)
+		return -ENOENT;
+	rc = sub_table_note_take_own(sip_table(w, j->shard), j->index, j->id, &n, &own);
+	if (rc < 0)
+		return 0; /* spare job, or the subscription went away */
+	v = (struct sub_view){ blob_path(d->target), d->target, d->expires };
+	if (own && strlen(v.path) < sizeof(n.path))
+		memcpy(n.path, v.path, strlen(v.path) + 1);
+	deliver(w, j->shard, j->id, &n, v, d);
+	return 0;
+}
+
 static void on_note(struct sip_worker *w, const struct sub_job *j)
 {
 	static struct sub_spec sp;
 	struct sub_note n;
 	struct sip_dlg *d;
 
-	if (!sip_table(w, j->shard) ||
-	    sub_table_note_take(sip_table(w, j->shard), j->index, j->id, &n, &sp) < 0)
-		return; /* spare job, or the subscription went away */
+	if (!sip_table(w, j->shard))
+		return;
 	d = sip_dlg_find(w->seg, j->shard, j->id);
+	if (on_note_fast(w, j, d) == 0)
+		return;
+	if (sub_table_note_take(sip_table(w, j->shard), j->index, j->id, &n, &sp) < 0)
+		return; /* spare job, or the subscription went away */
 	if (!d || !(d->flags & SIP_DLG_REPLIED)) {
 		if (n.kind == SUB_NOTE_STATE) {
 			early_stash(w, j->shard, j->id, &n);
@@ -344,7 +457,7 @@ static void on_note(struct sip_worker *w, const struct sub_job *j)
 			return;
 		d->flags |= SIP_DLG_REPLIED;
 	}
-	deliver(w, j->shard, j->id, &n, &sp, d);
+	deliver(w, j->shard, j->id, &n, view_of_spec(&sp), d);
 }
 
 static void on_ended(struct sip_worker *w, const struct sub_job *j)
@@ -433,25 +546,71 @@ fail:
 	SIP_COUNT(w->seg, message_failures, 1);
 }
 
-static void drain_shards(struct sip_worker *w)
+#define JOB_BATCH 32 /* jobs taken before any is handled */
+
+/* Load what handling job j reads first: its note and dialog record, which
+ * the shard and an earlier pass left in other caches. */
+static void job_prefetch(struct sip_worker *w, const struct sub_job *j)
+{
+	struct sub_table *t = sip_table(w, j->shard);
+
+	if (t)
+		sub_table_note_prefetch(t, j->index);
+	sip_dlg_prefetch(w->seg, j->shard, j->id);
+}
+
+static void job_run(struct sip_worker *w, const struct sub_job *j)
+{
+	if (j->kind == SUB_JOB_NOTE)
+		on_note(w, j);
+	else if (j->kind == SUB_JOB_ENDED)
+		on_ended(w, j);
+}
+
+/* Room to take more jobs: the send window is open and the transaction
+ * table has room (a taken note that finds no slot would be lost). */
+static bool can_take(const struct sip_worker *w)
+{
+	return sip_trans_fresh(w->trans) < SIP_WINDOW &&
+	       sip_trans_active(w->trans) + TRANS_ROOM < TRANS_CAP;
+}
+
+/* Replies first, then jobs in batches, so that the cache misses of a
+ * batch overlap; the datagrams go out 64 per sendmmsg (sip_net_send).
+ * true when jobs were left for want of room (answers will make it). */
+static bool drain_shards(struct sip_worker *w)
 {
 	static struct sub_job_sieve job;
+	struct sub_job batch[JOB_BATCH];
 	struct sub_rep rep;
 	uint32_t shard;
 	unsigned budget = 4096;
 
 	while (sub_chan_recv(w->rt, SUB_ROLE_SIP, &rep, &shard))
 		sip_sub_reply(w, &rep, shard);
-	while (budget-- && sub_chan_job(w->rt, SUB_SIP, &job)) {
-		if (job.job.kind == SUB_JOB_NOTE)
-			on_note(w, &job.job);
-		else if (job.job.kind == SUB_JOB_ENDED)
-			on_ended(w, &job.job);
-		else if (job.job.kind == SUB_JOB_SIEVE)
+	while (budget) {
+		unsigned n = 0;
+		bool sieve = false;
+
+		if (!can_take(w))
+			return true;
+		while (n < JOB_BATCH && budget && sub_chan_job(w->rt, SUB_SIP, &job)) {
+			budget--;
+			if (job.job.kind == SUB_JOB_SIEVE) {
+				sieve = true;
+				break;
+			}
+			batch[n] = job.job;
+			job_prefetch(w, &batch[n++]);
+		}
+		for (unsigned i = 0; i < n; i++)
+			job_run(w, &batch[i]);
+		if (sieve)
 			on_sieve(w, &job);
-		if ((budget & 63) == 0)
-			sip_net_flush(w->net);
+		else if (n < JOB_BATCH)
+			break;
 	}
+	return false;
 }
 
 /* --- responses to our requests, and timers --- */
@@ -534,7 +693,7 @@ static void retry_tick(struct sip_worker *w)
 			retry_free(w, r);
 			continue;
 		}
-		snprintf(state, sizeof(state), "active;expires=%u", sp.expires - w->now);
+		str_num(state, sizeof(state), "active;expires=", sp.expires - w->now);
 		if (sip_notify_send(w, r->shard, r->id, sp.target, d, NULL, state) == 0)
 			SIP_COUNT(w->seg, notify_retries, 1);
 		else
@@ -542,23 +701,22 @@ static void retry_tick(struct sip_worker *w)
 	}
 }
 
-static void on_response(struct sip_worker *w, const struct sip_msg *m)
+/* A final or provisional response (status) to our transaction `br`. */
+static void on_reply(struct sip_worker *w, int status, struct sip_span br)
 {
-	struct sip_span via = sip_hdr_get(m, SIP_H_VIA), top, par, br;
 	struct sip_tr *tr;
 
 	SIP_COUNT(w->seg, responses_in, 1);
-	top = sip_list_next(&via);
-	sip_event_pkg(top, &par); /* splits "SIP/2.0/UDP h:p" from ";params" */
-	if (sip_param_get(par, "branch", &br) < 0 || !(tr = sip_trans_match(w->trans, br)))
+	if (!(tr = sip_trans_match(w->trans, br)))
 		return;
-	if (m->status < 200) {
+	if (status < 200) {
 		tr->provisional = true;
+		sip_trans_heard(w->trans, tr);
 		if (tr->to.tp == SIP_TP_UDP)
 			tr->interval_ms = SIP_T2_MS;
 		return;
 	}
-	if (m->status < 300) {
+	if (status < 300) {
 		struct sip_retry *r;
 
 		if (tr->kind == SIP_TR_NOTIFY)
@@ -566,12 +724,22 @@ static void on_response(struct sip_worker *w, const struct sip_msg *m)
 		if (tr->kind == SIP_TR_NOTIFY && (r = retry_find(w, tr->shard, tr->id)))
 			retry_free(w, r);
 	} else {
-		tr_failed(w, tr, notify_fatal(m->status));
+		tr_failed(w, tr, notify_fatal(status));
 		if (tr->kind == SIP_TR_NOTIFY && !tr->final_notify &&
-		    (m->status == 408 || m->status >= 500))
+		    (status == 408 || status >= 500))
 			retry_arm(w, tr->shard, tr->id);
 	}
 	sip_trans_done(w->trans, tr);
+}
+
+static void on_response(struct sip_worker *w, const struct sip_msg *m)
+{
+	struct sip_span via = sip_hdr_get(m, SIP_H_VIA), top, par, br = { "", 0 };
+
+	top = sip_list_next(&via);
+	sip_event_pkg(top, &par); /* splits "SIP/2.0/UDP h:p" from ";params" */
+	sip_param_get(par, "branch", &br);
+	on_reply(w, m->status, br);
 }
 
 static void on_resend(void *arg, struct sip_tr *tr)
@@ -598,7 +766,15 @@ static void on_msg(void *arg, const char *buf, size_t len, const struct sip_peer
 	struct sip_worker *w = arg;
 	static struct sip_msg m;
 	const char *why = NULL;
-	int rc = sip_parse(&m, buf, len, from->tp != SIP_TP_UDP, &why);
+	struct sip_span br;
+	int rc, status;
+
+	/* most of what comes in: the 200s to our NOTIFYs */
+	if (sip_parse_reply(buf, len, &status, &br) == 0) {
+		on_reply(w, status, br);
+		return;
+	}
+	rc = sip_parse(&m, buf, len, from->tp != SIP_TP_UDP, &why);
 
 	if (rc == -EAGAIN) {
 		why = "truncated message";
@@ -699,9 +875,10 @@ static void worker_loop(struct sip_worker *w)
 
 	while (!pnad_stopping) {
 		int n, timeout = 0;
+		bool held;
 
 		clock_update(w);
-		drain_shards(w);
+		held = drain_shards(w);
 		if (w->now_ms - last_tick >= 50) {
 			sip_trans_tick(w->trans, w->now_ms, on_resend, on_timeout, w);
 			early_expire(w);
@@ -711,7 +888,8 @@ static void worker_loop(struct sip_worker *w)
 		}
 		sip_net_flush(w->net);
 		sip_net_reap(w->net);
-		if (sub_chan_wait(w->rt, SUB_ROLE_SIP))
+		/* jobs held for the window: answers (or the tick) reopen it */
+		if (held || sub_chan_wait(w->rt, SUB_ROLE_SIP))
 			timeout = 50;
 		n = epoll_wait(w->epfd, evs, 64, timeout);
 		clock_update(w);

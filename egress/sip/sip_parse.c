@@ -522,6 +522,45 @@ int sip_uri_parse(struct sip_span s, struct sip_uri *u)
 	return 0;
 }
 
+int sip_parse_reply(const char *buf, size_t len, int *status, struct sip_span *branch)
+{
+	const char *p, *end = buf + (len < SIP_MAX_HEAD ? len : SIP_MAX_HEAD);
+	struct sip_span v, top, params;
+
+	if (len < 14 || memcmp(buf, "SIP/2.0 ", 8) != 0 || buf[8] < '2' || buf[8] > '6' ||
+	    buf[9] < '0' || buf[9] > '9' || buf[10] < '0' || buf[10] > '9' || buf[11] != ' ')
+		return -EAGAIN;
+	p = memchr(buf, '\n', (size_t)(end - buf));
+	while (p && ++p < end && *p != '\r' && *p != '\n') {
+		const char *nl = memchr(p, '\n', (size_t)(end - p)), *colon;
+		size_t nlen;
+
+		if (!nl || *p == ' ' || *p == '\t')
+			return -EAGAIN; /* cut short, or folded: sip_parse */
+		colon = memchr(p, ':', (size_t)(nl - p));
+		if (!colon)
+			return -EAGAIN;
+		for (nlen = (size_t)(colon - p);
+		     nlen && (p[nlen - 1] == ' ' || p[nlen - 1] == '\t');)
+			nlen--;
+		if (!((nlen == 3 && strncasecmp(p, "Via", 3) == 0) ||
+		      (nlen == 1 && (*p | 0x20) == 'v'))) {
+			p = nl;
+			continue;
+		}
+		if (nl + 1 < end && (nl[1] == ' ' || nl[1] == '\t'))
+			return -EAGAIN; /* the top Via goes on: sip_parse */
+		v = (struct sip_span){ colon + 1, (size_t)(nl - colon - 1) };
+		top = sip_list_next(&v);
+		sip_event_pkg(top, &params); /* "SIP/2.0/UDP h:p" from ";params" */
+		if (sip_param_get(params, "branch", branch) < 0 || !branch->n)
+			return -EAGAIN;
+		*status = (buf[8] - '0') * 100 + (buf[9] - '0') * 10 + (buf[10] - '0');
+		return 0;
+	}
+	return -EAGAIN;
+}
+
 struct sip_span sip_event_pkg(struct sip_span v, struct sip_span *params)
 {
 	const char *semi;

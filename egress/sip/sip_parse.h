@@ -82,6 +82,14 @@ struct sip_msg {
  * 400 when m->first[SIP_H_VIA] >= 0. */
 int sip_parse(struct sip_msg *m, const char *buf, size_t len, bool stream, const char **why);
 
+/* A response datagram, the common case of the SIP worker's input: its
+ * status and the branch of its top Via, found without a full parse (the
+ * worker matches a response to its transaction by that branch alone,
+ * RFC 3261 17.1.3). 0, or -EAGAIN when the message needs sip_parse: not a
+ * response, a provisional one, or anything unusual before the Via
+ * (folding, no Via, no branch). The branch points into buf. */
+int sip_parse_reply(const char *buf, size_t len, int *status, struct sip_span *branch);
+
 /* The first header of `id` as a span, or {NULL, 0}. */
 struct sip_span sip_hdr_get(const struct sip_msg *m, enum sip_hdr_id id);
 /* Span of a parsed piece. */

@@ -578,7 +578,8 @@ bool sip_sub_removing(const struct sip_worker *w, uint16_t shard, uint64_t id)
 	return false;
 }
 
-static void answer_dialog(struct sip_worker *w, struct sip_pend *p, const struct sip_msg *m)
+static void answer_dialog(struct sip_worker *w, struct sip_pend *p, const struct sip_msg *m,
+			  const struct sub_rep *rep)
 {
 	struct sip_dlg *d = sip_dlg_find(w->seg, p->shard, p->id);
 	char extra[64], contact[160], state[64];
@@ -597,7 +598,8 @@ static void answer_dialog(struct sip_worker *w, struct sip_pend *p, const struct
 		 * or after this reply (two rings), so it ends here */
 		sip_dlg_del(w->seg, d);
 	} else {
-		d->expires = w->now + p->granted;
+		/* the shard's expiry, which NOTIFYs report (sip_main.c) */
+		d->expires = rep->spec.expires ? rep->spec.expires : w->now + p->granted;
 		snprintf(state, sizeof(state), "active;expires=%u", p->granted);
 		sip_notify_send(w, p->shard, p->id, d->target, d, NULL, state);
 	}
@@ -622,7 +624,7 @@ void sip_sub_reply(struct sip_worker *w, const struct sub_rep *rep, uint32_t sha
 		if (p->op == PEND_ADD)
 			answer_add(w, p, m, rep);
 		else
-			answer_dialog(w, p, m);
+			answer_dialog(w, p, m, rep);
 	} else if (rep->status == -EACCES) {
 		SIP_COUNT(w->seg, forbidden, 1);
 		respond_warn(w, m, &p->from, 403, "Forbidden", rep->reason);

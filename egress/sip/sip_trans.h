@@ -19,6 +19,7 @@ enum { SIP_TR_NOTIFY = 1, SIP_TR_MESSAGE = 2 };
 
 struct sip_tr {
 	bool used, final_notify, provisional;
+	bool fresh;   /* UDP, not answered nor retransmitted yet (sip_trans_fresh) */
 	uint8_t kind; /* SIP_TR_* */
 	uint32_t gen;
 	uint16_t shard;
@@ -41,10 +42,16 @@ void sip_trans_start(struct sip_trans *t, struct sip_tr *tr, int64_t now_ms);
 /* The slot a response's branch names (without the z9hG4bK cookie), or NULL. */
 struct sip_tr *sip_trans_match(struct sip_trans *t, struct sip_span branch);
 void sip_trans_done(struct sip_trans *t, struct sip_tr *tr);
+/* A provisional response: the peer has the request (it leaves the send
+ * window, sip_trans_fresh). */
+void sip_trans_heard(struct sip_trans *t, struct sip_tr *tr);
 /* Retransmit what is due (resend(arg, tr)) and report Timer F expiries
  * (timeout(arg, tr), after which the slot is freed). */
 void sip_trans_tick(struct sip_trans *t, int64_t now_ms, void (*resend)(void *, struct sip_tr *),
 		    void (*timeout)(void *, struct sip_tr *), void *arg);
 uint32_t sip_trans_active(const struct sip_trans *t);
+/* UDP transactions sent within T1 and not answered yet: what the peers'
+ * receive queues hold from us (the worker's send window). */
+uint32_t sip_trans_fresh(const struct sip_trans *t);
 
 #endif

@@ -21,6 +21,7 @@
 #define SIP_PEND_BUF (SIP_MAX_HEAD + 2048)
 #define SIP_EARLY_CAP 1024
 #define SIP_RETRY_CAP 1024
+#define SIP_CONTACT_MAX 160
 #define SIP_RETRY_MAX 6	 /* attempts after the first: 1+2+4+8+16+32 s */
 #define SIP_DONE_CAP 512 /* final responses kept for retransmissions */
 #define SIP_DONE_BYTES 1024
@@ -85,6 +86,8 @@ struct sip_worker {
 	uint32_t now;	 /* unix seconds */
 	int64_t now_ms;	 /* monotonic */
 	uint64_t secret; /* local tag and nonce salt */
+	/* our Contact for requests per transport, written at first use */
+	char contact[SIP_TP_COUNT][SIP_CONTACT_MAX]; /* by transport, see contact_of */
 	struct sip_pend *pend;
 	uint32_t pend_hint;
 	struct sip_early early[SIP_EARLY_CAP];

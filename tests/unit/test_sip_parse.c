@@ -1,7 +1,8 @@
 /* test_sip_parse: the SIP parser (compact forms, folding, framing, the
- * malformed cases the worker answers with 400), the builders and the
- * digest computations (RFC 2617 / RFC 7616 vectors). */
+ * malformed cases the worker answers with 400), the response shortcut, the
+ * builders and the digest computations (RFC 2617 / RFC 7616 vectors). */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "egress/sip/sip_auth.h"
@@ -112,6 +113,100 @@ static void test_build(void)
 	CHECK_EQ(sip_body_mwi(&w, "sip:alice@example.com", 1, 0), -ENOSPC);
 }
 
+static int reply(const char *msg, int *status, char *branch, size_t cap)
+{
+	struct sip_span br;
+	int rc = sip_parse_reply(msg, strlen(msg), status, &br);
+
+	if (rc == 0)
+		snprintf(branch, cap, "%.*s", (int)br.n, br.p);
+	return rc;
+}
+
+#define REPLY_TAIL "From: <sip:a@b>;tag=1\r\nTo: <sip:c@d>;tag=2\r\nl: 0\r\n\r\n"
+
+/* The 200s to NOTIFYs: status and top Via branch, or -EAGAIN for what only
+ * the full parser handles. */
+static void test_reply(void)
+{
+	char br[64];
+	int status = 0;
+
+	CHECK_EQ(reply("SIP/2.0 200 OK\r\nCall-ID: x\r\n"
+		       "Via: SIP/2.0/UDP h:5060;branch=z9hG4bKpna1f.3;rport=5060\r\n" REPLY_TAIL,
+		       &status, br, sizeof(br)),
+		 0);
+	CHECK_EQ(status, 200);
+	CHECK(strcmp(br, "z9hG4bKpna1f.3") == 0);
+	/* compact name, space before the colon, several values: the first */
+	CHECK_EQ(
+		reply("SIP/2.0 481 Gone\r\nv : SIP/2.0/UDP h;rport;BRANCH=z9hG4bKa, "
+		      "SIP/2.0/UDP p;branch=z9hG4bKb\r\nVia: SIP/2.0/UDP q;branch=c\r\n" REPLY_TAIL,
+		      &status, br, sizeof(br)),
+		0);
+	CHECK_EQ(status, 481);
+	CHECK(strcmp(br, "z9hG4bKa") == 0);
+	CHECK_EQ(reply("SIP/2.0 180 Ringing\r\nVia: SIP/2.0/UDP h;branch=x\r\n" REPLY_TAIL, &status,
+		       br, sizeof(br)),
+		 -EAGAIN);
+	CHECK_EQ(reply("NOTIFY sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=x\r\n" REPLY_TAIL,
+		       &status, br, sizeof(br)),
+		 -EAGAIN);
+	CHECK_EQ(reply("SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP h;rport\r\n" REPLY_TAIL, &status, br,
+		       sizeof(br)),
+		 -EAGAIN);
+	CHECK_EQ(reply("SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP h;\r\n branch=x\r\n" REPLY_TAIL, &status,
+		       br, sizeof(br)),
+		 -EAGAIN);
+	CHECK_EQ(reply("SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP h;branch=x", &status, br, sizeof(br)),
+		 -EAGAIN);
+	CHECK_EQ(reply("SIP/2.0 2x0 OK\r\nVia: SIP/2.0/UDP h;branch=x\r\n" REPLY_TAIL, &status, br,
+		       sizeof(br)),
+		 -EAGAIN);
+}
+
+/* A NOTIFY as the SIP worker writes it (no printf: every piece by hand). */
+static void test_build_request(void)
+{
+	char out[1024];
+	struct sip_wbuf w;
+
+	sip_wbuf_init(&w, out, sizeof(out));
+	CHECK(sip_build_request(&w, &(struct sip_req_out){
+					    .method = "NOTIFY",
+					    .ruri = "sip:bob@10.0.0.2:5062",
+					    .transport = "UDP",
+					    .via_host = "10.0.0.1",
+					    .via_port = 5060,
+					    .branch = "pna1f.3",
+					    .from_uri = "sip:alice@example.com",
+					    .from_tag = "t1",
+					    .to_uri = "sip:bob@example.com",
+					    .to_tag = "t2",
+					    .call_id = "c1",
+					    .cseq = 482082651,
+					    .contact = "<sip:10.0.0.1:5060>",
+					    .event = "message-summary",
+					    .sub_state = "active;expires=3599",
+					    .ctype = "text/plain",
+					    .body = "hi\r\n",
+					    .body_len = 4,
+				    }) > 0);
+	out[w.len] = 0;
+	CHECK(strcmp(out, "NOTIFY sip:bob@10.0.0.2:5062 SIP/2.0\r\n"
+			  "Via: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKpna1f.3;rport\r\n"
+			  "Max-Forwards: 70\r\n"
+			  "From: <sip:alice@example.com>;tag=t1\r\n"
+			  "To: <sip:bob@example.com>;tag=t2\r\n"
+			  "Call-ID: c1\r\n"
+			  "CSeq: 482082651 NOTIFY\r\n"
+			  "Contact: <sip:10.0.0.1:5060>\r\n"
+			  "Event: message-summary\r\n"
+			  "Subscription-State: active;expires=3599\r\n"
+			  "Content-Type: text/plain\r\n"
+			  "Content-Length: 4\r\n\r\nhi\r\n") == 0);
+}
+
 static void test_digest(void)
 {
 	char out[130];
@@ -133,6 +228,8 @@ int main(void)
 	test_framing();
 	test_malformed();
 	test_build();
+	test_reply();
+	test_build_request();
 	test_digest();
 	return check_summary();
 }
