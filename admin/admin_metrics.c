@@ -432,6 +432,9 @@ static const struct {
 	  SIPC(retransmissions_absorbed) },
 	{ "pnad_sip_dialogs_swept_total", "counter",
 	  "SIP dialogs dropped by the sweep: their subscription was gone.", SIPC(dialogs_swept) },
+	{ "pnad_sip_jobs_empty_total", "counter",
+	  "Note jobs with nothing left to take (delivered with an earlier NOTIFY, or gone).",
+	  SIPC(jobs_empty) },
 };
 
 /* The SIP worker: one process, so no labels. */

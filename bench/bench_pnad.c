@@ -100,6 +100,8 @@ static void detach(struct bench_pnad *p)
 	shm_seg_close(&p->router);
 	if (p->sip.base)
 		shm_seg_close(&p->sip);
+	if (p->xmpp.base)
+		shm_seg_close(&p->xmpp);
 }
 
 int bench_pnad_start(const struct bench_pnad_opts *o, struct bench_pnad *p)
@@ -224,6 +226,18 @@ void bench_pnad_sip(struct bench_pnad *p, struct sip_counters *c)
 		p->sip.base = NULL;
 	if (p->sip.base)
 		memcpy(c, (const void *)&((const struct sip_seg *)p->sip.base)->c, sizeof(*c));
+}
+
+void bench_pnad_xmpp(struct bench_pnad *p, struct xmpp_counters *c)
+{
+	char seg[64];
+
+	memset(c, 0, sizeof(*c));
+	snprintf(seg, sizeof(seg), "/%s.xmpp", p->name);
+	if (!p->xmpp.base && shm_seg_attach_ro(seg, XMPP_SEG_KIND, &p->xmpp) < 0)
+		p->xmpp.base = NULL;
+	if (p->xmpp.base)
+		memcpy(c, (const void *)&((const struct xmpp_seg *)p->xmpp.base)->c, sizeof(*c));
 }
 
 void bench_pnad_memory(const struct bench_pnad *p, uint64_t *shm_bytes, uint64_t *rss_bytes)

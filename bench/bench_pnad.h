@@ -11,6 +11,7 @@
 #include <sys/types.h>
 
 #include "egress/sip/sip_dlg.h"
+#include "egress/xmpp/xmpp_seg.h"
 #include "lib/shm.h"
 #include "shard/sub_seg.h"
 
@@ -42,6 +43,7 @@ struct bench_pnad {
 	struct shm_seg router;			    /* base NULL when not attached */
 	struct shm_seg subs[BENCH_PNAD_MAX_SHARDS]; /* base NULL when not attached */
 	struct shm_seg sip;			    /* attached on first use */
+	struct shm_seg xmpp;			    /* likewise */
 	pid_t procs[BENCH_PNAD_MAX_PROCS];	    /* see bench_pnad_cpu_begin */
 	double cpu0[BENCH_PNAD_MAX_PROCS];
 	size_t nprocs;
@@ -79,6 +81,8 @@ void bench_pnad_router(const struct bench_pnad *p, struct bench_router_sum *sum)
 void bench_pnad_subs(const struct bench_pnad *p, struct sub_counters *sum);
 /* The SIP worker's counters (zero without a SIP worker). */
 void bench_pnad_sip(struct bench_pnad *p, struct sip_counters *c);
+/* The XMPP worker's counters (zero without an XMPP worker). */
+void bench_pnad_xmpp(struct bench_pnad *p, struct xmpp_counters *c);
 /* Memory pnad holds: shared memory pages in use (its /dev/shm segments'
  * allocated blocks) and the resident set of its processes (VmRSS, shared
  * pages counted in each process that touched them, as ps shows). */

@@ -181,6 +181,7 @@ struct snap {
 	struct bench_shard_sum shard;
 	struct sub_counters subs;
 	struct sip_counters sip;
+	struct xmpp_counters xmpp;
 };
 
 static void snap(struct bench_pnad *p, struct snap *s)
@@ -188,6 +189,7 @@ static void snap(struct bench_pnad *p, struct snap *s)
 	bench_pnad_taken(p, &s->shard);
 	bench_pnad_subs(p, &s->subs);
 	bench_pnad_sip(p, &s->sip);
+	bench_pnad_xmpp(p, &s->xmpp);
 }
 
 static uint64_t xmpp_messages(const struct run_ctx *x)
@@ -219,8 +221,11 @@ static void books(const struct run_ctx *x, const struct snap *a, const struct sn
 	k->out_of_order = s->out_of_order;
 	k->unknown = s->unknown;
 	k->xmpp_received = xmpp_messages(x);
+	k->folded_at_take =
+		b->sip.jobs_empty - a->sip.jobs_empty + b->xmpp.jobs_dropped - a->xmpp.jobs_dropped;
 	k->unaccounted = (int64_t)k->matches - (int64_t)(k->received - k->repeats) -
-			 (int64_t)k->xmpp_received - (int64_t)k->coalesced;
+			 (int64_t)k->xmpp_received - (int64_t)k->coalesced -
+			 (int64_t)k->folded_at_take;
 	k->balanced = k->events_acked == k->events_sent && k->events_applied == k->events_sent &&
 		      k->matches == k->matches_expected && k->unaccounted == 0 && k->unknown == 0;
 }

@@ -50,7 +50,10 @@ struct bench_books {
 	uint64_t notifies_sent, retransmits, notify_failures;
 	uint64_t received, repeats, out_of_order, unknown; /* at the SIP sink */
 	uint64_t xmpp_received;				   /* at the XMPP sink */
-	/* matches - (received - repeats) - xmpp_received - coalesced */
+	/* Notes an egress worker found already taken: their match went out
+	 * with an earlier notification (sub_table_note_put's race). */
+	uint64_t folded_at_take;
+	/* matches - (received - repeats) - xmpp_received - coalesced - folded_at_take */
 	int64_t unaccounted;
 	bool balanced;
 };

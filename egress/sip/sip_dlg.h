@@ -43,6 +43,8 @@ struct sip_counters {
 	uint64_t tls_trusted;		   /* TLS clients with a trusted certificate */
 	uint64_t dialogs_swept;		   /* dialogs dropped: their subscription was gone */
 	uint64_t retransmissions_absorbed; /* SUBSCRIBEs answered from the transaction */
+	uint64_t jobs_empty;		   /* note jobs with nothing to take: delivered with an
+			      * earlier NOTIFY (sub_table_note_put's race) or gone */
 };
 
 #define SIP_DLG_TARGET 464

@@ -425,8 +425,10 @@ static int on_note_fast(struct sip_worker *w, const struct sub_job *j, struct si
 	if (!d || !(d->flags & SIP_DLG_REPLIED) || !d->target[0] || !d->expires)
 		return -ENOENT;
 	rc = sub_table_note_take_own(sip_table(w, j->shard), j->index, j->id, &n, &own);
-	if (rc < 0)
-		return 0; /* spare job, or the subscription went away */
+	if (rc < 0) {
+		SIP_COUNT(w->seg, jobs_empty, 1); /* spare job, or the subscription went away */
+		return 0;
+	}
 	v = (struct sub_view){ blob_path(d->target), d->target, d->expires };
 	if (own && strlen(v.path) < sizeof(n.path))
 		memcpy(n.path, v.path, strlen(v.path) + 1);
@@ -445,8 +447,10 @@ static void on_note(struct sip_worker *w, const struct sub_job *j)
 	d = sip_dlg_find(w->seg, j->shard, j->id);
 	if (on_note_fast(w, j, d) == 0)
 		return;
-	if (sub_table_note_take(sip_table(w, j->shard), j->index, j->id, &n, &sp) < 0)
-		return; /* spare job, or the subscription went away */
+	if (sub_table_note_take(sip_table(w, j->shard), j->index, j->id, &n, &sp) < 0) {
+		SIP_COUNT(w->seg, jobs_empty, 1); /* spare job, or the subscription went away */
+		return;
+	}
 	if (!d || !(d->flags & SIP_DLG_REPLIED)) {
 		if (n.kind == SUB_NOTE_STATE) {
 			early_stash(w, j->shard, j->id, &n);
