@@ -257,6 +257,10 @@ static int stream(struct run_ctx *x, struct bench_pnad *p, const char *phase, do
 	struct snap a, b;
 	char err[256];
 	double t0, last_move, shown = 0, cpu0 = bench_self_cpu_seconds();
+	/* An open-loop phase lasts events / rate whatever the cap says. */
+	double cap = rate > 0 && (double)x->ss.events / rate + 5 > x->o->duration
+			     ? (double)x->ss.events / rate + 5
+			     : x->o->duration;
 	uint64_t seen = 0;
 	int rc;
 
@@ -301,9 +305,9 @@ static int stream(struct run_ctx *x, struct bench_pnad *p, const char *phase, do
 			break;
 		if (st.done && now - last_move > IDLE_END)
 			break;
-		if (now - t0 > x->o->duration) {
+		if (now - t0 > cap) {
 			fprintf(stderr, "\npna-bench run: %s: stopped at the %.0f s cap\n", phase,
-				x->o->duration);
+				cap);
 			break;
 		}
 		if ((rc = bench_pnad_check_alive(p)) < 0)
