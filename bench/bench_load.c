@@ -465,7 +465,7 @@ static void *sender_thread(void *arg)
 {
 	struct bench_sender *s = arg;
 	struct epoll_event evs[64];
-	double wait = 0; /* paced: the first frames are due at once */
+	double wait = s->rate > 0 ? 0 : 0.1; /* paced: the first frames are due at once */
 	int rc = s->rate > 0 ? pace_start(s) : 0;
 
 	pthread_mutex_lock(&s->mu);
