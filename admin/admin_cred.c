@@ -27,6 +27,7 @@ struct job {
 };
 
 struct admin_cred {
+	bool unlink_seg; /* unlink_on_exit: the segment goes with us */
 	struct shm_seg seg;
 	int wake_fd;
 	bool redis; /* a thread and Redis behind it */
@@ -283,6 +284,7 @@ int admin_cred_open(const struct pnad_conf *c, uint32_t cap, int wake_fd, struct
 	if (!ac)
 		abort();
 	ac->wake_fd = wake_fd;
+	ac->unlink_seg = c->unlink_on_exit;
 	pthread_mutex_init(&ac->mu, NULL);
 	pthread_cond_init(&ac->cv, NULL);
 	snprintf(name, sizeof(name), "/%s.sipcred", c->name);
@@ -338,6 +340,8 @@ void admin_cred_close(struct admin_cred *ac)
 	redis_link_batch_free(ac->batch);
 	redis_link_free(ac->link);
 	free(ac->reload);
+	if (ac->unlink_seg)
+		shm_seg_unlink(ac->seg.name);
 	shm_seg_close(&ac->seg);
 	free(ac);
 }

@@ -42,7 +42,8 @@ struct admin_cred;
  * with a reason in err. */
 int admin_cred_open(const struct pnad_conf *c, uint32_t cap, int wake_fd, struct admin_cred **out,
 		    char *err, size_t errlen);
-/* Stop the thread and unmap (the segment stays). Accepts NULL. */
+/* Stop the thread and unmap; the segment stays unless unlink_on_exit.
+ * Accepts NULL. */
 void admin_cred_close(struct admin_cred *ac);
 
 /* Queue a put or delete of c (for a delete only user and realm count);
