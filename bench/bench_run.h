@@ -5,9 +5,10 @@
  * MessageNew events over M mail-store connections, counts the NOTIFYs and
  * stanzas at the sinks and balances the books against pnad's counters. Phases:
  *   max      events as fast as pnad takes them: throughput, CPU per role;
- *   latency  open loop at a fraction of the max rate: event-to-NOTIFY
- *            latency measured from each event's scheduled time (no
- *            coordinated omission);
+ *   latency  open loop at a fraction of the maximum load (the event rate
+ *            whose every match the max phase's notification rate
+ *            carries): event-to-NOTIFY latency measured from each event's
+ *            scheduled time (no coordinated omission);
  *   baseline a relay that reads the same frames and sends one pre-built
  *            datagram per subscriber to the same sink (bench_sink's relay).
  * Every phase starts a fresh pnad. bench_sweep and bench_plan use the
@@ -30,13 +31,14 @@ struct bench_run_opts {
 	uint32_t xmpp_subs; /* XMPP subscriptions (accounts 0..n-1, INBOX), 0: none */
 	uint64_t events;
 	enum bench_fanout fanout;
-	double rate;	   /* events/s of the latency phase; 0: latency_at x max */
-	double latency_at; /* fraction of the max rate; 0 skips the phase */
-	double duration;   /* cap on each phase's streaming, seconds */
-	bool baseline;	   /* run the relay baseline */
-	bool progress;	   /* a status line on a terminal */
-	const char *pnad;  /* the pnad binary */
-	const char *dir;   /* temporary directory (config, logs) */
+	double rate;	     /* events/s of the latency phase; 0: latency_at x max */
+	double latency_at;   /* fraction of the max rate; 0 skips the phase */
+	double latency_secs; /* the latency phase streams this long (fewer events) */
+	double duration;     /* cap on each phase's streaming, seconds */
+	bool baseline;	     /* run the relay baseline */
+	bool progress;	     /* a status line on a terminal */
+	const char *pnad;    /* the pnad binary */
+	const char *dir;     /* temporary directory (config, logs) */
 	/* `pna-bench run` itself: */
 	const char *json; /* report file, or NULL */
 	bool check, keep; /* exit 1 on a missed target; keep the directory */
