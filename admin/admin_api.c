@@ -14,23 +14,13 @@
 #include "egress/sip/sip_cred.h"
 #include "lib/evrec.h"
 #include "lib/names.h"
+#include "lib/pct.h"
 
 #define NEVENT_TYPES 32 /* bits of sub_spec.events */
 
-static int hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Percent-decode [in, in+len) into out; '+' is a space when plus_space (query
  * strings only, per the HTML form encoding). */
-static int pct_decode(const char *in, size_t len, bool plus_space, char *out, size_t cap)
+static int uri_decode(const char *in, size_t len, bool plus_space, char *out, size_t cap)
 {
 	size_t o = 0;
 
@@ -38,8 +28,8 @@ static int pct_decode(const char *in, size_t len, bool plus_space, char *out, si
 		int c = (unsigned char)in[i];
 
 		if (c == '%') {
-			int hi = i + 2 < len ? hexval(in[i + 1]) : -1;
-			int lo = hi >= 0 ? hexval(in[i + 2]) : -1;
+			int hi = i + 2 < len ? pct_hexval(in[i + 1]) : -1;
+			int lo = hi >= 0 ? pct_hexval(in[i + 2]) : -1;
 
 			if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
 				return -EINVAL;
@@ -66,9 +56,9 @@ int admin_api_query(const char *query, const char *key, char *out, size_t cap)
 		size_t n = end ? (size_t)(end - p) : strlen(p);
 
 		if (n > klen && strncmp(p, key, klen) == 0 && p[klen] == '=')
-			return pct_decode(p + klen + 1, n - klen - 1, true, out, cap);
+			return uri_decode(p + klen + 1, n - klen - 1, true, out, cap);
 		if (n == klen && strncmp(p, key, klen) == 0)
-			return pct_decode("", 0, true, out, cap);
+			return uri_decode("", 0, true, out, cap);
 		p = end ? end + 1 : NULL;
 	}
 	return -ENOENT;
@@ -119,7 +109,7 @@ int admin_api_route(const char *method, const char *path, struct admin_route *r,
 		if (strcmp(method, row->method) != 0)
 			continue;
 		r->kind = row->kind;
-		if (prefix && pct_decode(path + n, plen - n, false, r->arg, sizeof(r->arg)) < 0) {
+		if (prefix && uri_decode(path + n, plen - n, false, r->arg, sizeof(r->arg)) < 0) {
 			*why = "bad percent-encoding in the path";
 			return 400;
 		}

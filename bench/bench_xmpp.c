@@ -50,26 +50,6 @@ void bench_xmpp_usage(FILE *f)
 		   "      --keep          keep the temporary directory (config, log)\n");
 }
 
-static int opt_num(const char *name, const char *s, uint64_t min, uint64_t max, uint64_t *out)
-{
-	char *end;
-	unsigned long long v;
-
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (*end == 'k')
-		v *= 1000, end++;
-	else if (*end == 'M')
-		v *= 1000000, end++;
-	if (errno || end == s || *end || *s == '-' || v < min || v > max) {
-		fprintf(stderr, "pna-bench xmpp: --%s %s: expected %llu..%llu\n", name, s,
-			(unsigned long long)min, (unsigned long long)max);
-		return -EINVAL;
-	}
-	*out = v;
-	return 0;
-}
-
 static int parse_opts(int argc, char **argv, struct xmpp_opts *o)
 {
 	static const struct option lo[] = {
@@ -88,22 +68,22 @@ static int parse_opts(int argc, char **argv, struct xmpp_opts *o)
 	while ((c = getopt_long(argc, argv, "a:e:b:d:p:h", lo, NULL)) != -1) {
 		switch (c) {
 		case 'a':
-			if (opt_num("accounts", optarg, 1, 1u << 20, &v) < 0)
+			if (bench_opt_num("xmpp", "accounts", optarg, 1, 1u << 20, &v) < 0)
 				return -EINVAL;
 			o->accounts = (uint32_t)v;
 			break;
 		case 'e':
-			if (opt_num("events", optarg, 1, 100000000, &v) < 0)
+			if (bench_opt_num("xmpp", "events", optarg, 1, 100000000, &v) < 0)
 				return -EINVAL;
 			o->events = v;
 			break;
 		case 'b':
-			if (opt_num("batch", optarg, 1, 4096, &v) < 0)
+			if (bench_opt_num("xmpp", "batch", optarg, 1, 4096, &v) < 0)
 				return -EINVAL;
 			o->per_frame = (uint32_t)v;
 			break;
 		case 'd':
-			if (opt_num("duration", optarg, 1, 600, &v) < 0)
+			if (bench_opt_num("xmpp", "duration", optarg, 1, 600, &v) < 0)
 				return -EINVAL;
 			o->duration = (double)v;
 			break;

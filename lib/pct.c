@@ -3,12 +3,15 @@
 
 #include <errno.h>
 
-static int hexval(char c)
+int pct_hexval(int c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';
-	c = (char)(c | 0x20);
-	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
 }
 
 int pct_decode(const char *s, size_t len, char *out, size_t cap)
@@ -19,8 +22,8 @@ int pct_decode(const char *s, size_t len, char *out, size_t cap)
 		int c = (unsigned char)s[i], hi, lo;
 
 		if (c == '%') {
-			if (len - i < 3 || (hi = hexval(s[i + 1])) < 0 ||
-			    (lo = hexval(s[i + 2])) < 0 || (hi | lo) == 0)
+			if (len - i < 3 || (hi = pct_hexval(s[i + 1])) < 0 ||
+			    (lo = pct_hexval(s[i + 2])) < 0 || (hi | lo) == 0)
 				return -EINVAL;
 			c = hi << 4 | lo;
 			i += 2;

@@ -5,6 +5,9 @@
 
 #include <stddef.h>
 
+/* The value of one hex digit (either case), or -1. */
+int pct_hexval(int c);
+
 /* Decode s[0..len) into out (cap bytes, NUL-terminated). Returns the decoded
  * length, or -EINVAL for a malformed or %00 escape or when out is too
  * small. */

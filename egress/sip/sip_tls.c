@@ -12,23 +12,13 @@
 #include <string.h>
 
 #include "egress/sip/sip_conn.h"
+#include "lib/pct.h"
 
 struct sip_tls {
 	SSL_CTX *ctx;
 	uint32_t ntrusted;
 	uint8_t trusted[32][32]; /* SHA-256 fingerprints of trusted CNAs */
 };
-
-static int hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
 int sip_tls_fingerprint_parse(const char *s, uint8_t out[32])
 {
@@ -44,8 +34,8 @@ int sip_tls_fingerprint_parse(const char *s, uint8_t out[32])
 			s++;
 			continue;
 		}
-		hi = hexval(s[0]);
-		lo = hi >= 0 ? hexval(s[1]) : -1;
+		hi = pct_hexval(s[0]);
+		lo = hi >= 0 ? pct_hexval(s[1]) : -1;
 		if (hi < 0 || lo < 0 || n == 32)
 			return -EINVAL;
 		out[n++] = (uint8_t)(hi << 4 | lo);
