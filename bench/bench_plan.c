@@ -134,7 +134,11 @@ void bench_plan_compute(const struct bench_plan_measured *m, const struct bench_
 	r->redis_bytes = r->subs * n->redis_bytes_per_sub;
 	r->hosts_cpu = ceil(r->cores / n->cores_per_host);
 	r->hosts_mem = ceil(r->mem_bytes / n->mem_per_host);
+	/* One router and one SIP worker per host, each a single process: a
+	 * role needing more than a core needs more hosts. */
+	r->hosts_roles = ceil(r->router_cores > r->sip_cores ? r->router_cores : r->sip_cores);
 	r->hosts = r->hosts_cpu > r->hosts_mem ? r->hosts_cpu : r->hosts_mem;
+	r->hosts = r->hosts > r->hosts_roles ? r->hosts : r->hosts_roles;
 	if (r->hosts < 1)
 		r->hosts = 1;
 }
@@ -154,7 +158,11 @@ static int measured(const char *path, struct bench_plan_measured *m)
 		m->router_s_per_event = r->max.cpu.router / (double)r->max.b.events_applied;
 		m->shard_s_per_event = r->max.cpu.shards / (double)r->max.b.events_applied;
 		m->sip_s_per_notify = nt ? r->max.cpu.sip / (double)nt : 0;
-		m->shm_per_sub = (double)r->max.shm_bytes / r->subs_made;
+		/* A sweep's slope leaves the fixed costs (rings, outbox) out; a
+		 * single run's total over its subscriptions includes them. */
+		m->shm_per_sub = r->shm_per_sub_fit > 0 ? r->shm_per_sub_fit
+							: (double)r->max.shm_bytes / r->subs_made;
+		m->shm_from_fit = r->shm_per_sub_fit > 0;
 		m->cpus = r->m.nproc;
 	}
 	free(r);
@@ -171,9 +179,12 @@ static void print(const struct plan_in *in, const struct bench_plan_measured *m,
 	       bench_si(a, sizeof(a), in->n.mailboxes), in->n.msgs_per_day, in->n.events_per_msg,
 	       in->n.peak, in->n.subs_per_mailbox);
 	printf("measured (%s, %ld CPUs): router %.2f us/event, shards %.2f us/event, "
-	       "SIP worker %.2f us/NOTIFY, %.0f B shared memory per subscription\n",
+	       "SIP worker %.2f us/NOTIFY, %.0f B shared memory per subscription (%s)\n",
 	       in->measured, m->cpus, m->router_s_per_event * 1e6, m->shard_s_per_event * 1e6,
-	       m->sip_s_per_notify * 1e6, m->shm_per_sub);
+	       m->sip_s_per_notify * 1e6, m->shm_per_sub,
+	       m->shm_from_fit
+		       ? "the sweep's slope"
+		       : "a run's total: fixed costs included, a sweep over subs gives the slope");
 	printf("\n| quantity | value |\n| --- | --- |\n");
 	printf("| events/s, daily mean | %s |\n", bench_si(a, sizeof(a), r->ev_avg));
 	printf("| events/s, peak | %s |\n", bench_si(a, sizeof(a), r->ev_peak));
@@ -188,9 +199,10 @@ static void print(const struct plan_in *in, const struct bench_plan_measured *m,
 	       bench_si(b, sizeof(b), r->mem_bytes));
 	printf("| Redis memory (at %.0f B per subscription) | %sB |\n", in->n.redis_bytes_per_sub,
 	       bench_si(c, sizeof(c), r->redis_bytes));
-	printf("| hosts of %.0f cores / %sB (by CPU, by memory) | **%.0f** (%.0f, %.0f) |\n",
+	printf("| hosts of %.0f cores / %sB (by CPU, by memory, by one router and one SIP "
+	       "worker per host) | **%.0f** (%.0f, %.0f, %.0f) |\n",
 	       in->n.cores_per_host, bench_si(a, sizeof(a), in->n.mem_per_host), r->hosts,
-	       r->hosts_cpu, r->hosts_mem);
+	       r->hosts_cpu, r->hosts_mem, r->hosts_roles);
 }
 
 static int chart(const char *prefix, const struct bench_plan_result *r)

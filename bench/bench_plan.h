@@ -3,6 +3,8 @@
 #ifndef PNA_BENCH_PLAN_H
 #define PNA_BENCH_PLAN_H
 
+#include <stdbool.h>
+
 /* What the provider must carry. */
 struct bench_plan_need {
 	double mailboxes, msgs_per_day, events_per_msg, peak, subs_per_mailbox;
@@ -15,6 +17,7 @@ struct bench_plan_need {
 struct bench_plan_measured {
 	double router_s_per_event, shard_s_per_event, sip_s_per_notify; /* CPU s */
 	double shm_per_sub;						/* bytes */
+	bool shm_from_fit; /* shm_per_sub is a sweep's slope */
 	long cpus;
 };
 
@@ -22,7 +25,7 @@ struct bench_plan_result {
 	double ev_avg, ev_peak, notif_peak, subs; /* per second; count */
 	double router_cores, shard_cores, sip_cores, cores;
 	double mem_bytes, redis_bytes;
-	double hosts_cpu, hosts_mem, hosts;
+	double hosts_cpu, hosts_mem, hosts_roles, hosts;
 };
 
 void bench_plan_compute(const struct bench_plan_measured *m, const struct bench_plan_need *n,

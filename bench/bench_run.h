@@ -83,6 +83,7 @@ struct bench_run_result {
 	uint64_t base_datagrams;
 	double base_secs, base_rate, base_cpu; /* relay */
 	double ratio;			       /* max.notifies_per_s / base_rate */
+	double shm_per_sub_fit; /* read back from a sweep over subs: the fit's slope */
 };
 
 /* Defaults of `pna-bench run` (the short run of `make bench`). */

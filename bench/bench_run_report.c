@@ -231,7 +231,11 @@ int bench_run_load(const char *path, struct bench_run_result *r)
 			json_util_get_last_err());
 		return -EINVAL;
 	}
-	/* A run's report, or a sweep's (its last run). */
+	/* A run's report, or a sweep's (its last run, and over subscriptions
+	 * the marginal shared memory per subscription of its fit). */
+	if (json_object_object_get_ex(root, "over", &top) &&
+	    !strcmp(json_object_get_string(top), "subs"))
+		r->shm_per_sub_fit = num(root, "fit.shm_bytes.per_unit");
 	top = root;
 	if (json_object_object_get_ex(root, "runs", &top) &&
 	    json_object_is_type(top, json_type_array))
