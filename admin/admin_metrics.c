@@ -435,6 +435,9 @@ static const struct {
 	{ "pnad_sip_jobs_empty_total", "counter",
 	  "Note jobs with nothing left to take (delivered with an earlier NOTIFY, or gone).",
 	  SIPC(jobs_empty) },
+	{ "pnad_sip_notify_folded_total", "counter",
+	  "Notes folded into the NOTIFY that follows the one in flight on their dialog.",
+	  SIPC(notify_folded) },
 };
 
 /* The SIP worker: one process, so no labels. */

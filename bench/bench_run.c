@@ -250,9 +250,10 @@ static void books(const struct run_ctx *x, const struct snap *a, const struct sn
 	k->xmpp_received = xmpp_messages(x);
 	k->folded_at_take =
 		b->sip.jobs_empty - a->sip.jobs_empty + b->xmpp.jobs_dropped - a->xmpp.jobs_dropped;
+	k->folded_in_worker = b->sip.notify_folded - a->sip.notify_folded;
 	k->unaccounted = (int64_t)k->matches - (int64_t)(k->received - k->repeats) -
 			 (int64_t)k->xmpp_received - (int64_t)k->coalesced -
-			 (int64_t)k->folded_at_take;
+			 (int64_t)k->folded_at_take - (int64_t)k->folded_in_worker;
 	k->balanced = k->events_acked == k->events_sent && k->events_applied == k->events_sent &&
 		      k->matches == k->matches_expected && k->unaccounted == 0 && k->unknown == 0;
 }

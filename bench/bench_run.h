@@ -55,7 +55,11 @@ struct bench_books {
 	/* Notes an egress worker found already taken: their match went out
 	 * with an earlier notification (sub_table_note_put's race). */
 	uint64_t folded_at_take;
-	/* matches - (received - repeats) - xmpp_received - coalesced - folded_at_take */
+	/* Notes the SIP worker folded into the NOTIFY that follows the one in
+	 * flight on their dialog (one NOTIFY at a time per dialog). */
+	uint64_t folded_in_worker;
+	/* matches - (received - repeats) - xmpp_received - coalesced
+	 * - folded_at_take - folded_in_worker */
 	int64_t unaccounted;
 	bool balanced;
 };

@@ -16,21 +16,24 @@ static void print_books(FILE *f, const struct bench_books *b)
 	fprintf(f,
 		"  books: events sent %llu = acked %llu = applied %llu; matches %llu "
 		"(expected %llu) = NOTIFYs received %llu - repeats %llu + XMPP stanzas %llu + "
-		"coalesced %llu + folded at take %llu; unaccounted %lld: %s\n",
+		"coalesced %llu + folded at take %llu + folded in the SIP worker %llu; unaccounted "
+		"%lld: %s\n",
 		(unsigned long long)b->events_sent, (unsigned long long)b->events_acked,
 		(unsigned long long)b->events_applied, (unsigned long long)b->matches,
 		(unsigned long long)b->matches_expected, (unsigned long long)b->received,
 		(unsigned long long)b->repeats, (unsigned long long)b->xmpp_received,
 		(unsigned long long)b->coalesced, (unsigned long long)b->folded_at_take,
-		(long long)b->unaccounted, b->balanced ? "balanced" : "NOT BALANCED");
+		(unsigned long long)b->folded_in_worker, (long long)b->unaccounted,
+		b->balanced ? "balanced" : "NOT BALANCED");
 	fprintf(f,
 		"  pnad: %llu notes to the egress workers = %llu NOTIFYs sent + %llu XMPP stanzas "
-		"+ %llu found already taken + %lld not sent; %llu NOTIFY retransmissions, %llu "
-		"failures\n",
+		"+ %llu found already taken + %llu folded in the SIP worker + %lld not sent; %llu "
+		"NOTIFY retransmissions, %llu failures\n",
 		(unsigned long long)b->notes, (unsigned long long)b->notifies_sent,
 		(unsigned long long)b->xmpp_received, (unsigned long long)b->folded_at_take,
-		(long long)b->notes -
-			(long long)(b->notifies_sent + b->xmpp_received + b->folded_at_take),
+		(unsigned long long)b->folded_in_worker,
+		(long long)b->notes - (long long)(b->notifies_sent + b->xmpp_received +
+						  b->folded_at_take + b->folded_in_worker),
 		(unsigned long long)b->retransmits, (unsigned long long)b->notify_failures);
 	if (b->out_of_order || b->unknown)
 		fprintf(f,
@@ -120,6 +123,7 @@ static void json_books(struct bench_json *j, const struct bench_books *b)
 	bench_json_int(j, "unknown", (int64_t)b->unknown);
 	bench_json_int(j, "xmpp_received", (int64_t)b->xmpp_received);
 	bench_json_int(j, "folded_at_take", (int64_t)b->folded_at_take);
+	bench_json_int(j, "folded_in_worker", (int64_t)b->folded_in_worker);
 	bench_json_int(j, "unaccounted", b->unaccounted);
 	bench_json_bool(j, "balanced", b->balanced);
 	bench_json_end(j);

@@ -299,37 +299,65 @@ static size_t subscribe_msg(char *buf, size_t cap, uint32_t sub, uint32_t k, uin
 		acct, sink_port, sub, acct, sub, acct, sub, sub, sink_port, acct);
 }
 
+/* Send the SUBSCRIBEs of subscriptions [from, to) that have no 200 yet, at
+ * most `room` of them. How many were sent, or -errno. */
+static int send_subscribes(struct bench_sipsink *s, const struct sockaddr_in *to, uint32_t from,
+			   uint32_t end, uint32_t room, uint32_t *next)
+{
+	static char buf[BATCH][1024];
+	struct mmsghdr mm[BATCH];
+	struct iovec iov[BATCH];
+	uint32_t k = from;
+	int q = 0;
+
+	memset(mm, 0, sizeof(mm));
+	for (; k < end && (uint32_t)q < room && q < BATCH; k++) {
+		if (s->subscribed[k])
+			continue;
+		iov[q] = (struct iovec){ buf[q], subscribe_msg(buf[q], 1024, k, s->sub_account[k],
+							       s->port) };
+		mm[q].msg_hdr = (struct msghdr){ .msg_name = (void *)to,
+						 .msg_namelen = sizeof(*to),
+						 .msg_iov = &iov[q],
+						 .msg_iovlen = 1 };
+		q++;
+	}
+	*next = k;
+	if (q && sendmmsg(s->fd, mm, (unsigned)q, 0) < 0)
+		return -errno;
+	return q;
+}
+
 int bench_sipsink_subscribe(struct bench_sipsink *s, uint16_t sip_port, uint32_t window)
 {
 	struct sockaddr_in to = { .sin_family = AF_INET,
 				  .sin_port = htons(sip_port),
 				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	static char buf[BATCH][1024];
-	struct mmsghdr mm[BATCH];
-	struct iovec iov[BATCH];
-	uint32_t sent = 0;
+	uint32_t sent = 0, again = 0, tries = 0;
 	double last = bench_now();
+	int rc;
 
-	memset(mm, 0, sizeof(mm));
 	while (s->subs_ok < s->nsubs || s->dialogs_notified < s->nsubs) {
-		int q = 0;
+		uint32_t out = sent - (uint32_t)s->subs_ok;
 
-		while (sent < s->nsubs && q < BATCH && sent - s->subs_ok < window) {
-			iov[q] = (struct iovec){ buf[q],
-						 subscribe_msg(buf[q], 1024, sent,
-							       s->sub_account[sent], s->port) };
-			mm[q].msg_hdr = (struct msghdr){ .msg_name = &to,
-							 .msg_namelen = sizeof(to),
-							 .msg_iov = &iov[q],
-							 .msg_iovlen = 1 };
-			q++, sent++;
-		}
-		if (q && sendmmsg(s->fd, mm, (unsigned)q, 0) < 0)
-			return -errno;
-		if (bench_sipsink_poll(s, 10) > 0)
+		if (sent < s->nsubs && out < window &&
+		    (rc = send_subscribes(s, &to, sent, s->nsubs, window - out, &sent)) < 0)
+			return rc;
+		if (bench_sipsink_poll(s, 10) > 0) {
 			last = bench_now();
-		else if (bench_now() - last > 5)
+			continue;
+		}
+		if (bench_now() - last < 1)
+			continue;
+		/* Nothing for a second: SUBSCRIBEs lost (the SIP worker may bind
+		 * its port after the ingest one), so send the unanswered again,
+		 * as a UAC's Timer E would; pnad absorbs duplicates. */
+		if (++tries > 5)
 			return -ETIMEDOUT;
+		for (again = 0; again < sent;)
+			if ((rc = send_subscribes(s, &to, again, sent, BATCH, &again)) < 0)
+				return rc;
+		last = bench_now();
 	}
 	return 0;
 }

@@ -44,7 +44,9 @@ struct sip_counters {
 	uint64_t dialogs_swept;		   /* dialogs dropped: their subscription was gone */
 	uint64_t retransmissions_absorbed; /* SUBSCRIBEs answered from the transaction */
 	uint64_t jobs_empty;		   /* note jobs with nothing to take: delivered with an
-			      * earlier NOTIFY (sub_table_note_put's race) or gone */
+				 * earlier NOTIFY (sub_table_note_put's race) or gone */
+	uint64_t notify_folded;		   /* notes folded into the NOTIFY that follows the one
+				 * in flight on their dialog */
 };
 
 #define SIP_DLG_TARGET 464
@@ -55,8 +57,8 @@ struct sip_dlg {
 	uint16_t flags; /* SIP_DLG_* */
 	uint32_t cseq;	/* last NOTIFY CSeq sent */
 	uint32_t messages, unseen, uidnext, uidvalidity;
-	uint32_t expires; /* absolute unix time granted */
-	uint32_t pad;
+	uint32_t expires;	     /* absolute unix time granted */
+	uint32_t life;		     /* the worker life that set SIP_DLG_INFLIGHT */
 	char target[SIP_DLG_TARGET]; /* the dialog blob, "" if it did not fit */
 };
 
@@ -68,12 +70,18 @@ enum {
 	SIP_DLG_COUNTS = 16,	/* messages/unseen are known */
 	SIP_DLG_FETCH = 32,	/* a fetch: terminated after its one NOTIFY */
 	SIP_DLG_ORPHAN = 64,	/* the last sweep did not find its subscription */
+	SIP_DLG_INFLIGHT = 128, /* a NOTIFY awaits its final response (if `life`
+				 * is the running worker's: a restarted worker
+				 * has no transactions) */
+	SIP_DLG_DIRTY = 256,	/* newer state to send once it has one */
 };
 
 struct sip_seg {
 	struct shm_hdr shm;
-	uint32_t cap;  /* power of two */
-	uint32_t used; /* USED + TOMB records */
+	uint32_t cap;	/* power of two */
+	uint32_t used;	/* USED + TOMB records */
+	uint32_t lives; /* SIP workers started on this segment (see sip_dlg.life) */
+	uint32_t pad;
 	struct sip_counters c;
 	/* the counters after dialogs took the 64 bytes of padding there was */
 	struct sip_dlg d[];

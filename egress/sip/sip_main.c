@@ -299,6 +299,8 @@ int sip_notify_send(struct sip_worker *w, uint16_t shard, uint64_t id, const cha
 	tr->final_notify = strncmp(state, "terminated", 10) == 0;
 	sip_trans_start(w->trans, tr, w->now_ms);
 	SIP_COUNT(w->seg, notifies_sent, 1);
+	d->flags |= SIP_DLG_INFLIGHT;
+	d->life = w->life;
 	/* no connection (TCP refused, TLS client gone): Timer F decides, as
 	 * for a lost datagram */
 	sip_net_send(w->net, &tr->to, tr->buf, tr->len);
@@ -364,8 +366,43 @@ static void deliver(struct sip_worker *w, uint16_t shard, uint64_t id, const str
 	}
 	if (v.expires <= w->now)
 		return; /* the shard's expiry tick ends it */
+	if ((d->flags & SIP_DLG_INFLIGHT) && d->life == w->life) {
+		/* One NOTIFY at a time per dialog: a second one could overtake
+		 * the first's retransmission, which the subscriber must then
+		 * refuse (RFC 3261 12.2.2). The counts above are kept; the
+		 * NOTIFY after the final response carries them. */
+		if (d->flags & SIP_DLG_DIRTY)
+			SIP_COUNT(w->seg, notify_folded, 1);
+		d->flags |= SIP_DLG_DIRTY;
+		return;
+	}
 	str_num(state, sizeof(state), "active;expires=", v.expires - w->now);
 	sip_notify_send(w, shard, id, v.target, d, n, state);
+}
+
+/* The NOTIFY in flight on the dialog of transaction tr is over: send what
+ * came meanwhile (ok: it was answered 2xx; otherwise the failure path or
+ * the retry decides). */
+static void notify_over(struct sip_worker *w, const struct sip_tr *tr, bool ok)
+{
+	struct sip_dlg *d =
+		tr->kind == SIP_TR_NOTIFY ? sip_dlg_find(w->seg, tr->shard, tr->id) : NULL;
+	char state[64];
+	bool dirty;
+
+	if (!d)
+		return;
+	dirty = d->flags & SIP_DLG_DIRTY;
+	d->flags &= (uint16_t) ~(SIP_DLG_INFLIGHT | SIP_DLG_DIRTY);
+	if (!dirty)
+		return;
+	if (!ok || (d->flags & SIP_DLG_TERMINATED) || !d->target[0] || d->expires <= w->now) {
+		SIP_COUNT(w->seg, notify_folded, 1); /* its state goes with the retry, or nowhere */
+		return;
+	}
+	str_num(state, sizeof(state), "active;expires=", d->expires - w->now);
+	if (sip_notify_send(w, tr->shard, tr->id, d->target, d, NULL, state) < 0)
+		SIP_COUNT(w->seg, notify_folded, 1);
 }
 
 void sip_early_flush(struct sip_worker *w, uint16_t shard, uint64_t id)
@@ -733,6 +770,7 @@ static void on_reply(struct sip_worker *w, int status, struct sip_span br)
 		    (status == 408 || status >= 500))
 			retry_arm(w, tr->shard, tr->id);
 	}
+	notify_over(w, tr, status < 300);
 	sip_trans_done(w->trans, tr);
 }
 
@@ -761,6 +799,7 @@ static void on_timeout(void *arg, struct sip_tr *tr)
 	SIP_COUNT(w->seg, notify_timeouts, 1);
 	/* RFC 6665 4.2.2: Timer F on a NOTIFY SHOULD remove the subscription */
 	tr_failed(w, tr, true);
+	notify_over(w, tr, false);
 }
 
 /* --- requests --- */
@@ -847,6 +886,7 @@ static int worker_init(struct sip_worker *w, struct pnad_rt *rt)
 		return rc;
 	}
 	w->seg = w->seg_map.base;
+	w->life = ++w->seg->lives; /* older lives' NOTIFYs in flight are gone */
 	w->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (w->epfd < 0)
 		return -errno;

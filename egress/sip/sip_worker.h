@@ -88,6 +88,7 @@ struct sip_worker {
 	uint64_t secret; /* local tag and nonce salt */
 	/* our Contact for requests per transport, written at first use */
 	char contact[SIP_TP_COUNT][SIP_CONTACT_MAX]; /* by transport, see contact_of */
+	uint32_t life; /* this worker's number on its segment (sip_seg.lives) */
 	struct sip_pend *pend;
 	uint32_t pend_hint;
 	struct sip_early early[SIP_EARLY_CAP];

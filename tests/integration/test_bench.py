@@ -29,10 +29,14 @@ def check_books(phase, events, fan_total, xmpp_total=0):
     assert (b["xmpp_received"] > 0) == (xmpp_total > 0)
     # Every match reached the sink once or was folded into a later NOTIFY.
     unique = b["received"] - b["repeats"]
-    folded = b["folded_at_take"]  # matches a worker found taken with an earlier note
-    assert folded <= b["matches"] // 1000, b
+    taken = b["folded_at_take"]  # matches a worker found taken with an earlier note
+    assert taken <= b["matches"] // 1000, b
+    # Notes folded into the NOTIFY that follows the one in flight on a dialog.
+    folded = taken + b["folded_in_worker"]
     assert unique + b["xmpp_received"] + b["coalesced"] + folded == b["matches"], b
     assert b["unaccounted"] == 0 and b["unknown"] == 0
+    # One NOTIFY in flight per dialog: none overtakes another's retransmission.
+    assert b["out_of_order"] == 0, b
     # The egress workers sent every note they took.
     assert b["notes"] == b["notifies_sent"] + b["xmpp_received"] + folded, b
     assert b["balanced"] is True

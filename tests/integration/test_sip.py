@@ -281,3 +281,43 @@ def test_retransmitted_subscribe_gets_the_same_answer(pnad_factory, redis_server
         assert "pnad_sip_retransmissions_absorbed_total 1" in text
     finally:
         c.close()
+
+
+def test_one_notify_in_flight_per_dialog(pnad_factory, redis_server):
+    """While a NOTIFY is unanswered, later events do not send another on the
+    same dialog (it could overtake the first's retransmission, which the
+    subscriber must refuse, RFC 3261 12.2.2); once the 200 comes, one NOTIFY
+    carries the latest counts, with the next CSeq."""
+    from sip_client import SipClient, header
+    pnad = sip_pnad(pnad_factory, redis_server)
+    acct = "ola@example.com"
+    c = SipClient(pnad.sip_port)
+    try:
+        assert c.subscribe("ola", pai="sip:" + acct).startswith("SIP/2.0 200 ")
+        c.wait_notifies(1)
+        feed(pnad, [{"event": "MessageNew", "account": acct, "mailbox": "INBOX", "uid": 1}])
+        held = c._read_one(5)  # the NOTIFY for uid 1: not answered yet
+        assert held.startswith("NOTIFY ") and "Text-Message: 1/0" in held, held
+        feed(pnad, [{"event": "MessageNew", "account": acct, "mailbox": "INBOX", "uid": u}
+                    for u in (2, 3)])
+        # Timer E retransmits the held one (T1 = 500 ms); nothing newer comes
+        seen = []
+        end = time.time() + 1.5
+        while time.time() < end:
+            try:
+                seen.append(c._read_one(max(0.05, end - time.time())))
+            except socket.timeout:
+                break
+        assert seen and all(header(m, "CSeq") == header(held, "CSeq") for m in seen), seen
+        c._answer_notify(held)
+        last = c.wait_notifies(3)[-1]
+        assert int(header(last, "CSeq").split()[0]) == int(header(held, "CSeq").split()[0]) + 1
+        assert "Text-Message: 3/0" in last, last
+        status, text = pnad.api().text("/metrics")
+        assert status == 200
+        # three NOTIFYs in all: the initial one, the held one, and one for
+        # uids 2 and 3 (folded at the shard or in the worker while held)
+        assert re.search(r"(?m)^pnad_sip_notifies_total 3$", text), text
+        assert re.search(r"(?m)^pnad_sip_notify_folded_total \d+$", text), text
+    finally:
+        c.close()
