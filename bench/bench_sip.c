@@ -27,11 +27,8 @@
 #define IDLE_END 0.5 /* seconds without a NOTIFY once the events are acked */
 
 struct sip_opts {
-	uint32_t accounts, per_frame, window;
-	uint64_t events;
-	double duration; /* cap on the event phase, seconds */
-	const char *pnad;
-	bool check, keep;
+	struct bench_flood_opts f;
+	uint32_t window;
 	char pnad_buf[4096];
 };
 
@@ -62,55 +59,27 @@ static int parse_opts(int argc, char **argv, struct sip_opts *o)
 		{ "help", 0, 0, 'h' },	   { 0, 0, 0, 0 },
 	};
 	uint64_t v;
-	int c;
+	int c, rc;
 
 	memset(o, 0, sizeof(*o));
-	o->accounts = 10000;
-	o->events = 1000000;
-	o->per_frame = 64;
+	bench_flood_defaults(&o->f);
 	o->window = 256;
-	o->duration = 15;
 	while ((c = getopt_long(argc, argv, "a:e:b:w:d:p:h", lo, NULL)) != -1) {
 		switch (c) {
-		case 'a':
-			if (bench_opt_num("sip", "accounts", optarg, 1, 1u << 20, &v) < 0)
-				return -EINVAL;
-			o->accounts = (uint32_t)v;
-			break;
-		case 'e':
-			if (bench_opt_num("sip", "events", optarg, 1, 100000000, &v) < 0)
-				return -EINVAL;
-			o->events = v;
-			break;
-		case 'b':
-			if (bench_opt_num("sip", "batch", optarg, 1, 4096, &v) < 0)
-				return -EINVAL;
-			o->per_frame = (uint32_t)v;
-			break;
 		case 'w':
 			if (bench_opt_num("sip", "window", optarg, 1, 65536, &v) < 0)
 				return -EINVAL;
 			o->window = (uint32_t)v;
 			break;
-		case 'd':
-			if (bench_opt_num("sip", "duration", optarg, 1, 600, &v) < 0)
-				return -EINVAL;
-			o->duration = (double)v;
-			break;
-		case 'p':
-			o->pnad = optarg;
-			break;
-		case 'C':
-			o->check = true;
-			break;
-		case 'K':
-			o->keep = true;
-			break;
 		case 'h':
 			bench_sip_usage(stdout);
 			exit(0);
 		default:
-			bench_sip_usage(stderr);
+			rc = bench_flood_opt("sip", c, optarg, &o->f);
+			if (rc > 0)
+				break;
+			if (rc == 0)
+				bench_sip_usage(stderr);
 			return -EINVAL;
 		}
 	}
@@ -127,9 +96,9 @@ static int parse_opts(int argc, char **argv, struct sip_opts *o)
 static int pnad_start(const struct sip_opts *o, const char *dir, struct bench_pnad *p,
 		      uint16_t *sip_port)
 {
-	uint32_t subs = o->accounts * 2 < 1024 ? 1024 : o->accounts * 2;
+	uint32_t subs = o->f.accounts * 2 < 1024 ? 1024 : o->f.accounts * 2;
 	char extra[256];
-	struct bench_pnad_opts po = { .path = o->pnad,
+	struct bench_pnad_opts po = { .path = o->f.pnad,
 				      .dir = dir,
 				      .label = "sip",
 				      .shards = 1,
@@ -225,9 +194,9 @@ static int run_pnad(const struct sip_opts *o, const char *dir, struct bench_sips
 		    struct sip_run *r)
 {
 	struct bench_workload w = { .conns = 1,
-				    .events = o->events,
-				    .per_frame = o->per_frame,
-				    .accounts = o->accounts,
+				    .events = o->f.events,
+				    .per_frame = o->f.per_frame,
+				    .accounts = o->f.accounts,
 				    .credential = CREDENTIAL };
 	struct bench_streams ss;
 	struct bench_sender *snd = NULL;
@@ -246,8 +215,8 @@ static int run_pnad(const struct sip_opts *o, const char *dir, struct bench_sips
 		goto out_free;
 	rc = bench_sipsink_subscribe(s, sip_port, 512);
 	bench_progress("sip: %llu of %u subscribed, %llu initial NOTIFYs, in %.2f s",
-		       (unsigned long long)s->subs_ok, o->accounts, (unsigned long long)s->notifies,
-		       bench_now() - sub0);
+		       (unsigned long long)s->subs_ok, o->f.accounts,
+		       (unsigned long long)s->notifies, bench_now() - sub0);
 	if (rc < 0 && s->subs_ok == 0) {
 		fprintf(stderr, "pna-bench: sip: no subscription made; pnad log %s:\n", p.log);
 		bench_dump_file(p.log, "  pnad| ", 6000);
@@ -279,8 +248,8 @@ static int run_pnad(const struct sip_opts *o, const char *dir, struct bench_sips
 		}
 		if (st.done && now - st.t_acked > IDLE_END && now - s->t_last > IDLE_END)
 			break;
-		if (now - t0 > o->duration) {
-			bench_progress("sip: stopped at the %.0f s cap", o->duration);
+		if (now - t0 > o->f.duration) {
+			bench_progress("sip: stopped at the %.0f s cap", o->f.duration);
 			break;
 		}
 	}
@@ -378,7 +347,7 @@ static int run_base(const struct sip_opts *o, struct bench_sipsink *s, uint64_t 
 		base_sender(s, want, o->window, pfd[1]);
 	}
 	close(pfd[1]);
-	deadline = t0 + o->duration + 5;
+	deadline = t0 + o->f.duration + 5;
 	while (s->notifies < want && bench_now() < deadline)
 		bench_sipsink_poll(s, 5);
 	if (s->notifies < want)
@@ -450,20 +419,20 @@ int bench_sip_main(int argc, char **argv)
 
 	if (parse_opts(argc, argv, &o) < 0)
 		return 2;
-	if (!o.pnad) {
+	if (!o.f.pnad) {
 		if (bench_self_dir(dir, sizeof(dir)) < 0)
 			return 3;
 		snprintf(o.pnad_buf, sizeof(o.pnad_buf), "%s/pnad", dir);
-		o.pnad = o.pnad_buf;
+		o.f.pnad = o.pnad_buf;
 	}
 	if ((rc = bench_tmpdir(tmp, sizeof(tmp))) < 0) {
 		fprintf(stderr, "pna-bench: temporary directory: %s\n", strerror(-rc));
 		return 3;
 	}
 	printf("pna-bench sip: %u subscriptions (message-summary, UDP), %llu MessageNew events\n",
-	       o.accounts, (unsigned long long)o.events);
+	       o.f.accounts, (unsigned long long)o.f.events);
 	fflush(stdout);
-	if (!(s = sink_identity(o.accounts))) {
+	if (!(s = sink_identity(o.f.accounts))) {
 		fprintf(stderr, "pna-bench: sip: sink socket failed\n");
 		goto out;
 	}
@@ -474,10 +443,10 @@ int bench_sip_main(int argc, char **argv)
 	if (run_base(&o, s, pn.notifies, &base) < 0)
 		goto out;
 	report(&o, &pn, &base);
-	status = o.check && pn.rate < TARGET_RATIO * base.rate ? 1 : 0;
+	status = o.f.check && pn.rate < TARGET_RATIO * base.rate ? 1 : 0;
 out:
 	bench_sipsink_free(s);
-	if (o.keep || status == 3)
+	if (o.f.keep || status == 3)
 		bench_progress("config and log kept in %s", tmp);
 	else
 		bench_tmpdir_remove(tmp);

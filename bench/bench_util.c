@@ -569,3 +569,47 @@ int bench_opt_num(const char *cmd, const char *name, const char *s, uint64_t min
 	*out = v;
 	return 0;
 }
+
+void bench_flood_defaults(struct bench_flood_opts *o)
+{
+	*o = (struct bench_flood_opts){
+		.accounts = 10000, .per_frame = 64, .events = 1000000, .duration = 15
+	};
+}
+
+int bench_flood_opt(const char *cmd, int c, const char *arg, struct bench_flood_opts *o)
+{
+	uint64_t v = 0;
+	int rc = 1;
+
+	switch (c) {
+	case 'a':
+		rc = bench_opt_num(cmd, "accounts", arg, 1, 1u << 20, &v);
+		o->accounts = (uint32_t)v;
+		break;
+	case 'e':
+		rc = bench_opt_num(cmd, "events", arg, 1, 100000000, &v);
+		o->events = v;
+		break;
+	case 'b':
+		rc = bench_opt_num(cmd, "batch", arg, 1, 4096, &v);
+		o->per_frame = (uint32_t)v;
+		break;
+	case 'd':
+		rc = bench_opt_num(cmd, "duration", arg, 1, 600, &v);
+		o->duration = (double)v;
+		break;
+	case 'p':
+		o->pnad = arg;
+		break;
+	case 'C':
+		o->check = true;
+		break;
+	case 'K':
+		o->keep = true;
+		break;
+	default:
+		return 0;
+	}
+	return rc < 0 ? rc : 1;
+}

@@ -29,6 +29,23 @@ const char *bench_si(char *buf, size_t len, double v);
 int bench_opt_num(const char *cmd, const char *name, const char *s, uint64_t min, uint64_t max,
 		  uint64_t *out);
 
+/* The options `pna-bench sip` and `pna-bench xmpp` share: accounts (-a,
+ * one subscription each), events (-e), events per frame (-b), a cap on the
+ * event phase (-d), the pnad binary (-p), --check, --keep. */
+struct bench_flood_opts {
+	uint32_t accounts, per_frame;
+	uint64_t events;
+	double duration; /* seconds */
+	const char *pnad;
+	bool check, keep;
+};
+
+/* 10,000 accounts, 1M events, 64 per frame, 15 s. */
+void bench_flood_defaults(struct bench_flood_opts *o);
+/* Take getopt's option c (argument arg) when it is one of the above: 1;
+ * 0 when it is not; -EINVAL after a message on stderr. */
+int bench_flood_opt(const char *cmd, int c, const char *arg, struct bench_flood_opts *o);
+
 /* Directory holding the running pna-bench binary. 0 or -errno. */
 int bench_self_dir(char *buf, size_t len);
 

@@ -29,11 +29,7 @@
 #define IDLE_END 0.5	    /* seconds without a stanza once the events are acked */
 
 struct xmpp_opts {
-	uint32_t accounts, per_frame;
-	uint64_t events;
-	double duration; /* cap on the event phase, seconds */
-	const char *pnad;
-	bool keep;
+	struct bench_flood_opts f;
 	char pnad_buf[4096];
 };
 
@@ -57,47 +53,21 @@ static int parse_opts(int argc, char **argv, struct xmpp_opts *o)
 		{ "duration", 1, 0, 'd' }, { "pnad", 1, 0, 'p' },   { "keep", 0, 0, 'K' },
 		{ "help", 0, 0, 'h' },	   { 0, 0, 0, 0 },
 	};
-	uint64_t v;
-	int c;
+	int c, rc;
 
 	memset(o, 0, sizeof(*o));
-	o->accounts = 10000;
-	o->events = 1000000;
-	o->per_frame = 64;
-	o->duration = 15;
+	bench_flood_defaults(&o->f);
 	while ((c = getopt_long(argc, argv, "a:e:b:d:p:h", lo, NULL)) != -1) {
 		switch (c) {
-		case 'a':
-			if (bench_opt_num("xmpp", "accounts", optarg, 1, 1u << 20, &v) < 0)
-				return -EINVAL;
-			o->accounts = (uint32_t)v;
-			break;
-		case 'e':
-			if (bench_opt_num("xmpp", "events", optarg, 1, 100000000, &v) < 0)
-				return -EINVAL;
-			o->events = v;
-			break;
-		case 'b':
-			if (bench_opt_num("xmpp", "batch", optarg, 1, 4096, &v) < 0)
-				return -EINVAL;
-			o->per_frame = (uint32_t)v;
-			break;
-		case 'd':
-			if (bench_opt_num("xmpp", "duration", optarg, 1, 600, &v) < 0)
-				return -EINVAL;
-			o->duration = (double)v;
-			break;
-		case 'p':
-			o->pnad = optarg;
-			break;
-		case 'K':
-			o->keep = true;
-			break;
 		case 'h':
 			bench_xmpp_usage(stdout);
 			exit(0);
 		default:
-			bench_xmpp_usage(stderr);
+			rc = bench_flood_opt("xmpp", c, optarg, &o->f);
+			if (rc > 0)
+				break;
+			if (rc == 0)
+				bench_xmpp_usage(stderr);
 			return -EINVAL;
 		}
 	}
@@ -128,9 +98,9 @@ static void pnad_stop(struct xmpp_pnad *p)
 static int pnad_start(const struct xmpp_opts *o, const char *dir, struct bench_xsink *s,
 		      struct xmpp_pnad *p)
 {
-	uint32_t subs = o->accounts * 2 < 1024 ? 1024 : o->accounts * 2;
+	uint32_t subs = o->f.accounts * 2 < 1024 ? 1024 : o->f.accounts * 2;
 	char extra[256];
-	struct bench_pnad_opts po = { .path = o->pnad,
+	struct bench_pnad_opts po = { .path = o->f.pnad,
 				      .dir = dir,
 				      .label = "xmpp",
 				      .shards = 1,
@@ -220,8 +190,8 @@ static int stream_events(const struct xmpp_opts *o, struct bench_xsink *s, struc
 		}
 		if (st.done && now - st.t_acked > IDLE_END && now - xs.t_last > IDLE_END)
 			break;
-		if (now - t0 > o->duration) {
-			bench_progress("xmpp: stopped at the %.0f s cap", o->duration);
+		if (now - t0 > o->f.duration) {
+			bench_progress("xmpp: stopped at the %.0f s cap", o->f.duration);
 			break;
 		}
 	}
@@ -248,9 +218,9 @@ static int run_pnad(const struct xmpp_opts *o, const char *dir, struct bench_xsi
 		    struct xmpp_run *r)
 {
 	struct bench_workload w = { .conns = 1,
-				    .events = o->events,
-				    .per_frame = o->per_frame,
-				    .accounts = o->accounts,
+				    .events = o->f.events,
+				    .per_frame = o->f.per_frame,
+				    .accounts = o->f.accounts,
 				    .credential = CREDENTIAL };
 	struct bench_streams ss;
 	struct bench_xsink_stats xs;
@@ -264,12 +234,12 @@ static int run_pnad(const struct xmpp_opts *o, const char *dir, struct bench_xsi
 	if ((rc = pnad_start(o, dir, s, &p)) < 0)
 		goto out_free;
 	sub0 = bench_now();
-	rc = bench_xsink_subscribe_all(s, o->accounts, WINDOW, 5);
+	rc = bench_xsink_subscribe_all(s, o->f.accounts, WINDOW, 5);
 	bench_xsink_stats(s, &xs);
 	r->subscribed = xs.subscribed;
 	r->refused = xs.refused;
 	bench_progress("xmpp: %llu of %u subscribed (%llu refused), %llu state items, in %.2f s",
-		       (unsigned long long)xs.subscribed, o->accounts,
+		       (unsigned long long)xs.subscribed, o->f.accounts,
 		       (unsigned long long)xs.refused, (unsigned long long)xs.messages,
 		       bench_now() - sub0);
 	if (xs.subscribed == 0) {
@@ -346,7 +316,7 @@ static int run_base(const struct xmpp_opts *o, struct bench_xsink *s, uint64_t w
 		base_writer(bench_xsink_port(s), cap, len, per_copy, want, pfd[1]);
 	}
 	close(pfd[1]);
-	deadline = t0 + o->duration + 10;
+	deadline = t0 + o->f.duration + 10;
 	do {
 		bench_xsink_poll(s, 5);
 		bench_xsink_stats(s, &xs);
@@ -411,11 +381,11 @@ int bench_xmpp_main(int argc, char **argv)
 
 	if (parse_opts(argc, argv, &o) < 0)
 		return 2;
-	if (!o.pnad) {
+	if (!o.f.pnad) {
 		if (bench_self_dir(dir, sizeof(dir)) < 0)
 			return 3;
 		snprintf(o.pnad_buf, sizeof(o.pnad_buf), "%s/pnad", dir);
-		o.pnad = o.pnad_buf;
+		o.f.pnad = o.pnad_buf;
 	}
 	if ((rc = bench_tmpdir(tmp, sizeof(tmp))) < 0) {
 		fprintf(stderr, "pna-bench: temporary directory: %s\n", strerror(-rc));
@@ -423,9 +393,9 @@ int bench_xmpp_main(int argc, char **argv)
 	}
 	printf("pna-bench xmpp: %u subscriptions (XEP-0060, one component link), "
 	       "%llu MessageNew events\n",
-	       o.accounts, (unsigned long long)o.events);
+	       o.f.accounts, (unsigned long long)o.f.events);
 	fflush(stdout);
-	so.accounts = o.accounts;
+	so.accounts = o.f.accounts;
 	if ((rc = bench_xsink_open(&so, &s)) < 0) {
 		fprintf(stderr, "pna-bench: xmpp: sink: %s\n", strerror(-rc));
 		goto out;
@@ -442,7 +412,7 @@ int bench_xmpp_main(int argc, char **argv)
 	status = 0;
 out:
 	bench_xsink_close(s);
-	if (o.keep || status == 3)
+	if (o.f.keep || status == 3)
 		bench_progress("config and log kept in %s", tmp);
 	else
 		bench_tmpdir_remove(tmp);
