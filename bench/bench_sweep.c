@@ -151,10 +151,17 @@ static void set_x(struct bench_run_opts *o, enum over over, double x)
 	}
 }
 
-/* The costs that should grow linearly, per point. */
-static double cost(const struct bench_run_result *r, int which)
+/* The phase a point stands for: over the open-loop rate, the latency
+ * phase (at that rate); otherwise the max phase. */
+static const struct bench_phase *phase_of(const struct sweep *w, const struct bench_run_result *r)
 {
-	const struct bench_phase *p = &r->max;
+	return w->over == OVER_RATE && r->lat.ran ? &r->lat : &r->max;
+}
+
+/* The costs that should grow linearly, per point. */
+static double cost(const struct sweep *w, const struct bench_run_result *r, int which)
+{
+	const struct bench_phase *p = phase_of(w, r);
 
 	switch (which) {
 	case 0:
@@ -184,8 +191,9 @@ static int write_outputs(const struct sweep *w, struct fit *fits)
 		const struct bench_phase *l = r->lat.ran ? &r->lat : &r->max;
 
 		fprintf(f, "%.0f %.0f %.0f %.4f %.4f %.3f %.3f %.4f %.0f\n", w->x[i],
-			r->max.events_per_s, r->max.notifies_per_s, l->p50 * 1e3, l->p99 * 1e3,
-			cost(r, 1) / 1e6, cost(r, 2) / 1e6, cost(r, 0), r->base_rate);
+			phase_of(w, r)->events_per_s, phase_of(w, r)->notifies_per_s, l->p50 * 1e3,
+			l->p99 * 1e3, cost(w, r, 1) / 1e6, cost(w, r, 2) / 1e6, cost(w, r, 0),
+			r->base_rate);
 	}
 	fclose(f);
 	snprintf(path, sizeof(path), "%s/sweep.json", w->out);
@@ -274,9 +282,9 @@ static void summary(const struct sweep *w, const struct fit *fits)
 		printf("| %.0f | %.0f | %.0f | %.0f | %.3f | %.3f (%.3f) | %.1f (%.1f) | %.1f "
 		       "(%.1f) "
 		       "| %s |\n",
-		       w->x[i], r->max.events_per_s, r->max.notifies_per_s, r->base_rate,
-		       l->p99 * 1e3, cost(r, 0), fx[0], cost(r, 1) / 1e6, fx[1] / 1e6,
-		       cost(r, 2) / 1e6, fx[2] / 1e6,
+		       w->x[i], phase_of(w, r)->events_per_s, phase_of(w, r)->notifies_per_s,
+		       r->base_rate, l->p99 * 1e3, cost(w, r, 0), fx[0], cost(w, r, 1) / 1e6,
+		       fx[1] / 1e6, cost(w, r, 2) / 1e6, fx[2] / 1e6,
 		       r->max.b.balanced && (!r->lat.ran || r->lat.b.balanced) ? "balanced"
 									       : "NOT BALANCED");
 	}
@@ -330,7 +338,7 @@ int bench_sweep_main(int argc, char **argv)
 			goto out;
 		}
 		for (int c = 0; c < 3; c++)
-			y[c][i] = cost(&w.r[i], c);
+			y[c][i] = cost(&w, &w.r[i], c);
 	}
 	bench_tmpdir_remove(dir);
 	for (int c = 0; c < 3; c++)
