@@ -18,34 +18,6 @@
 
 #define NEVENT_TYPES 32 /* bits of sub_spec.events */
 
-/* Percent-decode [in, in+len) into out; '+' is a space when plus_space (query
- * strings only, per the HTML form encoding). */
-static int uri_decode(const char *in, size_t len, bool plus_space, char *out, size_t cap)
-{
-	size_t o = 0;
-
-	for (size_t i = 0; i < len; i++) {
-		int c = (unsigned char)in[i];
-
-		if (c == '%') {
-			int hi = i + 2 < len ? pct_hexval(in[i + 1]) : -1;
-			int lo = hi >= 0 ? pct_hexval(in[i + 2]) : -1;
-
-			if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
-				return -EINVAL;
-			c = hi << 4 | lo;
-			i += 2;
-		} else if (c == '+' && plus_space) {
-			c = ' ';
-		}
-		if (o + 1 >= cap)
-			return -ENAMETOOLONG;
-		out[o++] = (char)c;
-	}
-	out[o] = '\0';
-	return (int)o;
-}
-
 int admin_api_query(const char *query, const char *key, char *out, size_t cap)
 {
 	size_t klen = strlen(key);
@@ -56,9 +28,9 @@ int admin_api_query(const char *query, const char *key, char *out, size_t cap)
 		size_t n = end ? (size_t)(end - p) : strlen(p);
 
 		if (n > klen && strncmp(p, key, klen) == 0 && p[klen] == '=')
-			return uri_decode(p + klen + 1, n - klen - 1, true, out, cap);
+			return pct_decode_form(p + klen + 1, n - klen - 1, out, cap);
 		if (n == klen && strncmp(p, key, klen) == 0)
-			return uri_decode("", 0, true, out, cap);
+			return pct_decode_form("", 0, out, cap);
 		p = end ? end + 1 : NULL;
 	}
 	return -ENOENT;
@@ -109,7 +81,7 @@ int admin_api_route(const char *method, const char *path, struct admin_route *r,
 		if (strcmp(method, row->method) != 0)
 			continue;
 		r->kind = row->kind;
-		if (prefix && uri_decode(path + n, plen - n, false, r->arg, sizeof(r->arg)) < 0) {
+		if (prefix && pct_decode(path + n, plen - n, r->arg, sizeof(r->arg)) < 0) {
 			*why = "bad percent-encoding in the path";
 			return 400;
 		}

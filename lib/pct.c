@@ -2,6 +2,7 @@
 #include "lib/pct.h"
 
 #include <errno.h>
+#include <stdbool.h>
 
 int pct_hexval(int c)
 {
@@ -14,10 +15,12 @@ int pct_hexval(int c)
 	return -1;
 }
 
-int pct_decode(const char *s, size_t len, char *out, size_t cap)
+static int decode(const char *s, size_t len, bool plus_space, char *out, size_t cap)
 {
 	size_t n = 0;
 
+	if (!cap)
+		return -ENAMETOOLONG;
 	for (size_t i = 0; i < len; i++) {
 		int c = (unsigned char)s[i], hi, lo;
 
@@ -27,12 +30,23 @@ int pct_decode(const char *s, size_t len, char *out, size_t cap)
 				return -EINVAL;
 			c = hi << 4 | lo;
 			i += 2;
+		} else if (c == '+' && plus_space) {
+			c = ' ';
 		}
 		if (n + 1 >= cap)
-			return -EINVAL;
+			return -ENAMETOOLONG;
 		out[n++] = (char)c;
 	}
-	if (cap)
-		out[n] = '\0';
-	return cap ? (int)n : -EINVAL;
+	out[n] = '\0';
+	return (int)n;
+}
+
+int pct_decode(const char *s, size_t len, char *out, size_t cap)
+{
+	return decode(s, len, false, out, cap);
+}
+
+int pct_decode_form(const char *s, size_t len, char *out, size_t cap)
+{
+	return decode(s, len, true, out, cap);
 }
