@@ -339,6 +339,13 @@ static struct sub_view view_of_spec(const struct sub_spec *sp)
 	return (struct sub_view){ sp->path, sp->target, sp->expires };
 }
 
+/* A NOTIFY of this worker's life awaits its final response on d (a flag
+ * left by an earlier worker does not count: its transactions are gone). */
+static bool in_flight(const struct sip_worker *w, const struct sip_dlg *d)
+{
+	return (d->flags & SIP_DLG_INFLIGHT) && d->life == w->life;
+}
+
 static void deliver(struct sip_worker *w, uint16_t shard, uint64_t id, const struct sub_note *n,
 		    struct sub_view v, struct sip_dlg *d)
 {
@@ -366,7 +373,7 @@ static void deliver(struct sip_worker *w, uint16_t shard, uint64_t id, const str
 	}
 	if (v.expires <= w->now)
 		return; /* the shard's expiry tick ends it */
-	if ((d->flags & SIP_DLG_INFLIGHT) && d->life == w->life) {
+	if (in_flight(w, d)) {
 		/* One NOTIFY at a time per dialog: a second one could overtake
 		 * the first's retransmission, which the subscriber must then
 		 * refuse (RFC 3261 12.2.2). The counts above are kept; the
@@ -380,6 +387,36 @@ static void deliver(struct sip_worker *w, uint16_t shard, uint64_t id, const str
 	sip_notify_send(w, shard, id, v.target, d, n, state);
 }
 
+/* Send the dialog's current state (no note: message-summary counts, a
+ * mail-event `state`) in an active NOTIFY. The target and expiry come from
+ * the dialog record, or from the subscription when the blob did not fit
+ * there. 0, or -errno when there is nothing to send to (terminated, gone,
+ * expired) or no transaction slot. */
+static int send_state(struct sip_worker *w, uint16_t shard, uint64_t id, struct sip_dlg *d)
+{
+	static struct sub_spec sp;
+	const char *target = d->target;
+	uint32_t expires = d->expires;
+	char state[64];
+
+	if (d->flags & SIP_DLG_TERMINATED)
+		return -ENOENT;
+	if (in_flight(w, d)) {
+		d->flags |= SIP_DLG_DIRTY; /* goes after the one out (see deliver) */
+		return 0;
+	}
+	if (!target[0]) {
+		if (!sip_table(w, shard) || sub_table_get(sip_table(w, shard), id, &sp) < 0)
+			return -ENOENT;
+		target = sp.target;
+		expires = sp.expires;
+	}
+	if (expires <= w->now)
+		return -ENOENT;
+	str_num(state, sizeof(state), "active;expires=", expires - w->now);
+	return sip_notify_send(w, shard, id, target, d, NULL, state);
+}
+
 /* The NOTIFY in flight on the dialog of transaction tr is over: send what
  * came meanwhile (ok: it was answered 2xx; otherwise the failure path or
  * the retry decides). */
@@ -387,21 +424,14 @@ static void notify_over(struct sip_worker *w, const struct sip_tr *tr, bool ok)
 {
 	struct sip_dlg *d =
 		tr->kind == SIP_TR_NOTIFY ? sip_dlg_find(w->seg, tr->shard, tr->id) : NULL;
-	char state[64];
 	bool dirty;
 
 	if (!d)
 		return;
 	dirty = d->flags & SIP_DLG_DIRTY;
 	d->flags &= (uint16_t) ~(SIP_DLG_INFLIGHT | SIP_DLG_DIRTY);
-	if (!dirty)
-		return;
-	if (!ok || (d->flags & SIP_DLG_TERMINATED) || !d->target[0] || d->expires <= w->now) {
-		SIP_COUNT(w->seg, notify_folded, 1); /* its state goes with the retry, or nowhere */
-		return;
-	}
-	str_num(state, sizeof(state), "active;expires=", d->expires - w->now);
-	if (sip_notify_send(w, tr->shard, tr->id, d->target, d, NULL, state) < 0)
+	/* after a failure its state goes with the retry, or nowhere */
+	if (dirty && (!ok || send_state(w, tr->shard, tr->id, d) < 0))
 		SIP_COUNT(w->seg, notify_folded, 1);
 }
 
@@ -721,21 +751,13 @@ static void retry_tick(struct sip_worker *w)
 {
 	for (uint32_t i = 0; w->nretry && i < SIP_RETRY_CAP; i++) {
 		struct sip_retry *r = &w->retry[i];
-		static struct sub_spec sp;
 		struct sip_dlg *d;
-		char state[64];
 
 		if (!r->used || r->due_ms == 0 || r->due_ms > w->now_ms)
 			continue;
 		r->due_ms = 0;
 		d = sip_dlg_find(w->seg, r->shard, r->id);
-		if (!d || (d->flags & SIP_DLG_TERMINATED) || !sip_table(w, r->shard) ||
-		    sub_table_get(sip_table(w, r->shard), r->id, &sp) < 0 || sp.expires <= w->now) {
-			retry_free(w, r);
-			continue;
-		}
-		str_num(state, sizeof(state), "active;expires=", sp.expires - w->now);
-		if (sip_notify_send(w, r->shard, r->id, sp.target, d, NULL, state) == 0)
+		if (d && send_state(w, r->shard, r->id, d) == 0)
 			SIP_COUNT(w->seg, notify_retries, 1);
 		else
 			retry_free(w, r);
