@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <time.h>
@@ -209,8 +210,14 @@ struct bench_sender {
 	struct conn *c; /* ss->n entries */
 	uint32_t nwritten, ncomplete;
 	int epfd;
-	double rate;	     /* paced: events per second over all streams, or 0 */
-	double t0;	     /* paced: when frame 0 was due */
+	double rate;			  /* paced: events per second over all streams, or 0 */
+	double t0;			  /* paced: when frame 0 was due */
+	uint64_t (*gate_done)(void *arg); /* gated: events seen through, or NULL */
+	void *gate_arg;
+	uint64_t gate_window;
+	uint64_t gate_due;   /* gated: events in the frames let through */
+	int gate_efd;	     /* gated: bench_sender_kick wakes the thread, or -1 */
+	int gate_waiting;    /* atomic: the gate is shut and the thread sleeps */
 	struct arena *arena; /* Ack and Error frames decode into it */
 	pthread_t thread;
 	bool started;
@@ -342,13 +349,20 @@ static int on_readable(struct bench_sender *s, struct conn *c)
 	}
 }
 
+/* Paced or gated: frames are written from a tick up to c->due, not from
+ * EPOLLOUT (always ready on a socket with room). */
+static bool metered(const struct bench_sender *s)
+{
+	return s->rate > 0 || s->gate_done;
+}
+
 static int on_writable(struct bench_sender *s, struct conn *c, uint32_t idx)
 {
 	struct epoll_event ev = { .events = EPOLLIN, .data.u32 = idx };
 
 	size_t limit = c->st->len;
 
-	if (s->rate > 0) {
+	if (metered(s)) {
 		if (!c->due)
 			return 0;
 		limit = c->st->frame_end[c->due - 1];
@@ -368,15 +382,15 @@ static int on_writable(struct bench_sender *s, struct conn *c, uint32_t idx)
 		c->off += (size_t)n;
 	}
 	if (c->off < c->st->len)
-		return 0; /* paced: the next frame is not due yet */
+		return 0; /* metered: the next frame is not due yet */
 	c->written = true;
 	if (++s->nwritten == s->ss->n) {
 		pthread_mutex_lock(&s->mu);
 		s->st.t_written = bench_now();
 		pthread_mutex_unlock(&s->mu);
 	}
-	if (s->rate > 0)
-		return 0; /* paced: registered for input only (see pace_start) */
+	if (metered(s))
+		return 0; /* registered for input only (see pace_start) */
 	if (s->mode == BENCH_SEND_BLIND)
 		return epoll_ctl(s->epfd, EPOLL_CTL_DEL, c->fd, NULL) < 0 ? -errno : 0;
 	return epoll_ctl(s->epfd, EPOLL_CTL_MOD, c->fd, &ev) < 0 ? -errno : 0;
@@ -408,8 +422,7 @@ static void publish(struct bench_sender *s)
 	pthread_mutex_unlock(&s->mu);
 }
 
-/* Paced streams are written from the clock, not from EPOLLOUT (always
- * ready on a socket with room): keep only the acks in the epoll set. */
+/* Metered streams: keep only the acks in the epoll set. */
 static int pace_start(struct bench_sender *s)
 {
 	for (uint32_t i = 0; i < s->ss->n; i++) {
@@ -448,9 +461,80 @@ static double pace_tick(struct bench_sender *s, int *rc)
 	return next > 1e-4 ? next : 1e-4;
 }
 
+/* Events in frame f of c's stream: per_frame, fewer in the last one. */
+static uint64_t frame_events(const struct bench_sender *s, const struct conn *c, uint64_t f)
+{
+	uint64_t per = s->ss->w.per_frame;
+
+	return f + 1 < c->st->frames ? per : c->st->events - per * f;
+}
+
+/* Gated: let frames through, one per stream in turn, while the events in
+ * them stay within the window past done(); write what is let through. The
+ * time until the gate is looked at again, in seconds. */
+static double gate_tick(struct bench_sender *s, int *rc)
+{
+	uint64_t allowed = s->gate_done(s->gate_arg) + s->gate_window;
+	bool more = true, open = false;
+
+	while (more) {
+		more = false;
+		for (uint32_t i = 0; i < s->ss->n; i++) {
+			struct conn *c = &s->c[i];
+			uint64_t ev;
+
+			if (c->due >= c->st->frames)
+				continue;
+			open = true;
+			ev = frame_events(s, c, c->due);
+			if (s->gate_due + ev > allowed)
+				continue;
+			s->gate_due += ev;
+			c->due++;
+			more = true;
+		}
+	}
+	for (uint32_t i = 0; i < s->ss->n && *rc == 0; i++)
+		if (!s->c[i].written)
+			*rc = on_writable(s, &s->c[i], i);
+	if (!open)
+		return 0.1;
+	/* Shut: sleep until a kick, announced before the last look at done()
+	 * so that a kick in between is not lost. */
+	__atomic_store_n(&s->gate_waiting, 1, __ATOMIC_SEQ_CST);
+	if (s->gate_done(s->gate_arg) + s->gate_window > allowed) {
+		__atomic_store_n(&s->gate_waiting, 0, __ATOMIC_RELAXED);
+		return 0;
+	}
+	return BENCH_GATE_POLL;
+}
+
 void bench_sender_pace(struct bench_sender *s, double events_per_s)
 {
 	s->rate = events_per_s > 0 ? events_per_s : 0;
+}
+
+int bench_sender_gate(struct bench_sender *s, uint64_t (*done)(void *arg), void *arg,
+		      uint64_t window)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.u32 = UINT32_MAX };
+
+	s->gate_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (s->gate_efd < 0 || epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->gate_efd, &ev) < 0)
+		return -errno;
+	s->gate_done = done;
+	s->gate_arg = arg;
+	s->gate_window = window;
+	return 0;
+}
+
+void bench_sender_kick(struct bench_sender *s)
+{
+	uint64_t one = 1;
+
+	if (__atomic_load_n(&s->gate_waiting, __ATOMIC_SEQ_CST) &&
+	    __atomic_exchange_n(&s->gate_waiting, 0, __ATOMIC_SEQ_CST))
+		(void)!write(s->gate_efd, &one, sizeof(one));
 }
 
 double bench_sender_due(const struct bench_sender *s, uint64_t event_index)
@@ -465,8 +549,8 @@ static void *sender_thread(void *arg)
 {
 	struct bench_sender *s = arg;
 	struct epoll_event evs[64];
-	double wait = s->rate > 0 ? 0 : 0.1; /* paced: the first frames are due at once */
-	int rc = s->rate > 0 ? pace_start(s) : 0;
+	double wait = metered(s) ? 0 : 0.1; /* metered: the first frames are due at once */
+	int rc = metered(s) ? pace_start(s) : 0;
 
 	pthread_mutex_lock(&s->mu);
 	s->st.t_start = s->rate > 0 ? s->t0 : bench_now();
@@ -481,7 +565,12 @@ static void *sender_thread(void *arg)
 		for (int i = 0; i < n && rc == 0; i++) {
 			uint32_t idx = evs[i].data.u32;
 			struct conn *c = &s->c[idx];
+			uint64_t v;
 
+			if (idx == UINT32_MAX) {
+				(void)!read(s->gate_efd, &v, sizeof(v));
+				continue;
+			}
 			if (evs[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP) &&
 			    s->mode == BENCH_SEND_ACKED)
 				rc = on_readable(s, c);
@@ -493,6 +582,8 @@ static void *sender_thread(void *arg)
 		}
 		if (rc == 0 && s->rate > 0)
 			wait = pace_tick(s, &rc);
+		else if (rc == 0 && s->gate_done)
+			wait = gate_tick(s, &rc);
 		publish(s);
 	}
 	return NULL;
@@ -602,6 +693,7 @@ int bench_sender_open(struct bench_streams *ss, uint16_t port, enum bench_send_m
 	pthread_mutex_init(&s->mu, NULL);
 	for (uint32_t i = 0; i < ss->n; i++)
 		s->c[i].fd = -1;
+	s->gate_efd = -1;
 	s->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (s->epfd < 0) {
 		rc = -errno;
@@ -646,6 +738,8 @@ void bench_sender_close(struct bench_sender *s, struct bench_send_status *st)
 			close(s->c[i].fd);
 	if (s->epfd >= 0)
 		close(s->epfd);
+	if (s->gate_efd >= 0)
+		close(s->gate_efd);
 	arena_destroy(s->arena);
 	pthread_mutex_destroy(&s->mu);
 	free(s->c);

@@ -81,6 +81,19 @@ int bench_sender_open(struct bench_streams *ss, uint16_t port, enum bench_send_m
  * however late earlier frames were taken; 0 (the default) sends as fast as
  * the sockets take the bytes. */
 void bench_sender_pace(struct bench_sender *s, double events_per_s);
+/* Gate the sender (call before bench_sender_start, instead of pacing):
+ * closed loop, a frame is written only while the events of the frames
+ * written, less done(arg), stay within `window`. done() runs on the
+ * sender's thread and counts the events whose outcome the caller has seen
+ * (a notification received, or folded into another); it is read again on
+ * every ack, on bench_sender_kick, and every BENCH_GATE_POLL seconds while
+ * the gate is shut. 0 or -errno. */
+#define BENCH_GATE_POLL 0.01
+int bench_sender_gate(struct bench_sender *s, uint64_t (*done)(void *arg), void *arg,
+		      uint64_t window);
+/* done() may have grown: wake a gated sender that sleeps on a shut gate
+ * (one atomic load when it does not). Callable from any thread. */
+void bench_sender_kick(struct bench_sender *s);
 /* When an event of a paced stream was due: its frame's time. */
 double bench_sender_due(const struct bench_sender *s, uint64_t event_index);
 /* Start the sending thread. 0 or -errno. */

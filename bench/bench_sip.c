@@ -28,7 +28,8 @@
 
 struct sip_opts {
 	struct bench_flood_opts f;
-	uint32_t window;
+	uint32_t window;    /* the baseline's NOTIFYs unanswered */
+	uint32_t in_flight; /* pnad run: events without an outcome at the sink, 0: flood */
 	char pnad_buf[4096];
 };
 
@@ -42,6 +43,9 @@ void bench_sip_usage(FILE *f)
 		"  -e, --events N      MessageNew events streamed (1M)\n"
 		"  -b, --batch N       events per ingest frame (64)\n"
 		"  -w, --window N      baseline NOTIFYs in flight, unanswered (256)\n"
+		"  -W, --in-flight N   pnad run: events written whose NOTIFY has not\n"
+		"                      arrived (nor been folded into another), 0: as\n"
+		"                      fast as pnad acks them (4096)\n"
 		"  -d, --duration SEC  cap on the event phase (15)\n"
 		"  -p, --pnad PATH     pnad binary (next to pna-bench)\n"
 		"      --check         exit 1 when the ratio is below %.1f\n"
@@ -52,11 +56,17 @@ void bench_sip_usage(FILE *f)
 static int parse_opts(int argc, char **argv, struct sip_opts *o)
 {
 	static const struct option lo[] = {
-		{ "accounts", 1, 0, 'a' }, { "events", 1, 0, 'e' },
-		{ "batch", 1, 0, 'b' },	   { "window", 1, 0, 'w' },
-		{ "duration", 1, 0, 'd' }, { "pnad", 1, 0, 'p' },
-		{ "check", 0, 0, 'C' },	   { "keep", 0, 0, 'K' },
-		{ "help", 0, 0, 'h' },	   { 0, 0, 0, 0 },
+		{ "accounts", 1, 0, 'a' },
+		{ "events", 1, 0, 'e' },
+		{ "batch", 1, 0, 'b' },
+		{ "window", 1, 0, 'w' },
+		{ "in-flight", 1, 0, 'W' },
+		{ "duration", 1, 0, 'd' },
+		{ "pnad", 1, 0, 'p' },
+		{ "check", 0, 0, 'C' },
+		{ "keep", 0, 0, 'K' },
+		{ "help", 0, 0, 'h' },
+		{ 0, 0, 0, 0 },
 	};
 	uint64_t v;
 	int c, rc;
@@ -64,8 +74,14 @@ static int parse_opts(int argc, char **argv, struct sip_opts *o)
 	memset(o, 0, sizeof(*o));
 	bench_flood_defaults(&o->f);
 	o->window = 256;
-	while ((c = getopt_long(argc, argv, "a:e:b:w:d:p:h", lo, NULL)) != -1) {
+	o->in_flight = 4096;
+	while ((c = getopt_long(argc, argv, "a:e:b:w:W:d:p:h", lo, NULL)) != -1) {
 		switch (c) {
+		case 'W':
+			if (bench_opt_num("sip", "in-flight", optarg, 0, 1u << 24, &v) < 0)
+				return -EINVAL;
+			o->in_flight = (uint32_t)v;
+			break;
 		case 'w':
 			if (bench_opt_num("sip", "window", optarg, 1, 65536, &v) < 0)
 				return -EINVAL;
@@ -136,6 +152,33 @@ static struct sub_counters sub_counters(const struct bench_pnad *p)
 
 /* --- the runs --- */
 
+/* The pnad run's gate: events whose outcome the sink has seen, a NOTIFY
+ * received or the event folded into another note (by the shard, at the
+ * worker's take, or into the NOTIFY after the one in flight). Runs on the
+ * sender's thread. */
+struct sip_gate {
+	const struct bench_sipsink *sink;
+	struct bench_pnad *p;
+	uint64_t base; /* folded before the run */
+};
+
+static uint64_t folded(struct bench_pnad *p)
+{
+	struct sip_counters c;
+	struct sub_counters sc;
+
+	bench_pnad_sip(p, &c);
+	bench_pnad_subs(p, &sc);
+	return sc.coalesced + c.jobs_empty + c.notify_folded;
+}
+
+static uint64_t gate_done(void *arg)
+{
+	struct sip_gate *g = arg;
+
+	return __atomic_load_n(&g->sink->notifies, __ATOMIC_RELAXED) + folded(g->p) - g->base;
+}
+
 /* One subscription per account: subscription k on account k. */
 static struct bench_sipsink *sink_identity(uint32_t n)
 {
@@ -203,6 +246,7 @@ static int run_pnad(const struct sip_opts *o, const char *dir, struct bench_sips
 	struct bench_send_status st;
 	struct bench_pnad p;
 	struct sip_window win;
+	struct sip_gate gate = { .sink = s, .p = &p };
 	uint16_t sip_port;
 	char err[256];
 	double t0, sub0 = bench_now();
@@ -231,6 +275,9 @@ static int run_pnad(const struct sip_opts *o, const char *dir, struct bench_sips
 	s->capture = true;
 	r->c0 = sip_counters(&p);
 	r->s0 = sub_counters(&p);
+	gate.base = folded(&p);
+	if (o->in_flight && (rc = bench_sender_gate(snd, gate_done, &gate, o->in_flight)) < 0)
+		goto out_close;
 	bench_pnad_cpu_begin(&p);
 	window_begin(&win);
 	t0 = win.t;
@@ -239,7 +286,8 @@ static int run_pnad(const struct sip_opts *o, const char *dir, struct bench_sips
 	for (;;) {
 		double now = bench_now();
 
-		bench_sipsink_poll(s, 5);
+		if (bench_sipsink_poll(s, 5) > 0)
+			bench_sender_kick(snd);
 		bench_sender_status(snd, &st);
 		if (st.error) {
 			fprintf(stderr, "pna-bench: sip: %s\n", st.reason);

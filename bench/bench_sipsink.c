@@ -188,7 +188,8 @@ static void on_notify(struct bench_sipsink *s, const char *m, double now)
 	const char *c = strstr(m, "\nCSeq: "), *t;
 	unsigned long cseq = c ? strtoul(c + 7, NULL, 10) : 0;
 
-	s->notifies++;
+	/* read by a gated sender's thread (bench_sender_gate) */
+	__atomic_store_n(&s->notifies, s->notifies + 1, __ATOMIC_RELAXED);
 	s->t_last = now;
 	if (!s->t_first)
 		s->t_first = now;

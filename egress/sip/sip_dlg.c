@@ -1,104 +1,155 @@
-/* sip_dlg: the SIP worker's segment: counters and the open-addressing
- * table of dialog CSeqs keyed by (shard, subscription id). Written only by
- * the SIP worker. */
+/* sip_dlg: the SIP worker's segment: counters, the dialog records and
+ * their open-addressing index keyed by (shard, subscription id). Written
+ * only by the SIP worker. */
 #include "egress/sip/sip_dlg.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "lib/hash.h"
+#define IDX_EMPTY 0u
+#define IDX_TOMB UINT32_MAX
+
+static uint64_t *index_of(const struct sip_seg *s)
+{
+	return (uint64_t *)(uintptr_t)&s->d[s->cap];
+}
 
 int sip_dlg_open(const char *name, uint32_t cap, struct shm_seg *out)
 {
-	uint32_t c = 1024;
+	uint32_t icap = 1024;
 	size_t size;
 	int rc;
 
-	while (c < cap && c < (1u << 24))
-		c <<= 1;
-	size = sizeof(struct sip_seg) + (size_t)c * sizeof(struct sip_dlg);
+	if (cap < 64)
+		cap = 64;
+	if (cap > (1u << 23))
+		cap = 1u << 23;
+	while (icap < 2 * cap)
+		icap <<= 1;
+	size = sizeof(struct sip_seg) + (size_t)cap * sizeof(struct sip_dlg) +
+	       (size_t)icap * sizeof(uint64_t);
 	rc = shm_seg_open(name, SIP_SEG_KIND, size, out);
 	if (rc < 0)
 		return rc;
 	if (out->created) {
 		struct sip_seg *s = out->base;
 
-		s->cap = c;
+		s->cap = cap;
+		s->icap = icap;
 		shm_seg_ready(out);
 	}
 	return 0;
 }
 
-static uint32_t slot_of(const struct sip_seg *s, uint16_t shard, uint64_t id)
+static uint64_t hash_of(uint16_t shard, uint64_t id)
 {
-	return (uint32_t)((id * 0x9e3779b97f4a7c15ull) ^ ((uint64_t)shard << 47) ^
-			  ((id * 0x9e3779b97f4a7c15ull) >> 29)) &
-	       (s->cap - 1);
+	uint64_t h = (id ^ ((uint64_t)shard << 48)) * 0x9e3779b97f4a7c15ull;
+
+	return h ^ (h >> 29);
+}
+
+/* An index entry: the record + 1 (or IDX_EMPTY, IDX_TOMB) and the hash's
+ * top half as a tag. */
+static uint64_t entry(uint32_t rec1, uint64_t h)
+{
+	return (h & 0xffffffff00000000ull) | rec1;
 }
 
 void sip_dlg_prefetch(const struct sip_seg *s, uint16_t shard, uint64_t id)
 {
-	const char *d = (const char *)&s->d[slot_of(s, shard, id)];
+	__builtin_prefetch(&index_of(s)[hash_of(shard, id) & (s->icap - 1)]);
+}
 
-	/* the key and counts, and the start of the blob */
-	__builtin_prefetch(d);
-	__builtin_prefetch(d + 64);
+/* The index position of (shard, id), or of the first tombstone or empty
+ * entry on its probe sequence when absent (*found false). */
+static uint32_t probe(const struct sip_seg *s, uint16_t shard, uint64_t id, bool *found)
+{
+	const uint64_t *ix = index_of(s);
+	uint64_t h = hash_of(shard, id);
+	uint32_t mask = s->icap - 1, i = (uint32_t)h & mask, spot = UINT32_MAX;
+
+	*found = false;
+	for (uint32_t n = 0; n < s->icap; n++, i = (i + 1) & mask) {
+		uint32_t rec1 = (uint32_t)ix[i];
+		const struct sip_dlg *d;
+
+		if (rec1 == IDX_EMPTY)
+			return spot != UINT32_MAX ? spot : i;
+		if (rec1 == IDX_TOMB) {
+			if (spot == UINT32_MAX)
+				spot = i;
+			continue;
+		}
+		if ((ix[i] >> 32) != (h >> 32))
+			continue;
+		d = &s->d[rec1 - 1];
+		if (d->id == id && d->shard == shard) {
+			*found = true;
+			return i;
+		}
+	}
+	return spot;
 }
 
 struct sip_dlg *sip_dlg_find(struct sip_seg *s, uint16_t shard, uint64_t id)
 {
-	uint32_t i = slot_of(s, shard, id);
+	bool found;
+	uint32_t i = probe(s, shard, id, &found);
 
-	for (uint32_t n = 0; n < s->cap; n++, i = (i + 1) & (s->cap - 1)) {
-		struct sip_dlg *d = &s->d[i];
+	return found ? &s->d[(uint32_t)index_of(s)[i] - 1] : NULL;
+}
 
-		if (!(d->flags & (SIP_DLG_USED | SIP_DLG_TOMB)))
-			return NULL;
-		if ((d->flags & SIP_DLG_USED) && d->id == id && d->shard == shard)
-			return d;
+/* A free record, or NULL when all cap are in use. */
+static struct sip_dlg *rec_alloc(struct sip_seg *s)
+{
+	struct sip_dlg *d;
+
+	if (s->free_head) {
+		d = &s->d[s->free_head - 1];
+		s->free_head = d->next_free;
+		return d;
 	}
-	return NULL;
+	return s->nrec < s->cap ? &s->d[s->nrec++] : NULL;
 }
 
 struct sip_dlg *sip_dlg_get(struct sip_seg *s, uint16_t shard, uint64_t id, uint32_t cseq_base)
 {
-	struct sip_dlg *d = sip_dlg_find(s, shard, id), *tomb = NULL;
-	uint32_t i = slot_of(s, shard, id);
+	uint64_t *ix = index_of(s);
+	bool found;
+	uint32_t i = probe(s, shard, id, &found);
+	struct sip_dlg *d;
 
-	if (d)
-		return d;
-	for (uint32_t n = 0; n < s->cap; n++, i = (i + 1) & (s->cap - 1)) {
-		struct sip_dlg *e = &s->d[i];
-
-		if (e->flags & SIP_DLG_TOMB) {
-			tomb = e;
-			break;
-		}
-		if (!(e->flags & SIP_DLG_USED)) {
-			/* keep a quarter free so probes stay short */
-			if (s->used >= s->cap - s->cap / 4)
-				return NULL;
-			s->used++;
-			tomb = e;
-			break;
-		}
-	}
-	if (!tomb)
+	if (found)
+		return &s->d[(uint32_t)ix[i] - 1];
+	/* keep a quarter of the index free so probes stay short */
+	if (i == UINT32_MAX || ((uint32_t)ix[i] == IDX_EMPTY && s->iused >= s->icap - s->icap / 4))
 		return NULL;
-	memset(tomb, 0, sizeof(*tomb));
-	tomb->shard = shard;
-	tomb->cseq = cseq_base;
-	tomb->id = id;
-	tomb->flags = SIP_DLG_USED;
+	if (!(d = rec_alloc(s)))
+		return NULL;
+	if ((uint32_t)ix[i] == IDX_EMPTY)
+		s->iused++;
+	memset(d, 0, sizeof(*d));
+	d->shard = shard;
+	d->cseq = cseq_base;
+	d->id = id;
+	d->flags = SIP_DLG_USED;
+	ix[i] = entry(sip_dlg_slot(s, d) + 1, hash_of(shard, id));
 	SIP_COUNT(s, dialogs, 1);
-	return tomb;
+	return d;
 }
 
 void sip_dlg_del(struct sip_seg *s, struct sip_dlg *d)
 {
-	d->flags = SIP_DLG_TOMB;
+	bool found;
+	uint32_t i = probe(s, d->shard, d->id, &found);
+
+	if (found)
+		index_of(s)[i] = IDX_TOMB;
+	d->flags = 0;
 	d->id = 0;
+	d->next_free = s->free_head;
+	s->free_head = sip_dlg_slot(s, d) + 1;
 	SIP_COUNT(s, dialogs, (uint64_t)-1);
 }
 
@@ -108,9 +159,9 @@ uint32_t sip_dlg_sweep(struct sip_seg *s, uint32_t *cursor, uint32_t n,
 	uint32_t gone = 0;
 
 	for (uint32_t k = 0; k < n && k < s->cap; k++) {
-		struct sip_dlg *d = &s->d[*cursor & (s->cap - 1)];
+		struct sip_dlg *d = &s->d[*cursor % s->cap];
 
-		*cursor = (*cursor + 1) & (s->cap - 1);
+		*cursor = (*cursor + 1) % s->cap;
 		if (!(d->flags & SIP_DLG_USED))
 			continue;
 		if (alive(arg, d->shard, d->id)) {

@@ -14,7 +14,7 @@
 #include "egress/sip/sip_parse.h"
 #include "lib/shm.h"
 
-#define SIP_SEG_KIND 0x53495031u /* "SIP1" */
+#define SIP_SEG_KIND 0x53495032u /* "SIP2" */
 
 /* Relaxed counters, one writer (the SIP worker). */
 struct sip_counters {
@@ -58,40 +58,42 @@ struct sip_dlg {
 	uint32_t cseq;	/* last NOTIFY CSeq sent */
 	uint32_t messages, unseen, uidnext, uidvalidity;
 	uint32_t expires;	     /* absolute unix time granted */
-	uint32_t life;		     /* the worker life that set SIP_DLG_INFLIGHT */
+	uint32_t next_free;	     /* free: the next free record + 1, 0: none */
 	char target[SIP_DLG_TARGET]; /* the dialog blob, "" if it did not fit */
 };
 
 enum {
 	SIP_DLG_USED = 1,
-	SIP_DLG_TOMB = 2,	/* deleted: probing continues past it */
 	SIP_DLG_REPLIED = 4,	/* the 2xx went out: NOTIFYs may follow */
 	SIP_DLG_TERMINATED = 8, /* the final NOTIFY went out */
 	SIP_DLG_COUNTS = 16,	/* messages/unseen are known */
 	SIP_DLG_FETCH = 32,	/* a fetch: terminated after its one NOTIFY */
 	SIP_DLG_ORPHAN = 64,	/* the last sweep did not find its subscription */
-	SIP_DLG_INFLIGHT = 128, /* a NOTIFY awaits its final response (if `life`
-				 * is the running worker's: a restarted worker
-				 * has no transactions) */
-	SIP_DLG_DIRTY = 256,	/* newer state to send once it has one */
 };
 
+/* The records are dense: a dialog takes the first free one and keeps it
+ * while it lives, so its number is a stable handle (sip_dlg_slot) and the
+ * records in use stay close together (fewer TLB and cache misses than
+ * records spread over a hash table twice the size). An open-addressing
+ * index of 8-byte entries (record + 1, hash tag) after the records finds
+ * them; a probe reads a record only when the tag matches. */
 struct sip_seg {
 	struct shm_hdr shm;
-	uint32_t cap;	/* power of two */
-	uint32_t used;	/* USED + TOMB records */
-	uint32_t lives; /* SIP workers started on this segment (see sip_dlg.life) */
-	uint32_t pad;
+	uint32_t cap;	    /* records */
+	uint32_t icap;	    /* index entries: a power of two >= 2 cap */
+	uint32_t iused;	    /* index entries in use or deleted (tombstones) */
+	uint32_t nrec;	    /* records ever handed out: [0, nrec) */
+	uint32_t free_head; /* first free record below nrec + 1, 0: none */
+	uint32_t pad[3];
 	struct sip_counters c;
-	/* the counters after dialogs took the 64 bytes of padding there was */
-	struct sip_dlg d[];
+	struct sip_dlg d[]; /* cap records, then the index (icap uint64_t) */
 };
 
 #define SIP_COUNT(seg, field, n) \
 	__atomic_store_n(&(seg)->c.field, (seg)->c.field + (n), __ATOMIC_RELAXED)
 
-/* Open or re-attach the segment for `cap` dialogs (rounded up to a power of
- * two). 0 and *out (mapping owned by the caller: shm_seg_close), or -errno. */
+/* Open or re-attach the segment for `cap` dialogs. 0 and *out (mapping
+ * owned by the caller: shm_seg_close), or -errno. */
 int sip_dlg_open(const char *name, uint32_t cap, struct shm_seg *out);
 
 /* Find the dialog of (shard, id); NULL if unknown. */
@@ -100,7 +102,12 @@ struct sip_dlg *sip_dlg_find(struct sip_seg *s, uint16_t shard, uint64_t id);
  * the table is full. */
 struct sip_dlg *sip_dlg_get(struct sip_seg *s, uint16_t shard, uint64_t id, uint32_t cseq_base);
 void sip_dlg_del(struct sip_seg *s, struct sip_dlg *d);
-/* Start loading the record sip_dlg_find(s, shard, id) looks at first. */
+/* A dialog's record number, in [0, cap): stable while it lives. */
+static inline uint32_t sip_dlg_slot(const struct sip_seg *s, const struct sip_dlg *d)
+{
+	return (uint32_t)(d - s->d);
+}
+/* Start loading the index entry sip_dlg_find(s, shard, id) looks at first. */
 void sip_dlg_prefetch(const struct sip_seg *s, uint16_t shard, uint64_t id);
 
 /* The CSeq base for a dialog the segment does not know (a cold start that
@@ -109,7 +116,7 @@ void sip_dlg_prefetch(const struct sip_seg *s, uint16_t shard, uint64_t id);
  * NOTIFYs a second, and stays below 2^31 until 2033. */
 uint32_t sip_dlg_cseq_base(uint32_t now);
 
-/* Sweep the next n slots from *cursor (wrapping): a dialog whose
+/* Sweep the next n records from *cursor (wrapping at cap): a dialog whose
  * subscription alive() says is gone on two sweeps in a row is deleted (the
  * shard's ENDED job normally does it; this catches the ones removed after a
  * NOTIFY failure, fetches, and ENDED jobs lost in a crash). alive() may

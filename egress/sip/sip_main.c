@@ -299,8 +299,8 @@ int sip_notify_send(struct sip_worker *w, uint16_t shard, uint64_t id, const cha
 	tr->final_notify = strncmp(state, "terminated", 10) == 0;
 	sip_trans_start(w->trans, tr, w->now_ms);
 	SIP_COUNT(w->seg, notifies_sent, 1);
-	d->flags |= SIP_DLG_INFLIGHT;
-	d->life = w->life;
+	tr->dlg = sip_dlg_slot(w->seg, d);
+	w->out[tr->dlg] |= SIP_OUT_INFLIGHT;
 	/* no connection (TCP refused, TLS client gone): Timer F decides, as
 	 * for a lost datagram */
 	sip_net_send(w->net, &tr->to, tr->buf, tr->len);
@@ -339,11 +339,20 @@ static struct sub_view view_of_spec(const struct sub_spec *sp)
 	return (struct sub_view){ sp->path, sp->target, sp->expires };
 }
 
-/* A NOTIFY of this worker's life awaits its final response on d (a flag
- * left by an earlier worker does not count: its transactions are gone). */
+/* A NOTIFY of this worker awaits its final response on d's slot. */
 static bool in_flight(const struct sip_worker *w, const struct sip_dlg *d)
 {
-	return (d->flags & SIP_DLG_INFLIGHT) && d->life == w->life;
+	return w->out[sip_dlg_slot(w->seg, d)] & SIP_OUT_INFLIGHT;
+}
+
+/* Newer state than the NOTIFY in flight on d: sent after it (notify_over). */
+static void mark_dirty(struct sip_worker *w, const struct sip_dlg *d)
+{
+	uint8_t *o = &w->out[sip_dlg_slot(w->seg, d)];
+
+	if (*o & SIP_OUT_DIRTY)
+		SIP_COUNT(w->seg, notify_folded, 1);
+	*o |= SIP_OUT_DIRTY;
 }
 
 static void deliver(struct sip_worker *w, uint16_t shard, uint64_t id, const struct sub_note *n,
@@ -378,9 +387,7 @@ static void deliver(struct sip_worker *w, uint16_t shard, uint64_t id, const str
 		 * the first's retransmission, which the subscriber must then
 		 * refuse (RFC 3261 12.2.2). The counts above are kept; the
 		 * NOTIFY after the final response carries them. */
-		if (d->flags & SIP_DLG_DIRTY)
-			SIP_COUNT(w->seg, notify_folded, 1);
-		d->flags |= SIP_DLG_DIRTY;
+		mark_dirty(w, d);
 		return;
 	}
 	str_num(state, sizeof(state), "active;expires=", v.expires - w->now);
@@ -402,7 +409,7 @@ static int send_state(struct sip_worker *w, uint16_t shard, uint64_t id, struct 
 	if (d->flags & SIP_DLG_TERMINATED)
 		return -ENOENT;
 	if (in_flight(w, d)) {
-		d->flags |= SIP_DLG_DIRTY; /* goes after the one out (see deliver) */
+		mark_dirty(w, d); /* goes after the one out (see deliver) */
 		return 0;
 	}
 	if (!target[0]) {
@@ -422,16 +429,21 @@ static int send_state(struct sip_worker *w, uint16_t shard, uint64_t id, struct 
  * the retry decides). */
 static void notify_over(struct sip_worker *w, const struct sip_tr *tr, bool ok)
 {
-	struct sip_dlg *d =
-		tr->kind == SIP_TR_NOTIFY ? sip_dlg_find(w->seg, tr->shard, tr->id) : NULL;
-	bool dirty;
+	struct sip_dlg *d;
+	bool dirty, same;
 
-	if (!d)
+	if (tr->kind != SIP_TR_NOTIFY)
 		return;
-	dirty = d->flags & SIP_DLG_DIRTY;
-	d->flags &= (uint16_t) ~(SIP_DLG_INFLIGHT | SIP_DLG_DIRTY);
-	/* after a failure its state goes with the retry, or nowhere */
-	if (dirty && (!ok || send_state(w, tr->shard, tr->id, d) < 0))
+	dirty = w->out[tr->dlg] & SIP_OUT_DIRTY;
+	w->out[tr->dlg] = 0;
+	if (!dirty)
+		return; /* the common case: the dialog record is not touched */
+	/* The slot's dialog now: tr's, or one that took the slot after tr's
+	 * ended (its NOTIFYs waited for tr: never two out on one slot). After
+	 * a failure of tr's own its state goes with the retry, or nowhere. */
+	d = &w->seg->d[tr->dlg];
+	same = d->id == tr->id && d->shard == tr->shard;
+	if (!(d->flags & SIP_DLG_USED) || (same && !ok) || send_state(w, d->shard, d->id, d) < 0)
 		SIP_COUNT(w->seg, notify_folded, 1);
 }
 
@@ -882,6 +894,7 @@ static int worker_init(struct sip_worker *w, struct pnad_rt *rt)
 	char host[64], err[256], name[96];
 	const char *colon;
 	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = TAG_EFD };
+	uint64_t dlgs;
 	uint32_t cap;
 	int rc;
 
@@ -896,9 +909,11 @@ static int worker_init(struct sip_worker *w, struct pnad_rt *rt)
 		 w->conf->sip_listen);
 	if (getrandom(&w->secret, sizeof(w->secret), 0) != sizeof(w->secret))
 		w->secret = (uint64_t)time(NULL) * 0x9e3779b97f4a7c15ull;
-	cap = (uint32_t)(w->conf->subscriptions * rt->nshards * 2 > (1 << 22)
-				 ? (1 << 22)
-				 : w->conf->subscriptions * rt->nshards * 2);
+	/* a dialog per subscription, and a quarter more for those that ended
+	 * and wait for their ENDED job or the sweep */
+	dlgs = (uint64_t)w->conf->subscriptions * rt->nshards;
+	dlgs += dlgs / 4;
+	cap = (uint32_t)(dlgs > (1u << 23) ? (1u << 23) : dlgs);
 	snprintf(name, sizeof(name), "/%s.sipcred", w->conf->name);
 	sip_cred_reader_init(&w->creds, name);
 	sip_auth_set_lookup(sip_cred_lookup, &w->creds);
@@ -908,7 +923,9 @@ static int worker_init(struct sip_worker *w, struct pnad_rt *rt)
 		return rc;
 	}
 	w->seg = w->seg_map.base;
-	w->life = ++w->seg->lives; /* older lives' NOTIFYs in flight are gone */
+	w->out = calloc(w->seg->cap, 1);
+	if (!w->out)
+		return -ENOMEM;
 	w->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (w->epfd < 0)
 		return -errno;
@@ -986,6 +1003,7 @@ int sip_main(struct pnad_rt *rt)
 	sip_net_flush(w.net);
 	sip_net_close(w.net);
 	sip_trans_free(w.trans);
+	free(w.out);
 	sip_cred_reader_close(&w.creds);
 	for (uint32_t i = 0; i < rt->nshards; i++)
 		sub_table_close(w.tables[i]);

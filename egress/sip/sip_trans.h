@@ -23,7 +23,8 @@ struct sip_tr {
 	uint8_t kind; /* SIP_TR_* */
 	uint32_t gen;
 	uint16_t shard;
-	uint64_t id; /* subscription */
+	uint64_t id;  /* subscription */
+	uint32_t dlg; /* NOTIFY: its dialog's slot in the worker's segment */
 	struct sip_peer to;
 	int64_t next_ms, end_ms; /* Timer E (UDP), Timer F */
 	uint32_t interval_ms;

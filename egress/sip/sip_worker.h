@@ -26,6 +26,11 @@
 #define SIP_DONE_CAP 512 /* final responses kept for retransmissions */
 #define SIP_DONE_BYTES 1024
 
+enum {
+	SIP_OUT_INFLIGHT = 1, /* a NOTIFY on this slot awaits its final response */
+	SIP_OUT_DIRTY = 2,    /* newer state to send once it has one */
+};
+
 enum { PEND_ADD = 1, PEND_REFRESH, PEND_REMOVE };
 
 /* A SUBSCRIBE waiting for its shard's reply: the request is kept whole and
@@ -88,7 +93,12 @@ struct sip_worker {
 	uint64_t secret; /* local tag and nonce salt */
 	/* our Contact for requests per transport, written at first use */
 	char contact[SIP_TP_COUNT][SIP_CONTACT_MAX]; /* by transport, see contact_of */
-	uint32_t life; /* this worker's number on its segment (sip_seg.lives) */
+	/* Per dialog slot (seg->cap): SIP_OUT_* bits. In this process's
+	 * memory, not the segment: a restarted worker has no transactions, so
+	 * nothing of its predecessor's may count as in flight; and a 2xx
+	 * clears its bit without touching the dialog record (a cache miss
+	 * per NOTIFY when it did). */
+	uint8_t *out;
 	struct sip_pend *pend;
 	uint32_t pend_hint;
 	struct sip_early early[SIP_EARLY_CAP];

@@ -66,5 +66,26 @@ int main(void)
 	CHECK_EQ(cursor, 3);
 	shm_seg_close(&m);
 	shm_seg_unlink(name);
+
+	/* records are dense and reused; the index finds past tombstones; a
+	 * full table refuses, and takes new ones once some are deleted */
+	CHECK_EQ(sip_dlg_open(name, 64, &m), 0);
+	s = m.base;
+	for (uint64_t id = 1; id <= 64; id++) {
+		d = sip_dlg_get(s, 2, id, 1);
+		CHECK(d && sip_dlg_slot(s, d) == id - 1);
+	}
+	CHECK(sip_dlg_get(s, 2, 65, 1) == NULL);
+	d = sip_dlg_find(s, 2, 10);
+	sip_dlg_del(s, d);
+	CHECK(sip_dlg_find(s, 2, 10) == NULL);
+	for (uint64_t id = 1; id <= 64; id++)
+		CHECK(id == 10 || (sip_dlg_find(s, 2, id) && sip_dlg_find(s, 2, id)->id == id));
+	d = sip_dlg_get(s, 3, 10, 7);
+	CHECK(d && sip_dlg_slot(s, d) == 9 && d->cseq == 7 && d->shard == 3);
+	CHECK(sip_dlg_find(s, 2, 10) == NULL && sip_dlg_find(s, 3, 10) == d);
+	CHECK_EQ(s->c.dialogs, 64);
+	shm_seg_close(&m);
+	shm_seg_unlink(name);
 	return check_summary();
 }
