@@ -489,7 +489,7 @@ static double gate_tick(struct bench_sender *s, int *rc)
 			ev = frame_events(s, c, c->due);
 			if (s->gate_due + ev > allowed)
 				continue;
-			s->gate_due += ev;
+			__atomic_store_n(&s->gate_due, s->gate_due + ev, __ATOMIC_RELAXED);
 			c->due++;
 			more = true;
 		}
@@ -532,7 +532,11 @@ void bench_sender_kick(struct bench_sender *s)
 {
 	uint64_t one = 1;
 
+	/* Wake it for an eighth of the window at least, not for every event:
+	 * a wake-up per frame costs more than the frame. */
 	if (__atomic_load_n(&s->gate_waiting, __ATOMIC_SEQ_CST) &&
+	    s->gate_done(s->gate_arg) + s->gate_window - s->gate_window / 8 >=
+		    __atomic_load_n(&s->gate_due, __ATOMIC_RELAXED) &&
 	    __atomic_exchange_n(&s->gate_waiting, 0, __ATOMIC_SEQ_CST))
 		(void)!write(s->gate_efd, &one, sizeof(one));
 }

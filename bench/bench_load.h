@@ -92,7 +92,8 @@ void bench_sender_pace(struct bench_sender *s, double events_per_s);
 int bench_sender_gate(struct bench_sender *s, uint64_t (*done)(void *arg), void *arg,
 		      uint64_t window);
 /* done() may have grown: wake a gated sender that sleeps on a shut gate
- * (one atomic load when it does not). Callable from any thread. */
+ * once an eighth of the window is free (one atomic load when it does not
+ * sleep). Callable from any thread; calls done() there. */
 void bench_sender_kick(struct bench_sender *s);
 /* When an event of a paced stream was due: its frame's time. */
 double bench_sender_due(const struct bench_sender *s, uint64_t event_index);

@@ -35,6 +35,8 @@ struct bench_run_opts {
 	double latency_at;   /* fraction of the max rate; 0 skips the phase */
 	double latency_secs; /* the latency phase streams this long (fewer events) */
 	double duration;     /* cap on each phase's streaming, seconds */
+	uint32_t in_flight;  /* max phase: events written without an outcome at
+			      * the sinks (closed loop), 0: as fast as acked */
 	bool baseline;	     /* run the relay baseline */
 	bool progress;	     /* a status line on a terminal */
 	const char *pnad;    /* the pnad binary */

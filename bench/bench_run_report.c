@@ -57,6 +57,8 @@ static void print_phase(FILE *f, const char *name, const struct bench_phase *p,
 	fprintf(f, " over %.2f s", p->secs);
 	if (p->target_rate > 0)
 		fprintf(f, " (open loop at %s events/s)", bench_si(c, sizeof(c), p->target_rate));
+	else if (r->o.in_flight)
+		fprintf(f, " (closed loop, at most %u events in flight)", r->o.in_flight);
 	fprintf(f, "\n");
 	if (p->lat_samples)
 		fprintf(f,
@@ -196,6 +198,7 @@ void bench_run_json(struct bench_json *j, const char *key, const struct bench_ru
 	bench_json_int(j, "connections", o->conns);
 	bench_json_int(j, "events_per_frame", o->per_frame);
 	bench_json_int(j, "shards", o->shards);
+	bench_json_int(j, "max_in_flight", o->in_flight);
 	bench_json_end(j);
 	json_phase(j, "max", &r->max, r->subs_made);
 	json_phase(j, "latency", &r->lat, r->subs_made);

@@ -45,7 +45,7 @@ void bench_sip_usage(FILE *f)
 		"  -w, --window N      baseline NOTIFYs in flight, unanswered (256)\n"
 		"  -W, --in-flight N   pnad run: events written whose NOTIFY has not\n"
 		"                      arrived (nor been folded into another), 0: as\n"
-		"                      fast as pnad acks them (4096)\n"
+		"                      fast as pnad acks them (1024)\n"
 		"  -d, --duration SEC  cap on the event phase (15)\n"
 		"  -p, --pnad PATH     pnad binary (next to pna-bench)\n"
 		"      --check         exit 1 when the ratio is below %.1f\n"
@@ -74,7 +74,7 @@ static int parse_opts(int argc, char **argv, struct sip_opts *o)
 	memset(o, 0, sizeof(*o));
 	bench_flood_defaults(&o->f);
 	o->window = 256;
-	o->in_flight = 4096;
+	o->in_flight = 1024;
 	while ((c = getopt_long(argc, argv, "a:e:b:w:W:d:p:h", lo, NULL)) != -1) {
 		switch (c) {
 		case 'W':

@@ -61,6 +61,20 @@ void sip_dlg_prefetch(const struct sip_seg *s, uint16_t shard, uint64_t id)
 	__builtin_prefetch(&index_of(s)[hash_of(shard, id) & (s->icap - 1)]);
 }
 
+void sip_dlg_prefetch_rec(const struct sip_seg *s, uint16_t shard, uint64_t id)
+{
+	uint64_t h = hash_of(shard, id), e = index_of(s)[h & (s->icap - 1)];
+	uint32_t rec1 = (uint32_t)e;
+
+	if (rec1 != IDX_EMPTY && rec1 != IDX_TOMB && (e >> 32) == (h >> 32)) {
+		const char *d = (const char *)&s->d[rec1 - 1];
+
+		__builtin_prefetch(d);
+		__builtin_prefetch(d + 64);
+		__builtin_prefetch(d + 128);
+	}
+}
+
 /* The index position of (shard, id), or of the first tombstone or empty
  * entry on its probe sequence when absent (*found false). */
 static uint32_t probe(const struct sip_seg *s, uint16_t shard, uint64_t id, bool *found)

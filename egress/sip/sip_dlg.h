@@ -107,8 +107,11 @@ static inline uint32_t sip_dlg_slot(const struct sip_seg *s, const struct sip_dl
 {
 	return (uint32_t)(d - s->d);
 }
-/* Start loading the index entry sip_dlg_find(s, shard, id) looks at first. */
+/* Start loading the index entry sip_dlg_find(s, shard, id) looks at first
+ * (stage 1), then, once that is in cache, the record it names when its tag
+ * matches (stage 2: the key, the counts and the start of the blob). */
 void sip_dlg_prefetch(const struct sip_seg *s, uint16_t shard, uint64_t id);
+void sip_dlg_prefetch_rec(const struct sip_seg *s, uint16_t shard, uint64_t id);
 
 /* The CSeq base for a dialog the segment does not know (a cold start that
  * lost the segment): 8 per second since 2025-01-01, so it is above what any

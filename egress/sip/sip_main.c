@@ -630,9 +630,11 @@ fail:
 }
 
 #define JOB_BATCH 32 /* jobs taken before any is handled */
+#define JOB_NEAR 6   /* jobs ahead whose dialog record is loaded */
 
-/* Load what handling job j reads first: its note and dialog record, which
- * the shard and an earlier pass left in other caches. */
+/* Load what handling job j reads first: its note and its dialog's index
+ * entry, which the shard and an earlier pass left in other caches (the
+ * record follows, JOB_NEAR jobs ahead, once the entry is in). */
 static void job_prefetch(struct sip_worker *w, const struct sub_job *j)
 {
 	struct sub_table *t = sip_table(w, j->shard);
@@ -686,8 +688,14 @@ static bool drain_shards(struct sip_worker *w)
 			batch[n] = job.job;
 			job_prefetch(w, &batch[n++]);
 		}
-		for (unsigned i = 0; i < n; i++)
+		for (unsigned i = 0; i < JOB_NEAR && i < n; i++)
+			sip_dlg_prefetch_rec(w->seg, batch[i].shard, batch[i].id);
+		for (unsigned i = 0; i < n; i++) {
+			if (i + JOB_NEAR < n)
+				sip_dlg_prefetch_rec(w->seg, batch[i + JOB_NEAR].shard,
+						     batch[i + JOB_NEAR].id);
 			job_run(w, &batch[i]);
+		}
 		if (sieve)
 			on_sieve(w, &job);
 		else if (n < JOB_BATCH)

@@ -151,3 +151,21 @@ def test_sweep_writes_plots_and_fits(tmp_path):
         assert (out / f"{name}.png").stat().st_size > 1000, name
         assert (out / f"{name}.svg").stat().st_size > 1000, name
     assert len((out / "sweep.dat").read_text().splitlines()) == 3
+
+
+def test_run_max_phase_closed_loop(tmp_path):
+    """The max phase writes at most --in-flight events ahead of their
+    outcomes at the sinks: the notifications keep up, so few matches fold
+    into pending notes (flooding the same workload folds over 90% of them)."""
+    out = tmp_path / "gated.json"
+    events = 20000
+    rc, so, se = bench("run", "-a", "300", "-s", "600", "-x", "0", "-e", str(events),
+                       "-c", "2", "-b", "8", "-l", "0", "--no-baseline", "-W", "32",
+                       "--json", str(out))
+    assert rc == 0, so + se
+    r = json.loads(out.read_text())
+    assert r["workload"]["max_in_flight"] == 32
+    check_books(r["max"], events, 2 * events)
+    b = r["max"]["books"]
+    assert b["coalesced"] < b["matches"] // 4, b
+    assert "closed loop, at most 32 events in flight" in so
