@@ -9,37 +9,23 @@
 #include <string.h>
 #include <strings.h>
 
-void sip_w_put(struct sip_wbuf *w, const void *s, size_t n)
+void sip_w_u64(struct sip_wbuf *w, uint64_t v)
 {
+	size_t n = 1;
+	char *p;
+
+	for (uint64_t t = v; t >= 10; t /= 10)
+		n++;
 	if (w->over || w->cap - w->len < n) {
 		w->over = true;
 		return;
 	}
-	memcpy(w->p + w->len, s, n);
+	p = w->p + w->len + n; /* the digits, written in place from the last */
 	w->len += n;
-}
-
-void sip_w_str(struct sip_wbuf *w, const char *s)
-{
-	sip_w_put(w, s, strlen(s));
-}
-
-void sip_w_span(struct sip_wbuf *w, struct sip_span s)
-{
-	if (s.n)
-		sip_w_put(w, s.p, s.n);
-}
-
-void sip_w_u64(struct sip_wbuf *w, uint64_t v)
-{
-	char tmp[24];
-	int i = sizeof(tmp);
-
 	do {
-		tmp[--i] = (char)('0' + v % 10);
+		*--p = (char)('0' + v % 10);
 		v /= 10;
 	} while (v);
-	sip_w_put(w, tmp + i, sizeof(tmp) - (size_t)i);
 }
 
 void sip_w_fmt(struct sip_wbuf *w, const char *fmt, ...)

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "egress/sip/sip_parse.h"
 
@@ -26,9 +27,29 @@ static inline void sip_wbuf_init(struct sip_wbuf *w, char *p, size_t cap)
 	w->over = false;
 }
 
-void sip_w_put(struct sip_wbuf *w, const void *s, size_t n);
-void sip_w_str(struct sip_wbuf *w, const char *s);
-void sip_w_span(struct sip_wbuf *w, struct sip_span s);
+/* Inline: a NOTIFY is some fifty appends, most of literals whose length
+ * and copy the compiler then resolves at build time. */
+static inline void sip_w_put(struct sip_wbuf *w, const void *s, size_t n)
+{
+	if (w->over || w->cap - w->len < n) {
+		w->over = true;
+		return;
+	}
+	memcpy(w->p + w->len, s, n);
+	w->len += n;
+}
+
+static inline void sip_w_str(struct sip_wbuf *w, const char *s)
+{
+	sip_w_put(w, s, strlen(s));
+}
+
+static inline void sip_w_span(struct sip_wbuf *w, struct sip_span s)
+{
+	if (s.n)
+		sip_w_put(w, s.p, s.n);
+}
+
 void sip_w_u64(struct sip_wbuf *w, uint64_t v);
 void sip_w_fmt(struct sip_wbuf *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

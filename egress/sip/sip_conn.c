@@ -64,13 +64,38 @@ struct sip_net {
 	char *in_buf; /* RECV_BATCH x (SIP_MAX_MSG + 1) */
 };
 
+/* Dotted-quad IPv4 as glibc's inet_pton(AF_INET) takes it: four decimal
+ * parts of at most 255, no leading zero. Inline, without its strlen: every
+ * NOTIFY resolves its peer from the dialog's route or target. */
+static bool ip4_parse(const char *s, struct in_addr *out)
+{
+	uint32_t a = 0;
+
+	for (int part = 0; part < 4; part++) {
+		uint32_t v = 0;
+		int digits = 0;
+
+		while (*s >= '0' && *s <= '9' && digits < 4) {
+			v = v * 10 + (uint32_t)(*s++ - '0');
+			digits++;
+		}
+		if (!digits || digits > 3 || v > 255 || (digits > 1 && s[-digits] == '0') ||
+		    *s != (part < 3 ? '.' : '\0'))
+			return false;
+		s++;
+		a = a << 8 | v;
+	}
+	out->s_addr = htonl(a);
+	return true;
+}
+
 int sip_addr_make(const char *ip, uint16_t port, struct sockaddr_storage *ss, socklen_t *len)
 {
 	struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
 	struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
 
 	memset(ss, 0, sizeof(*ss));
-	if (inet_pton(AF_INET, ip, &a4->sin_addr) == 1) {
+	if (ip4_parse(ip, &a4->sin_addr)) {
 		a4->sin_family = AF_INET;
 		a4->sin_port = htons(port);
 		*len = sizeof(*a4);

@@ -7,6 +7,7 @@
 
 #include "egress/sip/sip_auth.h"
 #include "egress/sip/sip_build.h"
+#include "egress/sip/sip_conn.h"
 #include "egress/sip/sip_parse.h"
 #include "tests/unit/check.h"
 
@@ -222,8 +223,34 @@ static void test_digest(void)
 	CHECK(strcmp(out, "753927fa0e85d155564e2e272a28d1802ca10daf4496794697cf8db5856cb6c1") == 0);
 }
 
+/* The peer address a NOTIFY goes to: dotted-quad IPv4 as inet_pton takes
+ * it (the fast path), IPv6 through inet_pton, anything else refused. */
+static void test_addr_make(void)
+{
+	static const char *bad[] = {
+		"",	    "1.2.3",  "1.2.3.4.5", "256.1.1.1",	 "01.2.3.4",
+		"1.2.3.4 ", "1..3.4", "a.b.c.d",   "1.2.3.1000", "example.com"
+	};
+	struct sockaddr_storage ss;
+	struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
+	socklen_t len;
+	char ip[64];
+	uint16_t port;
+
+	CHECK_EQ(sip_addr_make("192.0.2.255", 5062, &ss, &len), 0);
+	CHECK(ss.ss_family == AF_INET && len == sizeof(*a4) && ntohs(a4->sin_port) == 5062);
+	sip_addr_str(&ss, ip, sizeof(ip), &port);
+	CHECK(strcmp(ip, "192.0.2.255") == 0 && port == 5062);
+	CHECK_EQ(sip_addr_make("0.0.0.0", 1, &ss, &len), 0);
+	CHECK_EQ(sip_addr_make("::1", 5060, &ss, &len), 0);
+	CHECK(ss.ss_family == AF_INET6);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		CHECK_EQ(sip_addr_make(bad[i], 5060, &ss, &len), -EINVAL);
+}
+
 int main(void)
 {
+	test_addr_make();
 	test_compact_and_folding();
 	test_framing();
 	test_malformed();
