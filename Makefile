@@ -156,7 +156,7 @@ FUZZ_B := build/fuzz
 FUZZ_CFLAGS := -std=gnu11 -g -O1 -D_GNU_SOURCE -I. -I$(FUZZ_B)/gen \
 	$(shell pkg-config --cflags liburing libprotobuf-c json-c hiredis libcrypto) \
 	-fsanitize=fuzzer,address,undefined
-FUZZ_LIB_SRC := $(filter-out $(MAINS),$(wildcard lib/*.c proto/*.c shard/shard_state.c connectors/pna_json.c ingest/ingest_conn.c router/router_route.c shard/sub_json.c egress/xmpp/xmpp_stanza.c egress/sip/sip_parse.c egress/sip/sip_auth.c))
+FUZZ_LIB_SRC := $(filter-out $(MAINS),$(wildcard lib/*.c proto/*.c shard/shard_state.c connectors/pna_json.c ingest/ingest_conn.c router/router_route.c shard/sub_json.c egress/xmpp/xmpp_stanza.c egress/sip/sip_parse.c egress/sip/sip_auth.c egress/sip/sip_nonce.c))
 FUZZ_SECONDS ?= 20
 fuzz:
 	$(Q)mkdir -p $(FUZZ_B)/gen

@@ -134,9 +134,11 @@ static const struct xmpp_counters *xmpp_view(struct admin *a)
 static struct admin_views views(struct admin *a)
 {
 	refresh_subs(a);
-	return (struct admin_views){
-		.rt = a->rt, .subs = a->subs, .sip = sip_view(a), .xmpp = xmpp_view(a)
-	};
+	return (struct admin_views){ .rt = a->rt,
+				     .subs = a->subs,
+				     .sip = sip_view(a),
+				     .xmpp = xmpp_view(a),
+				     .sip_cred = a->cred ? admin_cred_seg(a->cred)->base : NULL };
 }
 
 /* ---- shard requests ---- */

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "egress/sip/sip_cred.h"
 #include "egress/sip/sip_dlg.h"
 #include "egress/xmpp/xmpp_seg.h"
 #include "lib/ring.h"
@@ -438,6 +439,17 @@ static const struct {
 	{ "pnad_sip_notify_folded_total", "counter",
 	  "Notes folded into the NOTIFY that follows the one in flight on their dialog.",
 	  SIPC(notify_folded) },
+	{ "pnad_sip_auth_stale_total", "counter",
+	  "Right digest answers to an expired or unknown nonce (401 stale=true).",
+	  SIPC(auth_stale) },
+	{ "pnad_sip_auth_replays_total", "counter",
+	  "Right digest answers whose nonce count was already used (401 stale=true).",
+	  SIPC(auth_replays) },
+	{ "pnad_sip_auth_uri_mismatch_total", "counter",
+	  "Digest answers whose uri is not the Request-URI (400).", SIPC(auth_uri_mismatch) },
+	{ "pnad_sip_auth_nonces_evicted_total", "counter",
+	  "Digest nonces forgotten within their lifetime: the nonce table was full.",
+	  SIPC(auth_nonces_evicted) },
 };
 
 /* The SIP worker: one process, so no labels. */
@@ -530,6 +542,9 @@ void admin_metrics_render(const struct admin_views *v, const struct admin_self_s
 	}
 	if (v->sip)
 		render_sip(v->sip, b);
+	if (v->sip_cred)
+		one(b, "pnad_sip_credentials", "gauge", "SIP digest credentials stored.",
+		    sip_cred_count(v->sip_cred));
 	if (v->xmpp)
 		render_xmpp(v->xmpp, b);
 	if (self)

@@ -30,6 +30,7 @@ struct admin_views {
 	const struct admin_subs_view *subs; /* rt->nshards entries, or NULL */
 	const struct sip_counters *sip;	    /* the SIP worker's, or NULL */
 	const struct xmpp_counters *xmpp;   /* the XMPP worker's, or NULL */
+	const void *sip_cred;		    /* the SIP credential segment, or NULL */
 };
 
 /* The shard the hash assigns to `account` (canonical). */

@@ -9,8 +9,6 @@
 #include <string.h>
 #include <strings.h>
 
-#define NONCE_LIFETIME 300
-
 static int no_credentials(void *arg, const char *user, const char *realm, const char *alg,
 			  char *ha1, size_t cap)
 {
@@ -102,31 +100,16 @@ int sip_digest_response(const char *alg, const char *user, const char *realm, co
 	return response_of(md, ha1, method, uri, nonce, nc, cnonce, qop, out);
 }
 
-static uint64_t mix(uint64_t x)
+void sip_auth_challenge(char *out, size_t cap, const char *realm, const char *nonce, bool stale)
 {
-	x ^= x >> 33;
-	x *= 0xff51afd7ed558ccdull;
-	x ^= x >> 33;
-	x *= 0xc4ceb9fe1a85ec53ull;
-	return x ^ (x >> 33);
-}
+	const char *st = stale ? ", stale=true" : "";
 
-static void make_nonce(char *out, size_t cap, uint64_t secret, uint32_t t)
-{
-	snprintf(out, cap, "%08x%016llx", t, (unsigned long long)mix(secret ^ t));
-}
-
-void sip_auth_challenge(char *out, size_t cap, const char *realm, uint64_t secret, uint32_t now)
-{
-	char nonce[32];
-
-	make_nonce(nonce, sizeof(nonce), secret, now);
 	snprintf(out, cap,
 		 "WWW-Authenticate: Digest realm=\"%s\", nonce=\"%s\", algorithm=SHA-256, "
-		 "qop=\"auth\"\r\n"
+		 "qop=\"auth\"%s\r\n"
 		 "WWW-Authenticate: Digest realm=\"%s\", nonce=\"%s\", algorithm=MD5, "
-		 "qop=\"auth\"\r\n",
-		 realm, nonce, realm, nonce);
+		 "qop=\"auth\"%s\r\n",
+		 realm, nonce, st, realm, nonce, st);
 }
 
 /* Copy the value of auth-param `name` (quoted or not) into out. */
@@ -173,14 +156,66 @@ static bool hex_equal(const char *a, const char *b)
 	return diff == 0;
 }
 
-int sip_auth_check(const char *realm, struct sip_span method, struct sip_span authz,
-		   uint64_t secret, uint32_t now, char *id, size_t cap, const char **why)
+/* The same SIP URI: byte for byte, or equal in scheme, user, port and
+ * parameters with the host in any case (the parts of RFC 3261 19.1.4 a
+ * client copying its Request-URI may change). */
+static bool uri_same(struct sip_span ruri, const char *uri)
+{
+	struct sip_span a = { uri, strlen(uri) };
+	struct sip_uri x, y;
+
+	if (a.n == ruri.n && memcmp(a.p, ruri.p, a.n) == 0)
+		return true;
+	if (sip_uri_parse(a, &x) < 0 || sip_uri_parse(ruri, &y) < 0)
+		return false;
+	return x.sips == y.sips && x.port == y.port && x.user.n == y.user.n &&
+	       memcmp(x.user.p, y.user.p, x.user.n) == 0 && x.host.n == y.host.n &&
+	       strncasecmp(x.host.p, y.host.p, x.host.n) == 0 && x.params.n == y.params.n &&
+	       strncasecmp(x.params.p, y.params.p, x.params.n) == 0;
+}
+
+/* The nonce count of an answer: SIP_NONCE_NO_QOP without qop, else nc as
+ * RFC 3261 25.1's 8LHEX (not 0), with a cnonce. -EBADMSG with *why. */
+static int64_t nonce_count(const char *qop, const char *nc, const char *cnonce, const char **why)
+{
+	uint32_t v = 0;
+
+	if (!qop[0])
+		return SIP_NONCE_NO_QOP;
+	if (strcmp(qop, "auth") != 0) {
+		*why = "qop is not auth";
+		return -EBADMSG;
+	}
+	if (strlen(nc) != 8 || !cnonce[0])
+		goto bad;
+	for (unsigned i = 0; i < 8; i++) {
+		char c = (char)(nc[i] | 0x20);
+
+		if (c >= '0' && c <= '9')
+			v = v << 4 | (uint32_t)(c - '0');
+		else if (c >= 'a' && c <= 'f')
+			v = v << 4 | (uint32_t)(c - 'a' + 10);
+		else
+			goto bad;
+	}
+	if (v)
+		return v;
+bad:
+	*why = "qop=auth needs a cnonce and nc of 8 hex digits, not 0";
+	return -EBADMSG;
+}
+
+int sip_auth_check(struct sip_nonce_table *nonces, const char *realm, struct sip_span method,
+		   struct sip_span ruri, struct sip_span authz, uint32_t now, char *id, size_t cap,
+		   const char **why)
 {
 	char user[128], r[128], nonce[64], uri[256], resp[130], alg[16] = "MD5", qop[16] = "";
-	char nc[16] = "", cnonce[128] = "", want[130], meth[32], expect[32];
+	char nc[16] = "", cnonce[128] = "", want[130], meth[32];
 	char ha1[2 * EVP_MAX_MD_SIZE + 1];
 	const EVP_MD *md;
-	unsigned t;
+	int64_t count;
+	uint32_t slot = 0;
+	int known;
 
 	*why = "authentication failed";
 	if (authz.n < 7 || strncasecmp(authz.p, "Digest ", 7) != 0)
@@ -203,11 +238,16 @@ int sip_auth_check(const char *realm, struct sip_span method, struct sip_span au
 	}
 	if (strcmp(r, realm) != 0)
 		return -ENOENT; /* another realm's answer: our challenge */
-	if (method.n >= sizeof(meth) || sscanf(nonce, "%8x", &t) != 1)
+	/* RFC 7616 3.4.6, RFC 3261 22.4: the answer is for this request */
+	if (!uri_same(ruri, uri)) {
+		*why = "Authorization uri is not the Request-URI";
+		return -EINVAL;
+	}
+	if ((count = nonce_count(qop, nc, cnonce, why)) < 0)
+		return -EBADMSG;
+	if (method.n >= sizeof(meth))
 		return -EACCES;
-	make_nonce(expect, sizeof(expect), secret, t);
-	if (strcmp(expect, nonce) != 0 || now - t > NONCE_LIFETIME)
-		return -ENOENT; /* stale or not ours: challenge again */
+	known = sip_nonce_find(nonces, nonce, now, &slot);
 	if (lookup(lookup_arg, user, realm, alg[0] ? alg : "MD5", ha1, sizeof(ha1)) < 0) {
 		*why = "unknown user or no credential for this algorithm";
 		return -EACCES;
@@ -219,7 +259,16 @@ int sip_auth_check(const char *realm, struct sip_span method, struct sip_span au
 		*why = "wrong digest response";
 		return -EACCES;
 	}
+	/* only a right answer learns that its nonce is stale (RFC 7616 3.3) */
+	if (known < 0) {
+		*why = known == -ESTALE ? "nonce expired" : "nonce not known";
+		return -ESTALE;
+	}
 	if (snprintf(id, cap, "sip:%s@%s", user, realm) >= (int)cap)
 		return -EACCES;
+	if (sip_nonce_use(nonces, slot, (uint32_t)count) < 0) {
+		*why = "nonce count already used (replay)";
+		return -EALREADY;
+	}
 	return 0;
 }

@@ -1,5 +1,6 @@
 /* sip_auth: digest authentication of subscribers that are not trusted CNAs
- * (RFC 3261 section 22.4 with RFC 8760: SHA-256 and MD5, qop=auth). The
+ * (RFC 3261 section 22.4 with RFC 8760: SHA-256 and MD5, qop=auth), with
+ * the nonces and their counts in a sip_nonce table (replays). The
  * credential store is pluggable and holds H(A1) per algorithm, never a
  * password: the SIP worker plugs in the credential table the admin API
  * writes (sip_cred.h); without a lookup nobody is found, so every
@@ -7,9 +8,11 @@
 #ifndef PNA_SIP_AUTH_H
 #define PNA_SIP_AUTH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "egress/sip/sip_nonce.h"
 #include "egress/sip/sip_parse.h"
 
 /* Looks up the lower-case hex H(A1) of user@realm for algorithm "MD5" or
@@ -30,15 +33,27 @@ int sip_digest_response(const char *alg, const char *user, const char *realm, co
 			const char *method, const char *uri, const char *nonce, const char *nc,
 			const char *cnonce, const char *qop, char *out);
 
-/* WWW-Authenticate header lines (SHA-256 first, then MD5) with a nonce
- * bound to now and secret. */
-void sip_auth_challenge(char *out, size_t cap, const char *realm, uint64_t secret, uint32_t now);
+/* WWW-Authenticate header lines (SHA-256 first, then MD5) offering nonce
+ * (from sip_nonce_issue); stale adds stale=true (RFC 7616 3.3: the answer
+ * was right but its nonce was not, so the client retries without asking
+ * its user again). */
+void sip_auth_challenge(char *out, size_t cap, const char *realm, const char *nonce, bool stale);
 
-/* Check an Authorization header value for `method`: 0 and the identity
- * ("sip:user@realm") in id; -ENOENT when there is none or its nonce is
- * stale (challenge again); -EACCES when it is wrong or the user unknown
- * (with a static reason in *why). */
-int sip_auth_check(const char *realm, struct sip_span method, struct sip_span authz,
-		   uint64_t secret, uint32_t now, char *id, size_t cap, const char **why);
+/* Check the Authorization header value of a request (method, Request-URI
+ * ruri) and, when it is right, record its nonce count in nonces. 0 and the
+ * identity ("sip:user@realm") in id; otherwise a static reason in *why and
+ *   -ENOENT    none, or another realm's: challenge;
+ *   -ESTALE    right, but its nonce expired or is not (or no longer) in
+ *              nonces: challenge with stale=true;
+ *   -EALREADY  right, but its nonce count is not above the highest seen
+ *              for the nonce, or the nonce was used without qop: a replay
+ *              (RFC 7616 3.4), challenge with stale=true;
+ *   -EINVAL    its uri is not the Request-URI (RFC 7616 3.4.6): 400;
+ *   -EBADMSG   qop other than auth, or qop=auth without a cnonce or an nc
+ *              of 8 hex digits: 400;
+ *   -EACCES    wrong, unknown user, no credential for the algorithm: 403. */
+int sip_auth_check(struct sip_nonce_table *nonces, const char *realm, struct sip_span method,
+		   struct sip_span ruri, struct sip_span authz, uint32_t now, char *id, size_t cap,
+		   const char **why);
 
 #endif

@@ -47,6 +47,10 @@ struct sip_counters {
 				 * earlier NOTIFY (sub_table_note_put's race) or gone */
 	uint64_t notify_folded;		   /* notes folded into the NOTIFY that follows the one
 				 * in flight on their dialog */
+	uint64_t auth_stale;		   /* right digest answers to an expired or unknown nonce */
+	uint64_t auth_replays;		   /* right digest answers whose nonce count was used */
+	uint64_t auth_uri_mismatch;	   /* digest answers for another URI (400) */
+	uint64_t auth_nonces_evicted;	   /* nonces forgotten within their lifetime (table full) */
 };
 
 #define SIP_DLG_TARGET 464

@@ -320,13 +320,26 @@ static void pend_send(struct sip_worker *w, const struct sip_msg *m, const struc
 	}
 }
 
+/* A 401 with a fresh nonce; stale=true when the answer was right but its
+ * nonce was not (expired, forgotten, or its count replayed). */
+static void challenge(struct sip_worker *w, const struct sip_msg *m, const struct sip_peer *from,
+		      bool stale)
+{
+	char extra[768], nonce[SIP_NONCE_LEN + 1];
+
+	if (sip_nonce_issue(&w->nonces, w->now, nonce))
+		SIP_COUNT(w->seg, auth_nonces_evicted, 1);
+	sip_auth_challenge(extra, sizeof(extra), w->conf->sip_domain, nonce, stale);
+	sip_respond(w, m, from, 401, "Unauthorized", &(struct sip_resp_opts){ .extra = extra });
+	SIP_COUNT(w->seg, auth_challenges, 1);
+}
+
 /* Identity of the subscriber: P-Asserted-Identity from a trusted CNA, or
  * digest. 0 and out, or a response was sent (-EACCES). */
 static int identify(struct sip_worker *w, const struct sip_msg *m, const struct sip_peer *from,
 		    char *out, size_t cap)
 {
 	struct sip_span pai = sip_hdr_get(m, SIP_H_PAI), uri, par;
-	char challenge[512];
 	const char *why;
 	int rc;
 
@@ -343,23 +356,40 @@ static int identify(struct sip_worker *w, const struct sip_msg *m, const struct 
 		SIP_COUNT(w->seg, forbidden, 1);
 		return -EACCES;
 	}
-	rc = sip_auth_check(w->conf->sip_domain, sip_msg_span(m, m->method),
-			    sip_hdr_get(m, SIP_H_AUTHORIZATION), w->secret, w->now, out, cap, &why);
-	if (rc == 0) {
+	rc = sip_auth_check(&w->nonces, w->conf->sip_domain, sip_msg_span(m, m->method),
+			    sip_msg_span(m, m->uri), sip_hdr_get(m, SIP_H_AUTHORIZATION), w->now,
+			    out, cap, &why);
+	switch (rc) {
+	case 0:
 		SIP_COUNT(w->seg, auth_ok, 1);
 		return 0;
+	case -ENOENT:
+		challenge(w, m, from, false);
+		break;
+	case -ESTALE:
+		SIP_COUNT(w->seg, auth_stale, 1);
+		challenge(w, m, from, true);
+		break;
+	case -EALREADY:
+		/* RFC 7616 5.4: a used-up nonce gets a stale challenge; the
+		 * replayer cannot answer the new nonce, a client that sent its
+		 * requests out of order retries without asking its user */
+		SIP_COUNT(w->seg, auth_replays, 1);
+		challenge(w, m, from, true);
+		break;
+	case -EINVAL:
+		SIP_COUNT(w->seg, auth_uri_mismatch, 1);
+		respond_warn(w, m, from, 400, "Authorization uri Does Not Match Request-URI", why);
+		break;
+	case -EBADMSG:
+		SIP_COUNT(w->seg, malformed, 1);
+		respond_warn(w, m, from, 400, "Bad Request", why);
+		break;
+	default:
+		respond_warn(w, m, from, 403, "Forbidden", why);
+		SIP_COUNT(w->seg, auth_failures, 1);
+		SIP_COUNT(w->seg, forbidden, 1);
 	}
-	if (rc == -ENOENT) {
-		sip_auth_challenge(challenge, sizeof(challenge), w->conf->sip_domain, w->secret,
-				   w->now);
-		sip_respond(w, m, from, 401, "Unauthorized",
-			    &(struct sip_resp_opts){ .extra = challenge });
-		SIP_COUNT(w->seg, auth_challenges, 1);
-		return -EACCES;
-	}
-	respond_warn(w, m, from, 403, "Forbidden", why);
-	SIP_COUNT(w->seg, auth_failures, 1);
-	SIP_COUNT(w->seg, forbidden, 1);
 	return -EACCES;
 }
 

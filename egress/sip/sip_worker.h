@@ -11,6 +11,7 @@
 #include "egress/sip/sip_conn.h"
 #include "egress/sip/sip_cred.h"
 #include "egress/sip/sip_dlg.h"
+#include "egress/sip/sip_nonce.h"
 #include "egress/sip/sip_parse.h"
 #include "egress/sip/sip_trans.h"
 #include "lib/sub_msg.h"
@@ -107,6 +108,7 @@ struct sip_worker {
 	uint32_t nretry;	      /* used entries of retry */
 	struct sip_retry retry[SIP_RETRY_CAP];
 	struct sip_done done[SIP_DONE_CAP];
+	struct sip_nonce_table nonces; /* digest nonces issued (zeroed: empty) */
 };
 
 /* sip_sub.c */

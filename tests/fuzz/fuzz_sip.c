@@ -1,6 +1,6 @@
 /* fuzz_sip: libFuzzer over sip_parse (datagram and stream modes), the
- * response shortcut sip_parse_reply, the header value helpers and the digest
- * Authorization check. */
+ * response shortcut sip_parse_reply, the header value helpers, the digest
+ * Authorization check against the Request-URI and the nonce lookup. */
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -27,6 +27,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct sip_msg m;
+	static struct sip_nonce_table nonces;
+	static char str[256];
 	const char *why;
 	char id[128];
 	struct sip_span br;
@@ -39,6 +41,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			__builtin_trap();
 	}
 
+	/* the input as a nonce (one issued, so its slot is not empty) */
+	if (!nonces.next)
+		sip_nonce_issue(&nonces, 100, str);
+	if (size < sizeof(str)) {
+		uint32_t slot;
+
+		memcpy(str, data, size);
+		str[size] = 0;
+		/* found only when the fuzzer learnt the tag from the comparison */
+		if (sip_nonce_find(&nonces, str, 100, &slot) == 0 &&
+		    sip_nonce_use(&nonces, slot, 1) == 0 && sip_nonce_use(&nonces, slot, 1) == 0)
+			__builtin_trap(); /* the same count twice */
+	}
+
 	sip_auth_set_lookup(any_user, NULL);
 	for (int stream = 0; stream < 2; stream++) {
 		if (sip_parse(&m, (const char *)data, size, stream, &why) < 0)
@@ -48,8 +64,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			struct sip_uri u;
 
 			if (m.request)
-				sip_auth_check("example.com", sip_msg_span(&m, m.method), v, 0, 100,
-					       id, sizeof(id), &why);
+				sip_auth_check(&nonces, "example.com", sip_msg_span(&m, m.method),
+					       sip_msg_span(&m, m.uri), v, 100, id, sizeof(id),
+					       &why);
 
 			while (v.n) {
 				struct sip_span e = sip_list_next(&v);

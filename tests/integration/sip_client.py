@@ -30,9 +30,10 @@ def body(msg):
     return msg.split("\r\n\r\n", 1)[1] if "\r\n\r\n" in msg else ""
 
 
-def digest_answer(challenge, user, password, method, uri, nc="00000001"):
+def digest_answer(challenge, user, password, method, uri, nc="00000001", qop="auth"):
     """The Authorization value for a WWW-Authenticate `challenge` (RFC 7616
-    with qop=auth; algorithm MD5 or SHA-256 as the challenge says)."""
+    with qop=auth, or RFC 2069's form without qop when qop is ""; algorithm
+    MD5 or SHA-256 as the challenge says)."""
     params = dict(re.findall(r'(\w+)="?([^",]*)"?', challenge[len("Digest "):]))
     alg = params.get("algorithm", "MD5")
     h = {"MD5": hashlib.md5, "SHA-256": hashlib.sha256}[alg]
@@ -40,10 +41,14 @@ def digest_answer(challenge, user, password, method, uri, nc="00000001"):
     cnonce = uuid.uuid4().hex[:16]
     ha1 = hx("%s:%s:%s" % (user, params["realm"], password))
     ha2 = hx("%s:%s" % (method, uri))
-    resp = hx("%s:%s:%s:%s:auth:%s" % (ha1, params["nonce"], nc, cnonce, ha2))
-    return ('Digest username="%s", realm="%s", nonce="%s", uri="%s", response="%s", '
-            'algorithm=%s, qop=auth, nc=%s, cnonce="%s"' % (
-                user, params["realm"], params["nonce"], uri, resp, alg, nc, cnonce))
+    head = 'Digest username="%s", realm="%s", nonce="%s", uri="%s", ' % (
+        user, params["realm"], params["nonce"], uri)
+    if not qop:
+        resp = hx("%s:%s:%s" % (ha1, params["nonce"], ha2))
+        return head + 'response="%s", algorithm=%s' % (resp, alg)
+    resp = hx("%s:%s:%s:%s:%s:%s" % (ha1, params["nonce"], nc, cnonce, qop, ha2))
+    return head + 'response="%s", algorithm=%s, qop=%s, nc=%s, cnonce="%s"' % (
+        resp, alg, qop, nc, cnonce)
 
 
 class SipClient:

@@ -2,11 +2,15 @@
 manages: a subscriber that is not a trusted CNA is challenged, answers with
 the credential set through pnactl, and is served; a wrong password, a
 deleted credential and `sip_digest = no` are refused. The credential
-survives in Redis as hashes only."""
+survives in Redis as hashes only. A replayed Authorization (a nonce count
+already seen, or a second answer without qop) gets a stale challenge, a
+digest uri other than the Request-URI 400, and /metrics counts both and
+the credentials stored."""
 
 import json
 import os
 import signal
+import uuid
 
 from conftest import feed, free_port, wait_until
 from sip_client import SipClient, digest_answer, header, headers, pid_on_port
@@ -32,11 +36,16 @@ def metric(pnad, name):
 
 def test_digest_with_admin_credentials(pnad_factory, redis_server):
     pnad = digest_pnad(pnad_factory, redis_server)
+    assert metric(pnad, "pnad_sip_credentials") == 0
     r = pnad.ctl("sip-cred", "set", "frank@example.com", "password=s3cret")
     assert json.loads(r.stdout)["algorithms"] == ["SHA-256", "MD5"], r.stdout
     listed = json.loads(pnad.ctl("sip-cred", "list").stdout)["credentials"]
     assert {"user": "frank", "realm": "example.com",
             "algorithms": ["SHA-256", "MD5"]} in listed
+    pnad.ctl("sip-cred", "set", "fred@example.com", "password=x")
+    assert metric(pnad, "pnad_sip_credentials") == 2
+    pnad.ctl("sip-cred", "del", "fred@example.com")
+    assert metric(pnad, "pnad_sip_credentials") == 1
 
     # stored in Redis as the two H(A1)s, never the password
     stored = json.loads(redis_server.cli("HGET", pnad.name + ":sipcred",
@@ -85,6 +94,7 @@ def test_digest_with_admin_credentials(pnad_factory, redis_server):
         # deleted: refused again (the dialog made before lives on)
         pnad.ctl("sip-cred", "del", "frank@example.com")
         assert json.loads(pnad.ctl("sip-cred", "list").stdout)["credentials"] == []
+        assert metric(pnad, "pnad_sip_credentials") == 0
         assert redis_server.cli("HGET", pnad.name + ":sipcred",
                                 "frank@example.com").strip() == ""
         gone = SipClient(pnad.sip_port)
@@ -137,6 +147,7 @@ def test_credentials_reload_from_redis_and_bad_input(pnad_factory, redis_server)
         return status == 200 and body["credentials"] == [
             {"user": "gina", "realm": "example.com", "algorithms": ["SHA-256"]}]
     wait_until(reloaded, timeout=20, what="credentials reloaded from Redis")
+    assert metric(pnad, "pnad_sip_credentials") == 1
 
 
 def test_digest_off_is_403(pnad_factory, redis_server):
@@ -147,5 +158,97 @@ def test_digest_off_is_403(pnad_factory, redis_server):
         resp = c.subscribe("hank")
         assert resp.startswith("SIP/2.0 403 "), resp
         assert "digest is off" in header(resp, "Warning"), resp
+    finally:
+        c.close()
+
+
+def challenge_of(resp, alg="SHA-256"):
+    """The `alg` WWW-Authenticate of a 401."""
+    assert resp.startswith("SIP/2.0 401 "), resp
+    chal = [c for c in headers(resp, "WWW-Authenticate") if "algorithm=%s" % alg in c]
+    assert chal, resp
+    return chal[0]
+
+
+def test_digest_replay_refused_and_rising_nc_accepted(pnad_factory, redis_server):
+    pnad = digest_pnad(pnad_factory, redis_server)
+    pnad.ctl("sip-cred", "set", "ivan@example.com", "password=pw")
+    ruri = "sip:ivan@example.com"
+    c, eve = SipClient(pnad.sip_port), SipClient(pnad.sip_port)
+    try:
+        chal = challenge_of(c.subscribe("ivan", call_id=uuid.uuid4().hex))
+        assert "stale" not in chal, chal
+        first = digest_answer(chal, "ivan", "pw", "SUBSCRIBE", ruri, nc="00000001")
+        resp = c.subscribe("ivan", call_id=uuid.uuid4().hex, authorization=first)
+        assert resp.startswith("SIP/2.0 200 "), resp
+
+        # the captured header again, from elsewhere, as a new request
+        # (new transaction and dialog): refused with a stale challenge for
+        # a fresh nonce, so it cannot be answered without the password
+        replay = eve.subscribe("ivan", call_id=uuid.uuid4().hex, authorization=first)
+        again = challenge_of(replay)
+        assert "stale=true" in again and "stale=true" in challenge_of(replay, "MD5"), replay
+        assert 'nonce="%s"' % chal.split('nonce="')[1].split('"')[0] not in again
+        assert metric(pnad, "pnad_sip_auth_replays_total") == 1
+
+        # the client's next request on the same nonce counts up: accepted
+        nc2 = digest_answer(chal, "ivan", "pw", "SUBSCRIBE", ruri, nc="00000002")
+        resp = c.subscribe("ivan", call_id=uuid.uuid4().hex, authorization=nc2)
+        assert resp.startswith("SIP/2.0 200 "), resp
+        nc5 = digest_answer(chal, "ivan", "pw", "SUBSCRIBE", ruri, nc="00000005")
+        resp = c.subscribe("ivan", call_id=uuid.uuid4().hex, authorization=nc5)
+        assert resp.startswith("SIP/2.0 200 "), resp
+        # a count at or below the highest seen, even freshly computed (new
+        # cnonce), is a replay; the stale challenge's nonce then works
+        nc3 = digest_answer(chal, "ivan", "pw", "SUBSCRIBE", ruri, nc="00000003")
+        stale = challenge_of(c.subscribe("ivan", call_id=uuid.uuid4().hex, authorization=nc3))
+        assert "stale=true" in stale
+        assert metric(pnad, "pnad_sip_auth_replays_total") == 2
+        fresh = digest_answer(stale, "ivan", "pw", "SUBSCRIBE", ruri, nc="00000001")
+        resp = c.subscribe("ivan", call_id=uuid.uuid4().hex, authorization=fresh)
+        assert resp.startswith("SIP/2.0 200 "), resp
+
+        # without qop (RFC 2069): a nonce is good for one request
+        chal = challenge_of(c.subscribe("ivan", call_id=uuid.uuid4().hex), "MD5")
+        once = digest_answer(chal, "ivan", "pw", "SUBSCRIBE", ruri, qop="")
+        assert "qop" not in once and "nc=" not in once
+        resp = c.subscribe("ivan", call_id=uuid.uuid4().hex, authorization=once)
+        assert resp.startswith("SIP/2.0 200 "), resp
+        replay = eve.subscribe("ivan", call_id=uuid.uuid4().hex, authorization=once)
+        assert "stale=true" in challenge_of(replay), replay
+        assert metric(pnad, "pnad_sip_auth_replays_total") == 3
+
+        # a wrong password on a used nonce is a plain 403, no stale hint
+        bad = digest_answer(chal, "ivan", "nope", "SUBSCRIBE", ruri, qop="")
+        resp = eve.subscribe("ivan", call_id=uuid.uuid4().hex, authorization=bad)
+        assert resp.startswith("SIP/2.0 403 "), resp
+        assert metric(pnad, "pnad_sip_auth_replays_total") == 3
+        assert metric(pnad, "pnad_sip_auth_ok_total") == 5
+    finally:
+        c.close()
+        eve.close()
+
+
+def test_digest_uri_must_be_request_uri(pnad_factory, redis_server):
+    pnad = digest_pnad(pnad_factory, redis_server)
+    pnad.ctl("sip-cred", "set", "judy@example.com", "password=pw")
+    c = SipClient(pnad.sip_port)
+    try:
+        chal = challenge_of(c.subscribe("judy", call_id=uuid.uuid4().hex))
+        # right credentials, answered for another resource
+        other = digest_answer(chal, "judy", "pw", "SUBSCRIBE", "sip:kim@example.com")
+        resp = c.subscribe("judy", call_id=uuid.uuid4().hex, authorization=other)
+        status = resp.split("\r\n", 1)[0]
+        assert status == "SIP/2.0 400 Authorization uri Does Not Match Request-URI", resp
+        assert "not the Request-URI" in header(resp, "Warning"), resp
+        assert metric(pnad, "pnad_sip_auth_uri_mismatch_total") == 1
+        assert metric(pnad, "pnad_sip_auth_failures_total") == 0
+
+        # the 400 used up nothing: the same nonce and count for the right
+        # URI (its host in another case is the same URI) is accepted
+        ok = digest_answer(chal, "judy", "pw", "SUBSCRIBE", "sip:judy@EXAMPLE.com")
+        resp = c.subscribe("judy", call_id=uuid.uuid4().hex, authorization=ok)
+        assert resp.startswith("SIP/2.0 200 "), resp
+        assert metric(pnad, "pnad_sip_auth_uri_mismatch_total") == 1
     finally:
         c.close()

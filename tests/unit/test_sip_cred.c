@@ -1,7 +1,9 @@
 /* test_sip_cred: the SIP digest credential table (put, replace, delete,
  * walk, full), H(A1) from a password, and sip_auth_check against the table
  * through the reader's lookup: SHA-256 and MD5, wrong answers, unknown
- * users, stale nonces, an algorithm without a hash. */
+ * users, stale and unknown nonces, replayed nonce counts, answers without
+ * qop, the digest uri against the Request-URI, malformed counts, an
+ * algorithm without a hash. */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -86,29 +88,58 @@ static void test_table(void)
 	shm_seg_close(&s);
 }
 
-/* The Authorization value answering the challenge in chal for alg. */
-static void answer(const char *chal, const char *alg, const char *user, const char *pw, char *out,
-		   size_t cap)
+static struct sip_nonce_table nonces;
+
+/* The Authorization value answering the challenge in chal for alg, with
+ * nonce count nc ("" for an RFC 2069 answer without qop) and digest uri. */
+static void answer_uri(const char *chal, const char *alg, const char *user, const char *pw,
+		       const char *nc, const char *uri, char *out, size_t cap)
 {
 	char nonce[64], resp[130];
 	const char *p = strstr(chal, "nonce=\"") + 7;
 
 	snprintf(nonce, sizeof(nonce), "%.*s", (int)(strchr(p, '"') - p), p);
-	CHECK_EQ(sip_digest_response(alg, user, "example.com", pw, "SUBSCRIBE",
-				     "sip:alice@example.com", nonce, "00000001", "abc", "auth",
-				     resp),
+	CHECK_EQ(sip_digest_response(alg, user, "example.com", pw, "SUBSCRIBE", uri, nonce, nc,
+				     "abc", nc[0] ? "auth" : "", resp),
 		 0);
-	snprintf(out, cap,
-		 "Digest username=\"%s\", realm=\"example.com\", nonce=\"%s\", "
-		 "uri=\"sip:alice@example.com\", response=\"%s\", algorithm=%s, qop=auth, "
-		 "nc=00000001, cnonce=\"abc\"",
-		 user, nonce, resp, alg);
+	if (nc[0])
+		snprintf(out, cap,
+			 "Digest username=\"%s\", realm=\"example.com\", nonce=\"%s\", "
+			 "uri=\"%s\", response=\"%s\", algorithm=%s, qop=auth, "
+			 "nc=%s, cnonce=\"abc\"",
+			 user, nonce, uri, resp, alg, nc);
+	else
+		snprintf(out, cap,
+			 "Digest username=\"%s\", realm=\"example.com\", nonce=\"%s\", "
+			 "uri=\"%s\", response=\"%s\", algorithm=%s",
+			 user, nonce, uri, resp, alg);
+}
+
+static void answer(const char *chal, const char *alg, const char *user, const char *pw,
+		   const char *nc, char *out, size_t cap)
+{
+	answer_uri(chal, alg, user, pw, nc, "sip:alice@example.com", out, cap);
+}
+
+static int check_uri(const char *authz, const char *ruri, uint32_t now, char *id, const char **why)
+{
+	return sip_auth_check(&nonces, "example.com", (struct sip_span){ "SUBSCRIBE", 9 },
+			      (struct sip_span){ ruri, strlen(ruri) },
+			      (struct sip_span){ authz, strlen(authz) }, now, id, 128, why);
 }
 
 static int check(const char *authz, uint32_t now, char *id, const char **why)
 {
-	return sip_auth_check("example.com", (struct sip_span){ "SUBSCRIBE", 9 },
-			      (struct sip_span){ authz, strlen(authz) }, 42, now, id, 128, why);
+	return check_uri(authz, "sip:alice@example.com", now, id, why);
+}
+
+/* A fresh challenge into chal (stale or not). */
+static void challenge(char *chal, size_t cap, uint32_t now, bool stale)
+{
+	char nonce[SIP_NONCE_LEN + 1];
+
+	sip_nonce_issue(&nonces, now, nonce);
+	sip_auth_challenge(chal, cap, "example.com", nonce, stale);
 }
 
 static void test_auth_check(void)
@@ -125,34 +156,91 @@ static void test_auth_check(void)
 	sip_auth_set_lookup(sip_cred_lookup, &r);
 	CHECK_EQ(sip_cred_from_password("alice", "example.com", "s3cret", &c, &why), 0);
 	CHECK_EQ(sip_cred_put(&s, &c), 0);
-	sip_auth_challenge(chal, sizeof(chal), "example.com", 42, now);
+	challenge(chal, sizeof(chal), now, false);
 	CHECK(strstr(chal, "algorithm=SHA-256") < strstr(chal, "algorithm=MD5"));
+	CHECK(strstr(chal, "stale") == NULL);
 
-	answer(chal, "SHA-256", "alice", "s3cret", authz, sizeof(authz));
+	answer(chal, "SHA-256", "alice", "s3cret", "00000001", authz, sizeof(authz));
 	CHECK_EQ(check(authz, now + 1, id, &why), 0);
 	CHECK(strcmp(id, "sip:alice@example.com") == 0);
-	answer(chal, "MD5", "alice", "s3cret", authz, sizeof(authz));
+	/* the same answer again: a replay; so is a lower count, whatever the
+	 * algorithm; a higher count is a new request */
+	CHECK_EQ(check(authz, now + 1, id, &why), -EALREADY);
+	CHECK(strstr(why, "replay") != NULL);
+	answer(chal, "MD5", "alice", "s3cret", "00000003", authz, sizeof(authz));
 	CHECK_EQ(check(authz, now + 1, id, &why), 0);
-	answer(chal, "SHA-256", "alice", "wrong", authz, sizeof(authz));
+	answer(chal, "MD5", "alice", "s3cret", "00000002", authz, sizeof(authz));
+	CHECK_EQ(check(authz, now + 1, id, &why), -EALREADY);
+	answer(chal, "SHA-256", "alice", "s3cret", "0000000A", authz, sizeof(authz));
+	CHECK_EQ(check(authz, now + 2, id, &why), 0);
+	/* without qop after counted uses: refused */
+	answer(chal, "SHA-256", "alice", "s3cret", "", authz, sizeof(authz));
+	CHECK_EQ(check(authz, now + 2, id, &why), -EALREADY);
+
+	/* a wrong answer or an unknown user never learns about the nonce */
+	answer(chal, "SHA-256", "alice", "wrong", "00000001", authz, sizeof(authz));
 	CHECK_EQ(check(authz, now + 1, id, &why), -EACCES);
 	CHECK(strcmp(why, "wrong digest response") == 0);
-	answer(chal, "SHA-256", "bob", "s3cret", authz, sizeof(authz));
+	answer(chal, "SHA-256", "bob", "s3cret", "00000001", authz, sizeof(authz));
 	CHECK_EQ(check(authz, now + 1, id, &why), -EACCES);
 	CHECK(strstr(why, "unknown user") != NULL);
-	answer(chal, "SHA-256", "alice", "s3cret", authz, sizeof(authz));
-	CHECK_EQ(check(authz, now + 301, id, &why), -ENOENT); /* stale: challenge again */
+	answer(chal, "SHA-256", "alice", "wrong", "00000020", authz, sizeof(authz));
+	CHECK_EQ(check(authz, now + 301, id, &why), -EACCES);
+	/* a right answer to an expired nonce: stale */
+	answer(chal, "SHA-256", "alice", "s3cret", "00000020", authz, sizeof(authz));
+	CHECK_EQ(check(authz, now + 301, id, &why), -ESTALE);
+	CHECK(strcmp(why, "nonce expired") == 0);
 	CHECK_EQ(check("Basic YWxpY2U6cw==", now, id, &why), -ENOENT);
 
+	/* a nonce this table never issued (another worker's, or made up) */
+	answer(" nonce=\"0123456789abcdef0123456789abcdef\"", "SHA-256", "alice", "s3cret",
+	       "00000001", authz, sizeof(authz));
+	CHECK_EQ(check(authz, now, id, &why), -ESTALE);
+	CHECK(strcmp(why, "nonce not known") == 0);
+
+	/* without qop (RFC 2069): once */
+	challenge(chal, sizeof(chal), now, true);
+	CHECK(strstr(chal, "qop=\"auth\", stale=true\r\n") != NULL);
+	answer(chal, "MD5", "alice", "s3cret", "", authz, sizeof(authz));
+	CHECK_EQ(check(authz, now, id, &why), 0);
+	CHECK_EQ(check(authz, now, id, &why), -EALREADY);
+	answer(chal, "MD5", "alice", "s3cret", "00000001", authz, sizeof(authz));
+	CHECK_EQ(check(authz, now, id, &why), -EALREADY);
+
+	/* the digest uri must be the Request-URI (host in any case) */
+	challenge(chal, sizeof(chal), now, false);
+	answer_uri(chal, "SHA-256", "alice", "s3cret", "00000001", "sip:alice@EXAMPLE.com", authz,
+		   sizeof(authz));
+	CHECK_EQ(check(authz, now, id, &why), 0);
+	answer_uri(chal, "SHA-256", "alice", "s3cret", "00000002", "sip:bob@example.com", authz,
+		   sizeof(authz));
+	CHECK_EQ(check(authz, now, id, &why), -EINVAL);
+	CHECK(strstr(why, "Request-URI") != NULL);
+	CHECK_EQ(check_uri(authz, "sip:bob@example.com", now, id, &why), 0);
+	answer_uri(chal, "SHA-256", "alice", "s3cret", "00000003", "sip:alice@example.com;x=1",
+		   authz, sizeof(authz));
+	CHECK_EQ(check(authz, now, id, &why), -EINVAL);
+	/* malformed counts: 400 */
+	answer(chal, "SHA-256", "alice", "s3cret", "00000000", authz, sizeof(authz));
+	CHECK_EQ(check(authz, now, id, &why), -EBADMSG);
+	answer(chal, "SHA-256", "alice", "s3cret", "0000004", authz, sizeof(authz));
+	CHECK_EQ(check(authz, now, id, &why), -EBADMSG);
+	answer(chal, "SHA-256", "alice", "s3cret", "0000004g", authz, sizeof(authz));
+	CHECK_EQ(check(authz, now, id, &why), -EBADMSG);
+	CHECK(strstr(why, "8 hex digits") != NULL);
+
 	/* a credential given only as an MD5 H(A1): SHA-256 answers fail */
+	challenge(chal, sizeof(chal), now, false);
 	c.ha1_sha256[0] = '\0';
 	CHECK_EQ(sip_cred_put(&s, &c), 0);
-	answer(chal, "SHA-256", "alice", "s3cret", authz, sizeof(authz));
+	answer(chal, "SHA-256", "alice", "s3cret", "00000001", authz, sizeof(authz));
 	CHECK_EQ(check(authz, now + 1, id, &why), -EACCES);
-	answer(chal, "MD5", "alice", "s3cret", authz, sizeof(authz));
+	answer(chal, "MD5", "alice", "s3cret", "00000001", authz, sizeof(authz));
 	CHECK_EQ(check(authz, now + 1, id, &why), 0);
 
 	/* deleted: refused */
 	CHECK_EQ(sip_cred_del(&s, "alice", "example.com"), 0);
+	answer(chal, "MD5", "alice", "s3cret", "00000002", authz, sizeof(authz));
 	CHECK_EQ(check(authz, now + 1, id, &why), -EACCES);
 	sip_auth_set_lookup(NULL, NULL);
 	sip_cred_reader_close(&r);
