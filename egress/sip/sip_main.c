@@ -16,6 +16,7 @@
 #include "egress/sip/sip_tls.h"
 #include "egress/sip/sip_worker.h"
 #include "lib/evrec.h"
+#include "lib/hash.h"
 #include "lib/log.h"
 #include "shard/sub_chan.h"
 #include "shard/sub_seg.h"
@@ -587,7 +588,13 @@ static void on_sieve(struct sip_worker *w, const struct sub_job_sieve *j)
 		sip_trans_done(w->trans, tr); /* no DNS in the loop: numeric hosts only */
 		goto fail;
 	}
-	snprintf(tag, sizeof(tag), "%llx", (unsigned long long)(w->secret ^ (uint64_t)w->now_ms));
+	{
+		/* hashed, not secret ^ time: a tag must not give the salt away */
+		static uint64_t seq;
+		uint64_t in[3] = { w->secret, (uint64_t)w->now_ms, ++seq };
+
+		snprintf(tag, sizeof(tag), "%llx", (unsigned long long)hash64(in, sizeof(in)));
+	}
 	snprintf(callid, sizeof(callid), "m%s-%s@%s", branch, tag, w->conf->sip_domain);
 	snprintf(from, sizeof(from), "sip:%s", j->account);
 	for (;;) {

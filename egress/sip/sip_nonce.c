@@ -57,8 +57,7 @@ static int64_t hex_field(const char *s, unsigned n)
 	return (int64_t)v;
 }
 
-int sip_nonce_find(const struct sip_nonce_table *t, const char *nonce, uint32_t now,
-		   uint32_t *slot)
+int sip_nonce_find(const struct sip_nonce_table *t, const char *nonce, uint32_t now, uint32_t *slot)
 {
 	int64_t ts, seq, hi, lo;
 	const struct sip_nonce_ent *e;

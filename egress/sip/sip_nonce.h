@@ -11,16 +11,16 @@
 
 #include <stdint.h>
 
-#define SIP_NONCE_CAP 4096	/* a power of two */
-#define SIP_NONCE_LIFETIME 300	/* seconds a nonce may be answered */
-#define SIP_NONCE_LEN 32	/* hex digits: issue time, sequence, random tag */
-#define SIP_NONCE_NO_QOP 0	/* the nc of an answer without qop (RFC 2069) */
+#define SIP_NONCE_CAP 4096     /* a power of two */
+#define SIP_NONCE_LIFETIME 300 /* seconds a nonce may be answered */
+#define SIP_NONCE_LEN 32       /* hex digits: issue time, sequence, random tag */
+#define SIP_NONCE_NO_QOP 0     /* the nc of an answer without qop (RFC 2069) */
 
 struct sip_nonce_ent {
-	uint64_t tag;	/* random; part of the nonce */
-	uint32_t seq;	/* the nonce's sequence number (its slot: seq % cap) */
-	uint32_t t;	/* unix time of issue; 0: never used */
-	uint32_t nc;	/* highest nc accepted; UINT32_MAX once used without qop */
+	uint64_t tag; /* random; part of the nonce */
+	uint32_t seq; /* the nonce's sequence number (its slot: seq % cap) */
+	uint32_t t;   /* unix time of issue; 0: never used */
+	uint32_t nc;  /* highest nc accepted; UINT32_MAX once used without qop */
 	uint32_t pad;
 };
 
