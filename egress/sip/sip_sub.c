@@ -427,6 +427,20 @@ static void in_dialog(struct sip_worker *w, const struct sip_msg *m, const struc
 	    b.call_id.n != sip_hdr_get(m, SIP_H_CALL_ID).n ||
 	    memcmp(b.call_id.p, sip_hdr_get(m, SIP_H_CALL_ID).p, b.call_id.n) != 0)
 		goto unknown;
+	/* Call-ID and tags are seen by every hop: from an untrusted source a
+	 * refresh or unsubscribe proves its identity as the SUBSCRIBE did
+	 * (digest, RFC 3261 22.1), and it must be the subscriber's */
+	if (!trusted(w, from)) {
+		char who[sizeof(sp.subscriber)];
+
+		if (identify(w, m, from, who, sizeof(who)) < 0)
+			return; /* answered: 401, 403 or 400 */
+		if (strcmp(who, sp.subscriber) != 0) {
+			respond_warn(w, m, from, 403, "Forbidden", "not the subscriber");
+			SIP_COUNT(w->seg, forbidden, 1);
+			return;
+		}
+	}
 	if (!(p = pend_alloc(w, &slot))) {
 		SIP_COUNT(w->seg, busy, 1);
 		sip_respond(w, m, from, 503, "Service Unavailable",

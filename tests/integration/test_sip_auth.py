@@ -252,3 +252,49 @@ def test_digest_uri_must_be_request_uri(pnad_factory, redis_server):
         assert metric(pnad, "pnad_sip_auth_uri_mismatch_total") == 1
     finally:
         c.close()
+
+
+def test_in_dialog_requests_need_the_subscribers_digest(pnad_factory, redis_server):
+    """Call-ID and tags are visible to every hop: from an untrusted source a
+    refresh or an unsubscribe is challenged like the SUBSCRIBE was, and only
+    the subscriber's own credential ends or extends the subscription."""
+    pnad = digest_pnad(pnad_factory, redis_server)
+    pnad.ctl("sip-cred", "set", "frank@example.com", "password=s3cret")
+    pnad.ctl("sip-cred", "set", "eve@example.com", "password=evil")
+    c = SipClient(pnad.sip_port)
+    try:
+        ok = c.subscribe_digest("frank", "s3cret")
+        assert ok.startswith("SIP/2.0 200 "), ok
+        tag = header(ok, "To").split("tag=")[1].split(";")[0]
+        c.wait_notifies(1)
+
+        def in_dialog(expires, user=None, password=None):
+            r = c.subscribe("frank", expires=expires, call_id=c.call_id, to_tag=tag)
+            if user is None or not r.startswith("SIP/2.0 401 "):
+                return r
+            chal = headers(r, "WWW-Authenticate")[0]
+            return c.subscribe("frank", expires=expires, call_id=c.call_id, to_tag=tag,
+                               authorization=digest_answer(chal, user, password,
+                                                           "SUBSCRIBE", c.ruri))
+
+        # no credentials: challenged, the subscription untouched
+        r = in_dialog(0)
+        assert r.startswith("SIP/2.0 401 "), r
+        # somebody else's valid credential: refused
+        r = in_dialog(0, "eve", "evil")
+        assert r.startswith("SIP/2.0 403 "), r
+        assert "not the subscriber" in header(r, "Warning"), r
+        # still subscribed: an event brings a NOTIFY
+        feed(pnad, [{"event": "MessageNew", "account": "frank@example.com",
+                     "mailbox": "INBOX", "uid": 1}])
+        c.wait_notifies(2)
+        # the subscriber's own: refreshed, then ended with a terminated NOTIFY
+        r = in_dialog(600, "frank", "s3cret")
+        assert r.startswith("SIP/2.0 200 "), r
+        assert header(r, "Expires") == "600", r
+        r = in_dialog(0, "frank", "s3cret")
+        assert r.startswith("SIP/2.0 200 "), r
+        notes = c.wait_notifies(4)
+        assert "terminated" in header(notes[-1], "Subscription-State"), notes[-1]
+    finally:
+        c.close()
