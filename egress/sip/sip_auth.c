@@ -226,7 +226,7 @@ int sip_auth_check(struct sip_nonce_table *nonces, const char *realm, struct sip
 	    auth_param(authz, "uri", uri, sizeof(uri)) < 0 ||
 	    auth_param(authz, "response", resp, sizeof(resp)) < 0) {
 		*why = "Authorization lacks username, realm, nonce, uri or response";
-		return -EACCES;
+		return -EBADMSG; /* RFC 2617 3.2.2: missing directives are a 400 */
 	}
 	auth_param(authz, "algorithm", alg, sizeof(alg));
 	auth_param(authz, "qop", qop, sizeof(qop));

@@ -49,8 +49,9 @@ void sip_auth_challenge(char *out, size_t cap, const char *realm, const char *no
  *              for the nonce, or the nonce was used without qop: a replay
  *              (RFC 7616 3.4), challenge with stale=true;
  *   -EINVAL    its uri is not the Request-URI (RFC 7616 3.4.6): 400;
- *   -EBADMSG   qop other than auth, or qop=auth without a cnonce or an nc
- *              of 8 hex digits: 400;
+ *   -EBADMSG   username, realm, nonce, uri or response missing; qop other
+ *              than auth, or qop=auth without a cnonce or an nc of 8 hex
+ *              digits: 400;
  *   -EACCES    wrong, unknown user, no credential for the algorithm: 403. */
 int sip_auth_check(struct sip_nonce_table *nonces, const char *realm, struct sip_span method,
 		   struct sip_span ruri, struct sip_span authz, uint32_t now, char *id, size_t cap,

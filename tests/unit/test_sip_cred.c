@@ -191,6 +191,11 @@ static void test_auth_check(void)
 	CHECK_EQ(check(authz, now + 301, id, &why), -ESTALE);
 	CHECK(strcmp(why, "nonce expired") == 0);
 	CHECK_EQ(check("Basic YWxpY2U6cw==", now, id, &why), -ENOENT);
+	/* a required directive missing: 400 (RFC 2617 3.2.2) */
+	CHECK_EQ(check("Digest username=\"alice\", realm=\"example.com\", uri=\"sip:x\"", now, id,
+		       &why),
+		 -EBADMSG);
+	CHECK(strstr(why, "lacks") != NULL);
 
 	/* a nonce this table never issued (another worker's, or made up) */
 	answer(" nonce=\"0123456789abcdef0123456789abcdef\"", "SHA-256", "alice", "s3cret",
