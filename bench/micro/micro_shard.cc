@@ -34,8 +34,7 @@ struct fixture {
 	uint64_t pos = 64;
 };
 
-static const struct evrec *build(std::vector<uint64_t> &buf, size_t at, uint32_t k,
-				 uint32_t uid)
+static const struct evrec *build(std::vector<uint64_t> &buf, size_t at, uint32_t k, uint32_t uid)
 {
 	struct evrec *e = (struct evrec *)&buf[at];
 	char acct[48];
@@ -67,8 +66,8 @@ static fixture &fix()
 	f->buf.resize((size_t)NEVENTS * 16);
 	for (uint32_t i = 0; i < NEVENTS; i++) {
 		rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
-		const struct evrec *e = build(f->buf, (size_t)i * 16, (uint32_t)(rng >> 33) % ACCOUNTS,
-					      i + 1);
+		const struct evrec *e =
+			build(f->buf, (size_t)i * 16, (uint32_t)(rng >> 33) % ACCOUNTS, i + 1);
 		f->ev.push_back(e);
 		f->span.push_back((8 + evrec_size(e->len) + 7) & ~(uint64_t)7);
 	}
