@@ -457,23 +457,24 @@ static void hello(struct ingest_table *t, struct ingest_conn *c, const Pna__Hell
 
 /* Route the events of a batch from c->route_idx on. False when the
  * connection paused on a full ring or failed. */
-static bool batch(struct ingest_table *t, struct ingest_conn *c, const Pna__Batch *b)
+static bool batch(struct ingest_table *t, struct ingest_conn *c, Pna__Batch *b)
 {
 	struct router_store *st = &t->seg->stores[c->store];
 	uint64_t seq, last = st->last_seq;
 	uint32_t need, routed = 0, dups = 0;
 	size_t n = b->n_events, i;
-	uint16_t *shards;
+	struct router_route_ev *ck;
+	uint16_t shard;
 
-	shards = arena_alloc(t->arena, n * sizeof(*shards) + 1);
-	if (!shards) {
+	ck = arena_alloc(t->arena, n * sizeof(*ck) + 1);
+	if (!ck) {
 		ingest_conn_fail(t, c, PNA__ERROR_CODE__ERR_DECODE,
 				 "batch of %zu events is too large to decode", n);
 		return false;
 	}
 	/* On resume the frame is decoded and checked again: same bytes, same
 	 * verdict, and nothing was kept across the pause. */
-	if (router_route_batch(b, &t->lim, shards, t->why, sizeof(t->why)) < 0) {
+	if (router_route_batch(b, &t->lim, ck, t->why, sizeof(t->why)) < 0) {
 		ingest_conn_fail(t, c, PNA__ERROR_CODE__ERR_BAD_EVENT, "%s", t->why);
 		return false;
 	}
@@ -485,14 +486,15 @@ static bool batch(struct ingest_table *t, struct ingest_conn *c, const Pna__Batc
 			dups++;
 			continue;
 		}
-		if (router_route_put(t->rings[shards[i]], b->events[i], seq, (uint16_t)c->store,
+		shard = ck[i].shard;
+		if (router_route_put(t->rings[shard], b->events[i], &ck[i], seq, (uint16_t)c->store,
 				     t->store_key[c->store], &need) < 0) {
-			pause_on(t, c, shards[i], need, (uint32_t)i);
+			pause_on(t, c, shard, need, (uint32_t)i);
 			break;
 		}
 		last = seq;
 		routed++;
-		t->published[shards[i]] = 1;
+		t->published[shard] = 1;
 		/* Per event: a router killed here resends at most this one. */
 		__atomic_store_n(&st->last_seq, seq, __ATOMIC_RELAXED);
 	}

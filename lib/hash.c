@@ -21,6 +21,24 @@ static inline uint64_t fmix64(uint64_t k)
 	return k;
 }
 
+/* The last len (< 8) bytes as a little-endian word, zero above: two
+ * overlapping loads (or three bytes) instead of a memcpy call of a
+ * variable size, the same value. */
+static inline uint64_t tail(const unsigned char *p, size_t len)
+{
+	uint32_t a, b;
+
+	if (len >= 4) {
+		memcpy(&a, p, 4);
+		memcpy(&b, p + len - 4, 4);
+		return a | (uint64_t)b << (8 * (len - 4));
+	}
+	if (len == 0)
+		return 0;
+	return p[0] | (uint64_t)p[len / 2] << (8 * (len / 2)) |
+	       (uint64_t)p[len - 1] << (8 * (len - 1));
+}
+
 uint64_t hash64(const void *data, size_t len)
 {
 	const unsigned char *p = data;
@@ -33,9 +51,7 @@ uint64_t hash64(const void *data, size_t len)
 		p += 8;
 		len -= 8;
 	}
-	w = 0;
-	memcpy(&w, p, len);
-	h = mix(h ^ w, 0xe7037ed1a0b428dbULL);
+	h = mix(h ^ tail(p, len), 0xe7037ed1a0b428dbULL);
 	return fmix64(h);
 }
 

@@ -41,6 +41,24 @@ __attribute__((format(printf, 5, 6))) static int bad(char *why, size_t whylen, s
 	return -EINVAL;
 }
 
+static const char *const str_field[EVREC_NSTR] = {
+	"account", "mailbox", "old_mailbox", "uidset", "flag_names", "target", "text",
+};
+
+/* Mailbox `s` (len bytes, writable) of an account of alen bytes, made
+ * canonical in place: a valid path whose account/path key fits
+ * NAMES_KEY_MAX (the subscription key). NULL or a static reason. */
+static const char *canon_path(char *s, size_t len, size_t alen)
+{
+	const char *r = NULL;
+
+	if (names_path(s, len, s, len + 1, &r) < 0)
+		return r;
+	if (alen + 1 + len > NAMES_KEY_MAX)
+		return "account/mailbox key is longer than 255 bytes";
+	return NULL;
+}
+
 static void lens(const Pna__Event *ev, size_t len[EVREC_NSTR])
 {
 	len[EVREC_ACCOUNT] = slen(ev->account);
@@ -52,49 +70,30 @@ static void lens(const Pna__Event *ev, size_t len[EVREC_NSTR])
 	len[EVREC_TEXT] = slen(ev->text);
 }
 
-static const char *const str_field[EVREC_NSTR] = {
-	"account", "mailbox", "old_mailbox", "uidset", "flag_names", "target", "text",
-};
-
-/* A mailbox of the account of alen bytes: a valid path whose account/path
- * key fits NAMES_KEY_MAX (the subscription key). NULL or a static reason. */
-static const char *check_path(const char *in, size_t len, size_t alen)
+int router_route_check(Pna__Event *ev, size_t idx, uint64_t seq,
+		       const struct router_route_limits *lim, struct router_route_ev *out,
+		       char *why, size_t whylen)
 {
-	char canon[NAMES_KEY_MAX + 1];
-	const char *r = NULL;
-
-	if (names_path(in, len, canon, sizeof(canon), &r) < 0)
-		return r;
-	if (alen + 1 + len > NAMES_KEY_MAX)
-		return "account/mailbox key is longer than 255 bytes";
-	return NULL;
-}
-
-int router_route_check(const Pna__Event *ev, size_t idx, uint64_t seq,
-		       const struct router_route_limits *lim, uint16_t *shard, char *why,
-		       size_t whylen)
-{
-	char acct[NAMES_ACCOUNT_MAX + 1];
-	size_t len[EVREC_NSTR];
+	size_t len[EVREC_NSTR], size = sizeof(struct evrec);
 	int type = (int)ev->type;
 	const char *name = evrec_type_name((unsigned)type), *r;
-	uint32_t size;
 
 	if (type <= PNA__EVENT_TYPE__EVENT_UNKNOWN || type > PNA__EVENT_TYPE__SIEVE_NOTIFY)
 		return bad(why, whylen, idx, seq, "unknown event type %d", type);
 	lens(ev, len);
 	if (!len[EVREC_ACCOUNT])
 		return bad(why, whylen, idx, seq, "%s without an account", name);
-	if (names_account(ev->account, len[EVREC_ACCOUNT], acct, sizeof(acct), &r) < 0)
+	if (names_account(ev->account, len[EVREC_ACCOUNT], ev->account, len[EVREC_ACCOUNT] + 1,
+			  &r) < 0)
 		return bad(why, whylen, idx, seq, "%s", r);
 	if (needs_mailbox(type) && !len[EVREC_PATH])
 		return bad(why, whylen, idx, seq, "%s without a mailbox", name);
-	if (len[EVREC_PATH] && (r = check_path(ev->mailbox, len[EVREC_PATH], len[EVREC_ACCOUNT])))
+	if (len[EVREC_PATH] && (r = canon_path(ev->mailbox, len[EVREC_PATH], len[EVREC_ACCOUNT])))
 		return bad(why, whylen, idx, seq, "%s", r);
 	if (type == PNA__EVENT_TYPE__MAILBOX_RENAME && !len[EVREC_OLD_PATH])
 		return bad(why, whylen, idx, seq, "%s without an old_mailbox", name);
 	if (len[EVREC_OLD_PATH] &&
-	    (r = check_path(ev->old_mailbox, len[EVREC_OLD_PATH], len[EVREC_ACCOUNT])))
+	    (r = canon_path(ev->old_mailbox, len[EVREC_OLD_PATH], len[EVREC_ACCOUNT])))
 		return bad(why, whylen, idx, seq, "old_mailbox: %s", r);
 	if (type == PNA__EVENT_TYPE__SIEVE_NOTIFY && !len[EVREC_TARGET])
 		return bad(why, whylen, idx, seq, "%s without a target", name);
@@ -104,18 +103,24 @@ int router_route_check(const Pna__Event *ev, size_t idx, uint64_t seq,
 				   str_field[i], len[i], UINT16_MAX);
 	if (len[EVREC_UIDSET] && uidset_count(ev->uidset, len[EVREC_UIDSET], 0, &r) < 0)
 		return bad(why, whylen, idx, seq, "uidset '%.40s': %s", ev->uidset, r);
-	size = router_route_size(ev);
+	for (int i = 0; i < EVREC_NSTR; i++) {
+		out->len[i] = (uint16_t)len[i]; /* names are within their limits */
+		size += len[i] + 1;
+	}
 	if (size > lim->max_record)
 		return bad(why, whylen, idx, seq,
-			   "event needs %" PRIu32 " bytes, above the shard ring's "
-			   "record limit of %" PRIu32,
+			   "event needs %zu bytes, above the shard ring's record limit of %" PRIu32,
 			   size, lim->max_record);
-	*shard = (uint16_t)hash_jump(hash64(acct, len[EVREC_ACCOUNT]), lim->nshards);
+	out->size = (uint32_t)size;
+	/* hash_jump(k, 1) is 0 for every k. */
+	out->shard = lim->nshards > 1 ? (uint16_t)hash_jump(hash64(ev->account, len[EVREC_ACCOUNT]),
+							    lim->nshards)
+				      : 0;
 	return 0;
 }
 
-int router_route_batch(const Pna__Batch *b, const struct router_route_limits *lim, uint16_t *shards,
-		       char *why, size_t whylen)
+int router_route_batch(Pna__Batch *b, const struct router_route_limits *lim,
+		       struct router_route_ev *out, char *why, size_t whylen)
 {
 	size_t n = b->n_events;
 	int rc;
@@ -132,22 +137,12 @@ int router_route_batch(const Pna__Batch *b, const struct router_route_limits *li
 		return -EINVAL;
 	}
 	for (size_t i = 0; i < n; i++) {
-		rc = router_route_check(b->events[i], i, b->first_seq + i, lim, &shards[i], why,
+		rc = router_route_check(b->events[i], i, b->first_seq + i, lim, &out[i], why,
 					whylen);
 		if (rc < 0)
 			return rc;
 	}
 	return 0;
-}
-
-uint32_t router_route_size(const Pna__Event *ev)
-{
-	size_t len[EVREC_NSTR], n = sizeof(struct evrec);
-
-	lens(ev, len);
-	for (int i = 0; i < EVREC_NSTR; i++)
-		n += len[i] + 1;
-	return n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
 }
 
 static char *put_str(char *p, const char *s, size_t len)
@@ -158,20 +153,10 @@ static char *put_str(char *p, const char *s, size_t len)
 	return p + len + 1;
 }
 
-/* Copy a path canonically; the event was checked, so names_path succeeds. */
-static char *put_path(char *p, const char *s, size_t len)
+void router_route_encode(const Pna__Event *ev, const struct router_route_ev *ck, uint64_t seq,
+			 uint16_t store, uint64_t store_key, struct evrec *rec)
 {
-	const char *r;
-
-	if (!len || names_path(s, len, p, len + 1, &r) < 0)
-		*p = '\0';
-	return p + len + 1;
-}
-
-static void encode(const Pna__Event *ev, uint64_t seq, uint16_t store, uint64_t store_key,
-		   const size_t len[EVREC_NSTR], struct evrec *rec)
-{
-	const char *r;
+	const uint16_t *len = ck->len;
 	char *p;
 	uint8_t fl = 0;
 
@@ -192,44 +177,26 @@ static void encode(const Pna__Event *ev, uint64_t seq, uint16_t store, uint64_t 
 	rec->store = store;
 	rec->type = (uint8_t)ev->type;
 	rec->flags = fl;
-	for (int i = 0; i < EVREC_NSTR; i++)
-		rec->len[i] = (uint16_t)len[i];
-	p = rec->str;
-	if (names_account(ev->account, len[EVREC_ACCOUNT], p, len[EVREC_ACCOUNT] + 1, &r) < 0)
-		p[0] = '\0';
-	p += len[EVREC_ACCOUNT] + 1;
-	p = put_path(p, ev->mailbox, len[EVREC_PATH]);
-	p = put_path(p, ev->old_mailbox, len[EVREC_OLD_PATH]);
+	memcpy(rec->len, len, sizeof(rec->len));
+	p = put_str(rec->str, ev->account, len[EVREC_ACCOUNT]);
+	p = put_str(p, ev->mailbox, len[EVREC_PATH]);
+	p = put_str(p, ev->old_mailbox, len[EVREC_OLD_PATH]);
 	p = put_str(p, ev->uidset, len[EVREC_UIDSET]);
 	p = put_str(p, ev->flag_names, len[EVREC_FLAGS]);
 	p = put_str(p, ev->target, len[EVREC_TARGET]);
 	put_str(p, ev->text, len[EVREC_TEXT]);
 }
 
-void router_route_encode(const Pna__Event *ev, uint64_t seq, uint16_t store, uint64_t store_key,
-			 struct evrec *rec)
+int router_route_put(struct ring *r, const Pna__Event *ev, const struct router_route_ev *ck,
+		     uint64_t seq, uint16_t store, uint64_t store_key, uint32_t *need)
 {
-	size_t len[EVREC_NSTR];
+	void *rec = ring_reserve(r, ck->size);
 
-	lens(ev, len);
-	encode(ev, seq, store, store_key, len, rec);
-}
-
-int router_route_put(struct ring *r, const Pna__Event *ev, uint64_t seq, uint16_t store,
-		     uint64_t store_key, uint32_t *need)
-{
-	size_t len[EVREC_NSTR], n = sizeof(struct evrec);
-	void *rec;
-
-	lens(ev, len);
-	for (int i = 0; i < EVREC_NSTR; i++)
-		n += len[i] + 1;
-	rec = ring_reserve(r, (uint32_t)n);
 	if (!rec) {
-		*need = (uint32_t)n;
+		*need = ck->size;
 		return -ENOBUFS;
 	}
-	encode(ev, seq, store, store_key, len, rec);
-	ring_commit(r, (uint32_t)n);
+	router_route_encode(ev, ck, seq, store, store_key, rec);
+	ring_commit(r, ck->size);
 	return 0;
 }

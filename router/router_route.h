@@ -22,37 +22,47 @@ struct router_route_limits {
 /* Room for any reason the functions below write. */
 #define ROUTER_REASON_MAX 200
 
+/* What the check learned about an event, for router_route_put: its shard,
+ * its string lengths and the size of its evrec. */
+struct router_route_ev {
+	uint32_t size;		  /* bytes of the evrec */
+	uint16_t shard;		  /* the account's shard */
+	uint16_t len[EVREC_NSTR]; /* string lengths, as in the evrec */
+};
+
 /* Validate `ev`, event `idx` of its batch with sequence number `seq`: type
  * known, account valid, mailbox / old_mailbox / target present where the type
  * needs them and valid, uidset parseable, every string within the evrec and
- * names limits. 0 with the account's shard in *shard, or -EINVAL with a
- * reason like "event 3 (seq 1042): MessageNew without a mailbox" in why
- * (whylen bytes, NUL-terminated). */
-int router_route_check(const Pna__Event *ev, size_t idx, uint64_t seq,
-		       const struct router_route_limits *lim, uint16_t *shard, char *why,
-		       size_t whylen);
-
-/* Validate every event of `b` (event i has seq first_seq + i). 0 with
- * shards[i] set for each event (caller owns shards, n_events entries), or the
- * first failure as router_route_check reports it. Rejects a batch whose
- * sequence numbers start at 0 or overflow. */
-int router_route_batch(const Pna__Batch *b, const struct router_route_limits *lim, uint16_t *shards,
+ * names limits. On success ev's account, mailbox and old_mailbox are
+ * canonical in place (the decoded message is the caller's to change: each
+ * name is validated and canonicalised once, then copied as is) and *out is
+ * filled; 0. Or -EINVAL with a reason like "event 3 (seq 1042): MessageNew
+ * without a mailbox" in why (whylen bytes, NUL-terminated), ev's names then
+ * possibly half canonical. */
+int router_route_check(Pna__Event *ev, size_t idx, uint64_t seq,
+		       const struct router_route_limits *lim, struct router_route_ev *out,
 		       char *why, size_t whylen);
 
-/* Bytes of the evrec of a checked event. */
-uint32_t router_route_size(const Pna__Event *ev);
+/* Validate every event of `b` (event i has seq first_seq + i) as
+ * router_route_check does, canonicalising its names in place. 0 with out[i]
+ * set for each event (caller owns out, n_events entries), or the first
+ * failure as router_route_check reports it. Rejects a batch whose sequence
+ * numbers start at 0 or overflow. */
+int router_route_batch(Pna__Batch *b, const struct router_route_limits *lim,
+		       struct router_route_ev *out, char *why, size_t whylen);
 
-/* Fill `rec` (router_route_size bytes, caller owns) from a checked event:
- * names canonicalised while copied, counts and flags, the store's config
- * index and key (hash64 of its id, for the shard's duplicate check) and seq.
- * The message body and unnamed parameters are never copied. */
-void router_route_encode(const Pna__Event *ev, uint64_t seq, uint16_t store, uint64_t store_key,
-			 struct evrec *rec);
+/* Fill `rec` (ck->size bytes, caller owns) from event `ev` that
+ * router_route_check passed, with ck what it set: strings copied as they
+ * are (the names canonical), counts and flags, the store's config index and
+ * key (hash64 of its id, for the shard's duplicate check) and seq. The
+ * message body and unnamed parameters are never copied. */
+void router_route_encode(const Pna__Event *ev, const struct router_route_ev *ck, uint64_t seq,
+			 uint16_t store, uint64_t store_key, struct evrec *rec);
 
 /* Reserve, encode and commit a checked event into ring `r` (the caller is
  * its only producer). 0, or -ENOBUFS when the ring has no room now, with the
  * record's size in *need for ring_producer_wait. */
-int router_route_put(struct ring *r, const Pna__Event *ev, uint64_t seq, uint16_t store,
-		     uint64_t store_key, uint32_t *need);
+int router_route_put(struct ring *r, const Pna__Event *ev, const struct router_route_ev *ck,
+		     uint64_t seq, uint16_t store, uint64_t store_key, uint32_t *need);
 
 #endif

@@ -19,8 +19,8 @@
 #include "shard/shard_subs.h"
 
 #define BATCH 256
-#define PREFETCH_FAR 16 /* events ahead: the mailbox's index entry */
-#define PREFETCH_NEAR 8 /* events ahead: its first subscription */
+#define PREFETCH_FAR 16 /* events ahead: the mailbox's index entries */
+#define PREFETCH_NEAR 8 /* events ahead: its record, its first subscription */
 
 struct shard {
 	struct shard_seg *seg;
@@ -52,8 +52,8 @@ static bool whole(const struct evrec *e, uint32_t len)
 	return len >= sizeof(*e) && evrec_size(e->len) <= len;
 }
 
-static void apply_one(struct shard *sh, const struct evrec *e, uint32_t len, uint64_t pos,
-		      uint64_t next)
+static void apply_one(struct shard *sh, const struct evrec *e, uint32_t len, uint64_t hash,
+		      uint64_t pos, uint64_t next)
 {
 	struct shard_counters *c = &sh->seg->c;
 	int rc;
@@ -65,7 +65,7 @@ static void apply_one(struct shard *sh, const struct evrec *e, uint32_t len, uin
 			  len);
 		return;
 	}
-	rc = shard_state_apply(sh->state, e, pos, next);
+	rc = shard_state_apply_hashed(sh->state, e, hash, pos, next);
 	if (rc == 0)
 		count(&c->events_replayed);
 	else if (rc == -ENOSPC)
@@ -82,15 +82,15 @@ static void apply_one(struct shard *sh, const struct evrec *e, uint32_t len, uin
 }
 
 /* Apply up to BATCH records; how many. The batch is looked at first so that
- * the subscription lookups of later events are prefetched while earlier ones
- * are applied (sub_table_prefetch: a random mailbox costs two cache misses,
- * which overlap this way). The records are released together at the end; a
+ * the mailbox-state and subscription lookups of later events are prefetched
+ * while earlier ones are applied (shard_state_prefetch, sub_table_prefetch:
+ * a random mailbox costs two cache misses in each, which overlap this way). The records are released together at the end; a
  * crash in between replays them, and applied positions make that a no-op. */
 static unsigned drain(struct shard *sh)
 {
 	const struct evrec *recs[BATCH];
 	uint32_t lens[BATCH];
-	uint64_t pos[BATCH + 1];
+	uint64_t pos[BATCH + 1], hash[BATCH];
 	unsigned n = 0;
 	const void *rec = ring_peek(sh->ring, &lens[0], &pos[0]);
 
@@ -102,13 +102,20 @@ static unsigned drain(struct shard *sh)
 		recs[n] = rec;
 		n++;
 	}
+	for (unsigned i = 0; i < n; i++)
+		hash[i] = whole(recs[i], lens[i]) ? shard_state_hash(recs[i]) : 0;
 	for (unsigned i = 0; i < n; i++) {
-		if (i + PREFETCH_FAR < n && whole(recs[i + PREFETCH_FAR], lens[i + PREFETCH_FAR]))
-			shard_subs_prefetch(sh->subs, recs[i + PREFETCH_FAR], 0);
-		if (i + PREFETCH_NEAR < n &&
-		    whole(recs[i + PREFETCH_NEAR], lens[i + PREFETCH_NEAR]))
-			shard_subs_prefetch(sh->subs, recs[i + PREFETCH_NEAR], 1);
-		apply_one(sh, recs[i], lens[i], pos[i], pos[i + 1]);
+		unsigned far = i + PREFETCH_FAR, near = i + PREFETCH_NEAR;
+
+		if (far < n && whole(recs[far], lens[far])) {
+			shard_state_prefetch(sh->state, hash[far], 0);
+			shard_subs_prefetch(sh->subs, recs[far], 0);
+		}
+		if (near < n && whole(recs[near], lens[near])) {
+			shard_state_prefetch(sh->state, hash[near], 1);
+			shard_subs_prefetch(sh->subs, recs[near], 1);
+		}
+		apply_one(sh, recs[i], lens[i], hash[i], pos[i], pos[i + 1]);
 	}
 	ring_release_to(sh->ring, pos[n]);
 	if (ring_producer_waiting(sh->ring))

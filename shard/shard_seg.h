@@ -12,7 +12,7 @@
 #include "lib/ring.h"
 #include "lib/shm.h"
 
-#define SHARD_SEG_KIND 0x53484431u /* "SHD1" */
+#define SHARD_SEG_KIND 0x53484432u /* "SHD2": state table with hash tags */
 
 /* Counters written by the shard process only (relaxed atomics). */
 struct shard_counters {

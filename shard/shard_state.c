@@ -1,7 +1,9 @@
 /* shard_state: the mailbox-state table in a shard's segment: open addressing
- * with linear probing over fixed-size records, a seqlock per record for
- * readers in other processes, and a redo slot that makes every record write
- * survive a SIGKILL. Written by the shard process (shard_main.c) only. */
+ * with linear probing over fixed-size records, a 4-byte hash tag per slot
+ * beside them that the writer probes (16 slots per cache line), a seqlock
+ * per record for readers in other processes, and a redo slot that makes
+ * every record write survive a SIGKILL. Written by the shard process
+ * (shard_main.c) only. */
 #include "shard/shard_state.h"
 
 #include <assert.h>
@@ -14,7 +16,7 @@
 #include "lib/uidset.h"
 #include "pna.pb-c.h"
 
-#define STATE_MAGIC 0x53544131u /* "STA1" */
+#define STATE_MAGIC 0x53544132u /* "STA2": tags beside the records */
 #define MIN_SLOTS 16u
 #define MAX_SLOTS (1u << 30)
 #define READ_TRIES (1u << 16)
@@ -41,9 +43,22 @@ struct rec {
 _Static_assert(sizeof(struct rec) == 312, "mailbox record grew");
 _Static_assert(sizeof(struct rec) % 4 == 0, "records are copied in words");
 _Static_assert(offsetof(struct rec, state) == 4, "state is word 1");
+_Static_assert(offsetof(struct rec, key) % 4 == 0, "the head is whole words");
+
+/* The tag of slot i in the writer's index: TAG_EMPTY, TAG_TOMB, or for a
+ * record in use the high half of its hash with bit 1 set (never 0 or 1).
+ * It mirrors recs[i].state and .hash: put() writes it after the record,
+ * recovery after the redo, so a probe reads tags and touches a record only
+ * when its tag matches. Readers in other processes ignore the tags. */
+enum { TAG_EMPTY = 0, TAG_TOMB = 1 };
+
+static inline uint32_t tag_of_hash(uint64_t h)
+{
+	return (uint32_t)(h >> 32) | 2u;
+}
 
 /* The write in flight. pos != 0 from the commit point on: a restarted writer
- * copies image into recs[index] again. */
+ * copies the first `words` words of image into recs[index] again. */
 struct redo {
 	uint64_t pos;	    /* event position + 1; 0 = empty */
 	uint64_t next_pos;  /* applied_pos after this write; 0 mid-event */
@@ -51,6 +66,8 @@ struct redo {
 	uint64_t store_seq;
 	uint32_t index;
 	uint32_t count; /* the table's count after this write */
+	uint32_t words; /* REC_HEAD_WORDS (key unchanged) or REC_WORDS */
+	uint32_t pad;
 	struct rec image;
 };
 
@@ -72,7 +89,7 @@ struct region {
 	uint64_t applied_pos;
 	struct store_seq stores[STORE_SLOTS];
 	struct redo redo;
-	struct rec recs[];
+	struct rec recs[]; /* slots of them, then uint32_t tags[slots] */
 };
 
 /* The seqlock copies records as 32-bit words with relaxed atomics, so a
@@ -80,11 +97,26 @@ struct region {
  * overlay the record's fields. */
 typedef uint32_t __attribute__((may_alias)) rec_word;
 #define REC_WORDS (sizeof(struct rec) / sizeof(rec_word))
+/* The words before the key: all an update of a known mailbox changes. */
+#define REC_HEAD_WORDS (offsetof(struct rec, key) / sizeof(rec_word))
+
+static inline uint32_t *tags_of(const struct region *g)
+{
+	return (uint32_t *)(uintptr_t)&g->recs[g->slots];
+}
+
+static uint32_t tag_of(const struct rec *r)
+{
+	if (r->state == REC_USED)
+		return tag_of_hash(r->hash);
+	return r->state == REC_TOMB ? TAG_TOMB : TAG_EMPTY;
+}
 
 /* The writer's context for one event. */
 struct wr {
 	struct region *g;
 	const struct evrec *e;
+	uint64_t hash; /* of e's EVREC_PATH key (shard_state_hash) */
 	uint64_t pos;
 	uint64_t next_pos;
 	unsigned nput;	    /* record writes so far */
@@ -147,7 +179,7 @@ uint64_t shard_state_store_seq(const void *region, uint64_t key)
 
 size_t shard_state_footprint(uint32_t cap)
 {
-	return sizeof(struct region) + (size_t)slots_for(cap) * sizeof(struct rec);
+	return sizeof(struct region) + (size_t)slots_for(cap) * (sizeof(struct rec) + 4);
 }
 
 void shard_state_format(void *region, size_t bytes, uint32_t cap)
@@ -161,9 +193,10 @@ void shard_state_format(void *region, size_t bytes, uint32_t cap)
 	g->magic = STATE_MAGIC;
 }
 
-/* Copy the words of `img` into `r` under its seqlock; `words` below
- * REC_WORDS stops half-way, as a writer killed there would (tests). */
-static void rec_write(struct rec *r, const struct rec *img, size_t words)
+/* Copy the first `words` words of `img` into `r` under its seqlock (the
+ * rest of r stays); `die` stops half-way, as a writer killed there would
+ * (tests). */
+static void rec_write(struct rec *r, const struct rec *img, size_t words, bool die)
 {
 	rec_word *d = (rec_word *)r;
 	const rec_word *s = (const rec_word *)img;
@@ -172,9 +205,9 @@ static void rec_write(struct rec *r, const struct rec *img, size_t words)
 
 	__atomic_store_n(&r->seq, seq, __ATOMIC_RELAXED);
 	__atomic_thread_fence(__ATOMIC_RELEASE);
-	for (size_t i = 1; i < words; i++)
+	for (size_t i = 1; i < (die ? words / 2 : words); i++)
 		__atomic_store_n(&d[i], s[i], __ATOMIC_RELAXED);
-	if (words < REC_WORDS)
+	if (die)
 		return;
 	__atomic_store_n(&r->seq, seq + 1, __ATOMIC_RELEASE);
 }
@@ -218,9 +251,12 @@ static uint8_t rec_state_peek(const struct rec *r)
 }
 
 /* Writer: publish img as recs[idx] through the redo slot, with the table's
- * count after it; `final` also advances applied_pos (the event is done).
- * 0, or -ECANCELED where a test asked the writer to die. */
-static int put(struct wr *w, uint32_t idx, const struct rec *img, uint32_t count, bool final)
+ * count after it; `words` is REC_WORDS, or REC_HEAD_WORDS when the record's
+ * key stays (img's key is then not read); `final` also advances applied_pos
+ * (the event is done). 0, or -ECANCELED where a test asked the writer to
+ * die. */
+static int put(struct wr *w, uint32_t idx, const struct rec *img, size_t words, uint32_t count,
+	       bool final)
 {
 	struct region *g = w->g;
 	struct redo *rd = &g->redo;
@@ -228,18 +264,19 @@ static int put(struct wr *w, uint32_t idx, const struct rec *img, uint32_t count
 
 	rd->index = idx;
 	rd->count = count;
+	rd->words = (uint32_t)words;
 	rd->next_pos = final ? w->next_pos : 0;
 	rd->store_key = w->e->store_key;
 	rd->store_seq = w->e->store_seq;
-	memcpy(&rd->image, img, sizeof(*img));
+	memcpy(&rd->image, img, words * sizeof(rec_word));
 	/* The commit point: from here a restarted writer finishes the write. */
 	__atomic_store_n(&rd->pos, w->pos + 1, __ATOMIC_RELEASE);
 	if (die && w->crash_stage == CRASH_COMMITTED)
 		return -ECANCELED;
-	rec_write(&g->recs[idx], img,
-		  die && w->crash_stage == CRASH_COPYING ? REC_WORDS / 2 : REC_WORDS);
+	rec_write(&g->recs[idx], img, words, die && w->crash_stage == CRASH_COPYING);
 	if (die && w->crash_stage <= CRASH_COPIED)
 		return -ECANCELED;
+	tags_of(g)[idx] = tag_of(img);
 	__atomic_store_n(&g->count, count, __ATOMIC_RELAXED);
 	if (final) {
 		store_note(g, rd->store_key, rd->store_seq);
@@ -262,8 +299,9 @@ void shard_state_recover(void *region)
 		return;
 	/* pos <= applied_pos: the event finished, only the clear was lost. */
 	if (pos > g->applied_pos) {
-		assert(rd->index < g->slots);
-		rec_write(&g->recs[rd->index], &rd->image, REC_WORDS);
+		assert(rd->index < g->slots && rd->words <= REC_WORDS);
+		rec_write(&g->recs[rd->index], &rd->image, rd->words, false);
+		tags_of(g)[rd->index] = tag_of(&rd->image);
 		__atomic_store_n(&g->count, rd->count, __ATOMIC_RELAXED);
 		if (rd->next_pos) {
 			store_note(g, rd->store_key, rd->store_seq);
@@ -316,25 +354,29 @@ static bool key_under(const char *key, size_t klen, const char *base, size_t ble
 }
 
 /* Writer: slot holding key, or -1 with *ins the slot a new record would take
- * (the first tombstone on the way, else the empty slot; -1 if none). */
+ * (the first tombstone on the way, else the empty slot; -1 if none). Reads
+ * the tags, and a record only when its tag is the key's. */
 static int64_t find(const struct region *g, const char *key, size_t klen, uint64_t h, int64_t *ins)
 {
-	uint32_t mask = g->slots - 1, i = (uint32_t)h & mask;
+	const uint32_t *tags = tags_of(g);
+	uint32_t mask = g->slots - 1, i = (uint32_t)h & mask, want = tag_of_hash(h);
 	int64_t tomb = -1;
 
 	for (uint32_t n = 0; n < g->slots; n++, i = (i + 1) & mask) {
-		const struct rec *r = &g->recs[i];
+		const struct rec *r;
 
-		if (r->state == REC_EMPTY) {
+		if (tags[i] == TAG_EMPTY) {
 			*ins = tomb >= 0 ? tomb : i;
 			return -1;
 		}
-		if (r->state == REC_TOMB) {
+		if (tags[i] == TAG_TOMB) {
 			if (tomb < 0)
 				tomb = i;
 			continue;
 		}
-		if (r->hash == h && r->key_len == klen && memcmp(r->key, key, klen) == 0)
+		r = &g->recs[i];
+		if (tags[i] == want && r->hash == h && r->key_len == klen &&
+		    memcmp(r->key, key, klen) == 0)
 			return i;
 	}
 	*ins = tomb;
@@ -343,13 +385,16 @@ static int64_t find(const struct region *g, const char *key, size_t klen, uint64
 
 /* A tombstone followed by an empty slot ends no probe sequence any more: it
  * can become empty, and so can the tombstones before it. Only the state word
- * changes (a tombstone is otherwise zero), and a single word store needs no
- * redo: either value is correct. */
+ * and the tag change (a tombstone is otherwise zero), and needs no redo:
+ * either value of either is correct, since no probe goes past the slot (a
+ * writer killed between the two leaves a slot that is empty in one and a
+ * tombstone in the other, which both probes handle). */
 static void sweep(struct region *g, uint32_t i)
 {
-	uint32_t mask = g->slots - 1;
+	uint32_t mask = g->slots - 1, *tags = tags_of(g);
 
-	while (g->recs[i].state == REC_TOMB && g->recs[(i + 1) & mask].state == REC_EMPTY) {
+	while (tags[i] == TAG_TOMB && tags[(i + 1) & mask] == TAG_EMPTY) {
+		tags[i] = TAG_EMPTY;
 		__atomic_store_n(&((rec_word *)&g->recs[i])[1], 0, __ATOMIC_RELAXED);
 		i = (i - 1) & mask;
 	}
@@ -379,7 +424,7 @@ static int drop(struct wr *w, uint32_t i, bool final)
 
 	memset(&tomb, 0, sizeof(tomb));
 	tomb.state = REC_TOMB;
-	rc = put(w, i, &tomb, w->g->count - 1, final);
+	rc = put(w, i, &tomb, REC_WORDS, w->g->count - 1, final);
 	if (rc == 0)
 		sweep(w->g, i);
 	return rc;
@@ -478,6 +523,7 @@ static int apply_one(struct wr *w)
 	char key[NAMES_KEY_MAX + 1];
 	int klen = event_key(w->e, EVREC_PATH, key);
 	uint32_t count = g->count;
+	size_t words = REC_WORDS;
 	int64_t ins, i;
 	uint64_t h;
 	struct rec img;
@@ -485,7 +531,7 @@ static int apply_one(struct wr *w)
 
 	if (klen < 0)
 		return klen;
-	h = hash64(key, (size_t)klen);
+	h = w->hash;
 	i = find(g, key, (size_t)klen, h, &ins);
 	if (w->e->type == PNA__EVENT_TYPE__MAILBOX_DELETE) {
 		/* Children stay (RFC 5423 section 4.4). */
@@ -493,7 +539,9 @@ static int apply_one(struct wr *w)
 		return rc < 0 ? rc : 1;
 	}
 	if (i >= 0) {
-		img = g->recs[i];
+		/* Known mailbox: only the head changes, the key stays. */
+		memcpy(&img, &g->recs[i], REC_HEAD_WORDS * sizeof(rec_word));
+		words = REC_HEAD_WORDS;
 	} else {
 		if (count >= g->limit || ins < 0)
 			return -ENOSPC;
@@ -505,7 +553,7 @@ static int apply_one(struct wr *w)
 	count_event(&img, w->e);
 	override(&img, w->e);
 	touch(&img, w);
-	rc = put(w, (uint32_t)i, &img, count, true);
+	rc = put(w, (uint32_t)i, &img, words, count, true);
 	return rc < 0 ? rc : 1;
 }
 
@@ -532,7 +580,7 @@ static int move(struct wr *w, uint32_t from, const char *key, size_t klen, bool 
 	if (self)
 		override(&img, w->e);
 	touch(&img, w);
-	rc = put(w, (uint32_t)to, &img, count, false);
+	rc = put(w, (uint32_t)to, &img, REC_WORDS, count, false);
 	if (rc < 0)
 		return rc;
 	return drop(w, from, false);
@@ -569,7 +617,7 @@ static int rename_inbox(struct wr *w, const char *oldk, int olen, const char *ne
 		rec_set_key(&img, newk, (size_t)nlen, h);
 		override(&img, w->e);
 		touch(&img, w);
-		rc = put(w, (uint32_t)j, &img, count, false);
+		rc = put(w, (uint32_t)j, &img, REC_WORDS, count, false);
 		if (rc < 0)
 			return rc;
 	}
@@ -577,7 +625,7 @@ static int rename_inbox(struct wr *w, const char *oldk, int olen, const char *ne
 	img.messages = 0;
 	img.unseen = 0;
 	touch(&img, w);
-	rc = put(w, (uint32_t)i, &img, g->count, true);
+	rc = put(w, (uint32_t)i, &img, REC_HEAD_WORDS, g->count, true);
 	return rc < 0 ? rc : 1;
 }
 
@@ -601,7 +649,7 @@ static int apply_rename(struct wr *w)
 		const struct rec *r = &g->recs[k];
 		size_t tail;
 
-		if (r->state != REC_USED || r->last_pos == w->pos ||
+		if (tags_of(g)[k] <= TAG_TOMB || r->last_pos == w->pos ||
 		    !key_under(r->key, r->key_len, oldk, (size_t)olen, false))
 			continue;
 		tail = r->key_len - (size_t)olen;
@@ -680,9 +728,23 @@ static int apply(struct wr *w)
 	return rc;
 }
 
+uint64_t shard_state_hash(const struct evrec *e)
+{
+	char key[NAMES_KEY_MAX + 1];
+	int klen = event_key(e, EVREC_PATH, key);
+
+	return klen < 0 ? 0 : hash64(key, (size_t)klen);
+}
+
 int shard_state_apply(void *region, const struct evrec *e, uint64_t pos, uint64_t next_pos)
 {
-	struct wr w = { .g = region, .e = e, .pos = pos, .next_pos = next_pos };
+	return shard_state_apply_hashed(region, e, shard_state_hash(e), pos, next_pos);
+}
+
+int shard_state_apply_hashed(void *region, const struct evrec *e, uint64_t hash, uint64_t pos,
+			     uint64_t next_pos)
+{
+	struct wr w = { .g = region, .e = e, .hash = hash, .pos = pos, .next_pos = next_pos };
 
 	return apply(&w);
 }
@@ -692,12 +754,74 @@ int shard_state_apply_crash(void *region, const struct evrec *e, uint64_t pos, u
 {
 	struct wr w = { .g = region,
 			.e = e,
+			.hash = shard_state_hash(e),
 			.pos = pos,
 			.next_pos = next_pos,
 			.crash_nth = nth,
 			.crash_stage = stage };
 
 	return apply(&w);
+}
+
+int shard_state_counts(const void *region, const char *account, size_t alen, const char *path,
+		       size_t plen, struct shard_counts *out)
+{
+	const struct region *g = region;
+	char key[NAMES_KEY_MAX + 1];
+	int klen = make_key(key, account, alen, path, plen);
+	const struct rec *r;
+	int64_t i, ins;
+
+	if (klen < 0)
+		return -ENOENT;
+	i = find(g, key, (size_t)klen, hash64(key, (size_t)klen), &ins);
+	if (i < 0)
+		return -ENOENT;
+	r = &g->recs[i];
+	out->uidvalidity = r->uidvalidity;
+	out->uidnext = r->uidnext;
+	out->messages = r->messages;
+	out->unseen = r->unseen;
+	return 0;
+}
+
+void shard_state_prefetch(const void *region, uint64_t hash, unsigned stage)
+{
+	const struct region *g = region;
+	const uint32_t *tags = tags_of(g);
+	uint32_t mask = g->slots - 1, i = (uint32_t)hash & mask, want = tag_of_hash(hash);
+	const char *r;
+
+	if (stage == 0) {
+		__builtin_prefetch(&tags[i]);
+		return;
+	}
+	/* The record of the first matching tag: its head and the first 72
+	 * key bytes find compares, [r, r + 128), three lines at most (a record
+	 * is not line-aligned). */
+	for (uint32_t n = 0; n < 8 && tags[i] != TAG_EMPTY; n++, i = (i + 1) & mask) {
+		if (tags[i] != want)
+			continue;
+		r = (const char *)&g->recs[i];
+		__builtin_prefetch(r);
+		__builtin_prefetch(r + 64);
+		__builtin_prefetch(r + 127);
+		return;
+	}
+}
+
+int shard_state_verify(const void *region)
+{
+	const struct region *g = region;
+	const uint32_t *tags = tags_of(g);
+	uint32_t used = 0;
+
+	for (uint32_t i = 0; i < g->slots; i++) {
+		if (tags[i] != tag_of(&g->recs[i]))
+			return -EBADMSG;
+		used += g->recs[i].state == REC_USED;
+	}
+	return used == g->count ? 0 : -EBADMSG;
 }
 
 static void to_mailbox(const struct rec *r, struct shard_mailbox *mb)

@@ -31,6 +31,14 @@ struct shard_mailbox {
 	uint8_t last_type; /* its type (enum _Pna__EventType) */
 };
 
+/* The counts of a mailbox a notification carries. */
+struct shard_counts {
+	uint32_t uidvalidity;
+	uint32_t uidnext;
+	uint32_t messages;
+	uint32_t unseen;
+};
+
 /* Bytes of a region holding `cap` mailboxes (the table has a power-of-two
  * number of slots, at least cap * 8/7, and refuses new mailboxes past 7/8 of
  * them, so at least `cap` mailboxes fit). */
@@ -57,6 +65,16 @@ uint64_t shard_state_applied_pos(const void *region);
  * advances to next_pos. */
 int shard_state_apply(void *region, const struct evrec *e, uint64_t pos, uint64_t next_pos);
 
+/* The hash of the mailbox e is applied to (its account/path key), as
+ * shard_state_prefetch and shard_state_apply_hashed take it; 0 when e has no
+ * usable key. */
+uint64_t shard_state_hash(const struct evrec *e);
+
+/* Writer: shard_state_apply with e's key hashed already (hash =
+ * shard_state_hash(e)), so that a batch hashes each event once. */
+int shard_state_apply_hashed(void *region, const struct evrec *e, uint64_t hash, uint64_t pos,
+			     uint64_t next_pos);
+
 /* True for an event that carries no mailbox state (Login, Logout, Quota*,
  * MailboxSubscribe/UnSubscribe, SieveNotify, unknown types, an empty path):
  * shard_state_apply returns 1 for it and touches no record. */
@@ -70,6 +88,23 @@ bool shard_state_stateless(const struct evrec *e);
  * called, as after a real restart. */
 int shard_state_apply_crash(void *region, const struct evrec *e, uint64_t pos, uint64_t next_pos,
 			    unsigned nth, unsigned stage);
+
+/* Tests only: 0 when every slot's hash tag agrees with its record and the
+ * count with the records in use, else -EBADMSG. */
+int shard_state_verify(const void *region);
+
+/* Writer, optional: start loading what applying an event whose key hash is
+ * `hash` (shard_state_hash) will read, so that a batch of events overlaps
+ * its cache misses. Stage 0 loads the index line of its mailbox, stage 1
+ * (once that is in cache: call stage 0 for event i + 16 and stage 1 for
+ * event i + 8 before applying event i) its record. */
+void shard_state_prefetch(const void *region, uint64_t hash, unsigned stage);
+
+/* Writer (the shard process, as it matches events): the counts of
+ * (account, path), names canonical, without the sequence lock or a copy:
+ * a probe of the index. 0 or -ENOENT. */
+int shard_state_counts(const void *region, const char *account, size_t alen, const char *path,
+		       size_t plen, struct shard_counts *out);
 
 /* Reader: copy the state of (account, path), names canonical. 0, -ENOENT, or
  * -EAGAIN when a record on the way stays mid-write (its writer died and has

@@ -187,23 +187,36 @@ static void sieve_push(struct shard_subs *s, const struct evrec *e)
 	s->wake_roles |= 1u << (sip ? SUB_ROLE_SIP : SUB_ROLE_XMPP);
 }
 
-/* The note for an event (or heartbeat, or initial state) on (account, path). */
+/* The note for an event (or heartbeat, or initial state) on (account, path)
+ * of alen and plen bytes, canonical. The shard is the state's writer: it
+ * reads the counts without the readers' sequence lock. */
 static void note_fill(struct shard_subs *s, struct sub_note *n, uint8_t kind, uint8_t type,
-		      const char *account, const char *path, uint32_t uid)
+		      const char *account, size_t alen, const char *path, size_t plen, uint32_t uid)
 {
-	struct shard_mailbox mb;
+	struct shard_counts c = { 0 };
 
-	memset(n, 0, sizeof(*n));
-	n->kind = kind;
-	n->type = type;
-	n->uid = uid;
-	snprintf(n->path, sizeof(n->path), "%s", path);
-	if (shard_state_get(s->state, account, path, &mb) == 0) {
-		n->uidvalidity = mb.uidvalidity;
-		n->uidnext = mb.uidnext;
-		n->messages = mb.messages;
-		n->unseen = mb.unseen;
-	}
+	if (plen >= sizeof(n->path))
+		plen = sizeof(n->path) - 1;
+	shard_state_counts(s->state, account, alen, path, plen, &c);
+	*n = (struct sub_note){ .kind = kind,
+				.type = type,
+				.uid = uid,
+				.uidvalidity = c.uidvalidity,
+				.uidnext = c.uidnext,
+				.messages = c.messages,
+				.unseen = c.unseen };
+	memcpy(n->path, path, plen);
+	n->path[plen] = '\0';
+}
+
+/* note_fill for a subscription's own mailbox (INBOX for an account-wide
+ * one). */
+static void note_fill_spec(struct shard_subs *s, struct sub_note *n, uint8_t kind,
+			   const struct sub_spec *sp)
+{
+	const char *path = sp->path[0] ? sp->path : "INBOX";
+
+	note_fill(s, n, kind, 0, sp->account, strlen(sp->account), path, strlen(path), 0);
 }
 
 static void note_deliver(struct shard_subs *s, uint32_t index, uint64_t id,
@@ -236,7 +249,8 @@ static void on_match(uint32_t index, uint64_t id, void *arg)
 
 	if (!m->filled) {
 		note_fill(m->s, &m->note, SUB_NOTE_EVENT, e->type, evrec_str(e, EVREC_ACCOUNT),
-			  evrec_str(e, EVREC_PATH), (e->flags & EVREC_HAS_UID) ? e->uid : 0);
+			  e->len[EVREC_ACCOUNT], evrec_str(e, EVREC_PATH), e->len[EVREC_PATH],
+			  (e->flags & EVREC_HAS_UID) ? e->uid : 0);
 		m->filled = true;
 	}
 	note_deliver(m->s, index, id, &m->note);
@@ -355,8 +369,7 @@ static void on_heartbeat(uint64_t id, uint32_t index, void *arg)
 	if (sub_table_get(s->t, id, &spec) < 0)
 		return;
 	count(&s->h->c.heartbeats, 1);
-	note_fill(s, &n, SUB_NOTE_HEARTBEAT, 0, spec.account, spec.path[0] ? spec.path : "INBOX",
-		  0);
+	note_fill_spec(s, &n, SUB_NOTE_HEARTBEAT, &spec);
 	note_deliver(s, index, id, &n);
 }
 
@@ -411,7 +424,7 @@ static void initial_note(struct shard_subs *s, const struct sub_spec *sp)
 
 	/* The record index is the id's low 32 bits (sub_table.h). */
 	index = (uint32_t)sp->id;
-	note_fill(s, &n, SUB_NOTE_STATE, 0, sp->account, sp->path[0] ? sp->path : "INBOX", 0);
+	note_fill_spec(s, &n, SUB_NOTE_STATE, sp);
 	note_deliver(s, index, sp->id, &n);
 }
 

@@ -22,15 +22,48 @@ static Pna__Event ev_new(Pna__EventType type, char *account, char *mailbox)
 	return e;
 }
 
-/* The reason of a failing check, or "ok". */
+/* Writable copies of the names (the check canonicalises them in place),
+ * freed at the end. */
+static char *dups[256];
+static unsigned ndups;
+
+static char *dup(const char *s)
+{
+	if (!s)
+		return NULL;
+	if (ndups == sizeof(dups) / sizeof(dups[0]))
+		abort();
+	return dups[ndups++] = strdup(s);
+}
+
+/* The reason of a failing check on a copy of e, or "ok". */
 static const char *reason(const Pna__Event *e, size_t idx, uint64_t seq)
 {
 	static char why[ROUTER_REASON_MAX];
-	uint16_t shard;
+	struct router_route_ev ck;
+	Pna__Event c = *e;
 
-	if (router_route_check(e, idx, seq, &lim, &shard, why, sizeof(why)) == 0)
+	c.account = dup(e->account);
+	c.mailbox = dup(e->mailbox);
+	c.old_mailbox = dup(e->old_mailbox);
+	if (router_route_check(&c, idx, seq, &lim, &ck, why, sizeof(why)) == 0)
 		return "ok";
 	return why;
+}
+
+/* The size of e's evrec, as the check sets it. */
+static uint32_t size_of(const Pna__Event *e)
+{
+	static char why[ROUTER_REASON_MAX];
+	struct router_route_limits big = { .nshards = 4, .max_record = UINT32_MAX };
+	struct router_route_ev ck = { 0 };
+	Pna__Event c = *e;
+
+	c.account = dup(e->account);
+	c.mailbox = dup(e->mailbox);
+	c.old_mailbox = dup(e->old_mailbox);
+	CHECK_EQ(router_route_check(&c, 0, 1, &big, &ck, why, sizeof(why)), 0);
+	return ck.size;
 }
 
 static void test_reasons(void)
@@ -87,7 +120,7 @@ static void test_reasons(void)
 	snprintf(want, sizeof(want),
 		 "event 0 (seq 1): event needs %u bytes, above the shard ring's "
 		 "record limit of 4096",
-		 router_route_size(&e));
+		 size_of(&e));
 	CHECK_STR(reason(&e, 0, 1), want);
 	big[250] = '\0';
 	e.flag_names = NULL;
@@ -102,55 +135,90 @@ static void test_reasons(void)
 
 static void test_batch(void)
 {
-	Pna__Event e0 = ev_new(PNA__EVENT_TYPE__MESSAGE_NEW, "a@x.org", "INBOX");
-	Pna__Event e1 = ev_new(PNA__EVENT_TYPE__LOGIN, "b@x.org", NULL);
-	Pna__Event e2 = ev_new(PNA__EVENT_TYPE__MESSAGE_READ, "c@x.org", NULL);
+	Pna__Event e0 = ev_new(PNA__EVENT_TYPE__MESSAGE_NEW, dup("a@X.org"), dup("inbox"));
+	Pna__Event e1 = ev_new(PNA__EVENT_TYPE__LOGIN, dup("b@x.org"), NULL);
+	Pna__Event e2 = ev_new(PNA__EVENT_TYPE__MESSAGE_READ, dup("c@x.org"), NULL);
 	Pna__Event *evs[] = { &e0, &e1, &e2 };
 	Pna__Batch b = PNA__BATCH__INIT;
 	char why[ROUTER_REASON_MAX];
-	uint16_t shards[3];
+	struct router_route_ev ck[3];
 
 	b.first_seq = 10;
 	b.events = evs;
 	b.n_events = 3;
-	CHECK_EQ(router_route_batch(&b, &lim, shards, why, sizeof(why)), -EINVAL);
+	CHECK_EQ(router_route_batch(&b, &lim, ck, why, sizeof(why)), -EINVAL);
 	CHECK_STR(why, "event 2 (seq 12): MessageRead without a mailbox");
-	e2.mailbox = "Archive";
-	CHECK_EQ(router_route_batch(&b, &lim, shards, why, sizeof(why)), 0);
-	CHECK_EQ(shards[0], hash_jump(hash64("a@x.org", 7), 4));
-	CHECK_EQ(shards[2], hash_jump(hash64("c@x.org", 7), 4));
+	e2.mailbox = dup("Archive");
+	CHECK_EQ(router_route_batch(&b, &lim, ck, why, sizeof(why)), 0);
+	CHECK_EQ(ck[0].shard, hash_jump(hash64("a@x.org", 7), 4));
+	CHECK_EQ(ck[2].shard, hash_jump(hash64("c@x.org", 7), 4));
+	/* Canonical in place, lengths and sizes kept for the put. */
+	CHECK_STR(e0.account, "a@x.org");
+	CHECK_STR(e0.mailbox, "INBOX");
+	CHECK_EQ(ck[0].len[EVREC_ACCOUNT], 7);
+	CHECK_EQ(ck[0].len[EVREC_PATH], 5);
+	CHECK_EQ(ck[1].len[EVREC_PATH], 0);
+	CHECK_EQ(ck[0].size, sizeof(struct evrec) + 8 + 6 + 5);
 	b.first_seq = 0;
-	CHECK_EQ(router_route_batch(&b, &lim, shards, why, sizeof(why)), -EINVAL);
+	CHECK_EQ(router_route_batch(&b, &lim, ck, why, sizeof(why)), -EINVAL);
 	CHECK_STR(why, "batch first_seq is 0 (sequence numbers start at 1)");
 	b.first_seq = UINT64_MAX - 1;
-	CHECK_EQ(router_route_batch(&b, &lim, shards, why, sizeof(why)), -EINVAL);
+	CHECK_EQ(router_route_batch(&b, &lim, ck, why, sizeof(why)), -EINVAL);
 	b.n_events = 0;
-	CHECK_EQ(router_route_batch(&b, &lim, shards, why, sizeof(why)), 0);
+	CHECK_EQ(router_route_batch(&b, &lim, ck, why, sizeof(why)), 0);
 }
 
 static void test_shard_is_canonical(void)
 {
-	Pna__Event a = ev_new(PNA__EVENT_TYPE__LOGIN, "Bob@Example.COM", NULL);
-	Pna__Event b = ev_new(PNA__EVENT_TYPE__LOGIN, "Bob@example.com", NULL);
+	Pna__Event a = ev_new(PNA__EVENT_TYPE__LOGIN, dup("Bob@Example.COM"), NULL);
+	Pna__Event b = ev_new(PNA__EVENT_TYPE__LOGIN, dup("Bob@example.com"), NULL);
 	char why[ROUTER_REASON_MAX];
 	struct router_route_limits l = { .nshards = 64, .max_record = 4096 };
-	uint16_t sa, sb;
+	struct router_route_ev ca, cb;
 
-	CHECK_EQ(router_route_check(&a, 0, 1, &l, &sa, why, sizeof(why)), 0);
-	CHECK_EQ(router_route_check(&b, 0, 1, &l, &sb, why, sizeof(why)), 0);
-	CHECK_EQ(sa, sb);
-	CHECK_EQ(sa, hash_jump(hash64("Bob@example.com", 15), 64));
+	CHECK_EQ(router_route_check(&a, 0, 1, &l, &ca, why, sizeof(why)), 0);
+	CHECK_EQ(router_route_check(&b, 0, 1, &l, &cb, why, sizeof(why)), 0);
+	CHECK_EQ(ca.shard, cb.shard);
+	CHECK_EQ(ca.shard, hash_jump(hash64("Bob@example.com", 15), 64));
+	/* One shard: every account on shard 0, without hashing. */
+	l.nshards = 1;
+	CHECK_EQ(router_route_check(&a, 0, 1, &l, &ca, why, sizeof(why)), 0);
+	CHECK_EQ(ca.shard, 0);
+}
+
+/* A failed check reports the same reason again on the same event: the
+ * router checks a frame again when it resumes after a full ring. */
+static void test_check_again(void)
+{
+	Pna__Event e =
+		ev_new(PNA__EVENT_TYPE__MAILBOX_RENAME, dup("u@Example.ORG"), dup("inbox/A"));
+	char why[ROUTER_REASON_MAX];
+	struct router_route_ev ck;
+
+	e.old_mailbox = dup("B//x");
+	CHECK_EQ(router_route_check(&e, 0, 1, &lim, &ck, why, sizeof(why)), -EINVAL);
+	CHECK_STR(why, "event 0 (seq 1): old_mailbox: mailbox has an empty component");
+	CHECK_EQ(router_route_check(&e, 0, 1, &lim, &ck, why, sizeof(why)), -EINVAL);
+	CHECK_STR(why, "event 0 (seq 1): old_mailbox: mailbox has an empty component");
+	e.old_mailbox = dup("Inbox");
+	CHECK_EQ(router_route_check(&e, 0, 1, &lim, &ck, why, sizeof(why)), 0);
+	CHECK_EQ(router_route_check(&e, 0, 1, &lim, &ck, why, sizeof(why)), 0);
+	CHECK_STR(e.account, "u@example.org");
+	CHECK_STR(e.mailbox, "INBOX/A");
+	CHECK_STR(e.old_mailbox, "INBOX");
 }
 
 static void test_round_trip(void)
 {
 	size_t bytes = 4096;
 	struct ring *r = aligned_alloc(64, ring_footprint(bytes));
-	Pna__Event e = ev_new(PNA__EVENT_TYPE__MESSAGE_NEW, "Alice@Example.COM", "inbox/Work");
+	Pna__Event e =
+		ev_new(PNA__EVENT_TYPE__MESSAGE_NEW, dup("Alice@Example.COM"), dup("inbox/Work"));
 	const struct evrec *rec;
 	uint32_t need = 0, len, n = 0;
 	uint64_t pos;
-	char body[] = "never forwarded";
+	char body[] = "never forwarded", why[ROUTER_REASON_MAX];
+	struct router_route_ev ck;
 
 	memset(r, 0, ring_footprint(bytes));
 	ring_init(r, bytes);
@@ -170,12 +238,13 @@ static void test_round_trip(void)
 	e.has_message_content = 1;
 	e.message_content.data = (uint8_t *)body;
 	e.message_content.len = sizeof(body);
-	CHECK_EQ(router_route_put(r, &e, 77, 3, 0xabcdef, &need), 0);
+	CHECK_EQ(router_route_check(&e, 0, 77, &lim, &ck, why, sizeof(why)), 0);
+	CHECK_EQ(router_route_put(r, &e, &ck, 77, 3, 0xabcdef, &need), 0);
 	rec = ring_peek(r, &len, &pos);
 	CHECK(rec != NULL);
 	if (!rec)
 		goto out;
-	CHECK_EQ(len, router_route_size(&e));
+	CHECK_EQ(len, ck.size);
 	CHECK_EQ(len, evrec_size(rec->len));
 	CHECK_EQ(rec->store_seq, 77);
 	CHECK_EQ(rec->store_key, 0xabcdef);
@@ -199,10 +268,10 @@ static void test_round_trip(void)
 	ring_release(r);
 
 	/* Fill the ring: the first refused record reports its size. */
-	while (router_route_put(r, &e, 78 + n, 3, 0xabcdef, &need) == 0)
+	while (router_route_put(r, &e, &ck, 78 + n, 3, 0xabcdef, &need) == 0)
 		n++;
 	CHECK(n > 0);
-	CHECK_EQ(need, router_route_size(&e));
+	CHECK_EQ(need, ck.size);
 	for (uint32_t i = 0; i < n; i++) {
 		rec = ring_peek(r, &len, &pos);
 		CHECK(rec && rec->store_seq == 78 + i);
@@ -216,12 +285,16 @@ out:
 static void test_rename_encoding(void)
 {
 	uint64_t mem[64];
-	Pna__Event e = ev_new(PNA__EVENT_TYPE__MAILBOX_RENAME, "u@D.example", "Inbox/New");
+	Pna__Event e =
+		ev_new(PNA__EVENT_TYPE__MAILBOX_RENAME, dup("u@D.example"), dup("Inbox/New"));
 	struct evrec *rec = (struct evrec *)mem;
+	char why[ROUTER_REASON_MAX];
+	struct router_route_ev ck;
 
-	e.old_mailbox = "INBOX/Old";
-	CHECK(router_route_size(&e) <= sizeof(mem));
-	router_route_encode(&e, 5, 1, 42, rec);
+	e.old_mailbox = dup("INBOX/Old");
+	CHECK_EQ(router_route_check(&e, 0, 5, &lim, &ck, why, sizeof(why)), 0);
+	CHECK(ck.size <= sizeof(mem));
+	router_route_encode(&e, &ck, 5, 1, 42, rec);
 	CHECK_STR(evrec_str(rec, EVREC_ACCOUNT), "u@d.example");
 	CHECK_STR(evrec_str(rec, EVREC_PATH), "INBOX/New");
 	CHECK_STR(evrec_str(rec, EVREC_OLD_PATH), "INBOX/Old");
@@ -235,7 +308,10 @@ int main(void)
 	test_reasons();
 	test_batch();
 	test_shard_is_canonical();
+	test_check_again();
 	test_round_trip();
 	test_rename_encoding();
+	while (ndups)
+		free(dups[--ndups]);
 	return check_summary();
 }

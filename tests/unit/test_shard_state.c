@@ -9,6 +9,7 @@
 
 #include "check.h"
 #include "lib/evrec.h"
+#include "lib/hash.h"
 #include "pna.pb-c.h"
 #include "shard/shard_state.h"
 
@@ -552,6 +553,7 @@ static int crash_run(void *st, void (*setup)(void *), const struct ev *s, unsign
 	}
 	CHECK_EQ(shard_state_applied_pos(st), next);
 	CHECK_EQ(shard_state_apply(st, e, pos, next), 0);
+	CHECK_EQ(shard_state_verify(st), 0);
 	dump(st, ACCT, out);
 	next_pos_g = next;
 	return rc;
@@ -676,6 +678,7 @@ static void test_full(void)
 	CHECK_EQ(app(st, &(struct ev){ .type = T(MESSAGE_NEW), .path = "new1" }), 1);
 	CHECK_EQ(app(st, &(struct ev){ .type = T(MESSAGE_NEW), .path = "new2" }), -ENOSPC);
 	CHECK_EQ(shard_state_count(st), cap);
+	CHECK_EQ(shard_state_verify(st), 0);
 	free(st);
 	group("full table refuses new mailboxes", before);
 }
@@ -777,6 +780,135 @@ static void test_seqlock(void)
 	group("seqlocked reads race the writer", before);
 }
 
+/* (ACCT, path) through both lookups: the readers' and the writer's. */
+static int lookup(const void *st, const char *path, uint32_t *messages)
+{
+	struct shard_counts c;
+	int rc = get(st, path),
+	    rc2 = shard_state_counts(st, ACCT, strlen(ACCT), path, strlen(path), &c);
+
+	CHECK_EQ(rc, rc2);
+	if (rc == 0) {
+		CHECK(c.messages == mbox.messages && c.unseen == mbox.unseen &&
+		      c.uidnext == mbox.uidnext && c.uidvalidity == mbox.uidvalidity);
+		*messages = mbox.messages;
+	}
+	return rc;
+}
+
+/* The writer's hash-tag index against a model, in a 16-slot table where
+ * most probes collide: creates up to the limit, updates, deletes (their
+ * tombstones and the sweep), every lookup and the index checked each step;
+ * the prefetch runs on every event too. */
+static void test_index(void)
+{
+	unsigned before = check_failed, seed = 7, verified = 0;
+	void *st = region_new(14);
+	uint32_t limit = shard_state_capacity(st), model[40], used = 0, got;
+	const struct evrec *e;
+	char p[16];
+	int rc;
+
+	CHECK_EQ(limit, 14);
+	for (unsigned k = 0; k < 40; k++)
+		model[k] = UINT32_MAX; /* absent */
+	for (unsigned round = 0; round < 20000; round++) {
+		unsigned k = (seed = seed * 1103515245u + 12345u) >> 16 & 0x3fff;
+		/* Phases that fill the table and that drain it. */
+		bool del = k % 4 < (round / 2500 % 2 ? 3u : 1u);
+
+		k %= 40;
+		snprintf(p, sizeof(p), "p%u", k);
+		e = mk(&(struct ev){ .type = del ? T(MAILBOX_DELETE) : T(MESSAGE_NEW), .path = p });
+		shard_state_prefetch(st, shard_state_hash(e), 0);
+		shard_state_prefetch(st, shard_state_hash(e), 1);
+		rc = shard_state_apply_hashed(st, e, shard_state_hash(e), next_pos_g,
+					      next_pos_g + span(e));
+		next_pos_g += span(e);
+		if (del) {
+			CHECK_EQ(rc, 1);
+			used -= model[k] != UINT32_MAX;
+			model[k] = UINT32_MAX;
+		} else if (model[k] == UINT32_MAX && used == limit) {
+			CHECK_EQ(rc, -ENOSPC);
+		} else {
+			CHECK_EQ(rc, 1);
+			used += model[k] == UINT32_MAX;
+			model[k] = model[k] == UINT32_MAX ? 1 : model[k] + 1;
+		}
+		verified += shard_state_verify(st) == 0;
+		CHECK_EQ(shard_state_count(st), used);
+		for (unsigned j = round % 4; j < 40; j += 4) {
+			snprintf(p, sizeof(p), "p%u", j);
+			rc = lookup(st, p, &got);
+			CHECK_EQ(rc, model[j] == UINT32_MAX ? -ENOENT : 0);
+			CHECK(rc < 0 || got == model[j]);
+		}
+	}
+	CHECK_EQ(verified, 20000);
+	free(st);
+	group("hash-tag index follows creates, deletes and a full table", before);
+}
+
+struct tagkey {
+	uint64_t v; /* tag << 4 | home slot of 16 */
+	uint64_t h;
+	uint32_t n;
+};
+
+static int cmp_tagkey(const void *a, const void *b)
+{
+	const struct tagkey *x = a, *y = b;
+
+	return x->v < y->v ? -1 : x->v > y->v;
+}
+
+/* Two mailboxes whose index tags and home slots agree (found by a birthday
+ * search over the key hash, as shard_state.c forms tag and slot): each
+ * lookup still finds its own record, before and after the other goes. */
+static void test_tag_collision(void)
+{
+	enum { N = 1 << 20 };
+	unsigned before = check_failed;
+	struct tagkey *t = malloc(N * sizeof(*t));
+	void *st = region_new(14);
+	char key[64], a[16] = "", b[16] = "";
+	uint32_t got;
+
+	CHECK(t != NULL);
+	if (!t)
+		return;
+	for (uint32_t n = 0; n < N; n++) {
+		int len = snprintf(key, sizeof(key), ACCT "/c%u", n);
+
+		t[n].h = hash64(key, (size_t)len);
+		t[n].v = (uint64_t)((uint32_t)(t[n].h >> 32) | 2u) << 4 | (t[n].h & 15);
+		t[n].n = n;
+	}
+	qsort(t, N, sizeof(*t), cmp_tagkey);
+	for (uint32_t n = 1; n < N && !a[0]; n++)
+		if (t[n].v == t[n - 1].v && t[n].h != t[n - 1].h) {
+			snprintf(a, sizeof(a), "c%u", t[n - 1].n);
+			snprintf(b, sizeof(b), "c%u", t[n].n);
+		}
+	free(t);
+	CHECK(a[0] != '\0');
+	new_msgs(st, a, 5);
+	new_msgs(st, b, 7);
+	CHECK_EQ(lookup(st, a, &got), 0);
+	CHECK_EQ(got, 5);
+	CHECK_EQ(lookup(st, b, &got), 0);
+	CHECK_EQ(got, 7);
+	CHECK_EQ(app(st, &(struct ev){ .type = T(MESSAGE_NEW), .path = b }), 1);
+	CHECK_EQ(app(st, &(struct ev){ .type = T(MAILBOX_DELETE), .path = a }), 1);
+	CHECK_EQ(lookup(st, a, &got), -ENOENT);
+	CHECK_EQ(lookup(st, b, &got), 0);
+	CHECK_EQ(got, 8);
+	CHECK_EQ(shard_state_verify(st), 0);
+	free(st);
+	group("colliding index tags compare the key", before);
+}
+
 int main(void)
 {
 	test_counts();
@@ -791,5 +923,7 @@ int main(void)
 	test_full();
 	test_foreach();
 	test_seqlock();
+	test_index();
+	test_tag_collision();
 	return check_summary();
 }
