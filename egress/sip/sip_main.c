@@ -647,7 +647,7 @@ static bool can_take(const struct sip_worker *w)
 }
 
 /* Replies first, then jobs in batches, so that the cache misses of a
- * batch overlap; the datagrams go out 64 per sendmmsg (sip_net_send).
+ * batch overlap; each batch's datagrams go out in one sendmmsg.
  * true when jobs were left for want of room (answers will make it). */
 static bool drain_shards(struct sip_worker *w)
 {
@@ -676,6 +676,9 @@ static bool drain_shards(struct sip_worker *w)
 		}
 		for (unsigned i = 0; i < n; i++)
 			job_run(w, &batch[i]);
+		/* Out now, not when 64 are queued: at ~5 us a NOTIFY the first
+		 * of 64 would wait 0.3 ms for the last. */
+		sip_net_flush(w->net);
 		if (sieve)
 			on_sieve(w, &job);
 		else if (n < JOB_BATCH)
