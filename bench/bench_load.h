@@ -77,9 +77,9 @@ struct bench_sender;
 int bench_sender_open(struct bench_streams *ss, uint16_t port, enum bench_send_mode mode,
 		      double timeout, struct bench_sender **out, char *err, size_t errlen);
 /* Pace the sender (call before bench_sender_start): open loop, frame f of
- * every stream is written at t_start + f * per_frame / (rate / conns),
- * however late earlier frames were taken; 0 (the default) sends as fast as
- * the sockets take the bytes. */
+ * stream i is written at t_start + (f + i / conns) * per_frame / (rate /
+ * conns) (the streams staggered evenly), however late earlier frames were
+ * taken; 0 (the default) sends as fast as the sockets take the bytes. */
 void bench_sender_pace(struct bench_sender *s, double events_per_s);
 /* Gate the sender (call before bench_sender_start, instead of pacing):
  * closed loop, a frame is written only while the events of the frames
@@ -95,8 +95,9 @@ int bench_sender_gate(struct bench_sender *s, uint64_t (*done)(void *arg), void 
  * once an eighth of the window is free (one atomic load when it does not
  * sleep). Callable from any thread; calls done() there. */
 void bench_sender_kick(struct bench_sender *s);
-/* When an event of a paced stream was due: its frame's time. */
-double bench_sender_due(const struct bench_sender *s, uint64_t event_index);
+/* When event `event_index` of paced stream `stream` was due: its frame's
+ * time. */
+double bench_sender_due(const struct bench_sender *s, uint32_t stream, uint64_t event_index);
 /* Start the sending thread. 0 or -errno. */
 int bench_sender_start(struct bench_sender *s);
 /* A snapshot of the sender's progress; callable from any thread. */

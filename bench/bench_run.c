@@ -175,7 +175,7 @@ static double event_due(void *arg, uint32_t k, uint32_t messages)
 
 	if (!x->snd || messages == 0 || messages > x->off[i][j + 1] - x->off[i][j])
 		return -1;
-	return bench_sender_due(x->snd, x->idx[i][x->off[i][j] + messages - 1]);
+	return bench_sender_due(x->snd, i, x->idx[i][x->off[i][j] + messages - 1]);
 }
 
 static int pnad_start(struct run_ctx *x, const char *label, struct bench_pnad *p, uint16_t *sip)

@@ -41,6 +41,7 @@ struct bench_sipsink *bench_sipsink_new(uint32_t nsubs, const uint32_t *sub_acco
 {
 	struct bench_sipsink *s = calloc(1, sizeof(*s));
 	size_t n = nsubs ? nsubs : 1;
+	int one = 1;
 
 	if (!s)
 		abort();
@@ -67,6 +68,10 @@ struct bench_sipsink *bench_sipsink_new(uint32_t nsubs, const uint32_t *sub_acco
 		bench_sipsink_free(s);
 		return NULL;
 	}
+	/* The kernel stamps each NOTIFY as it reaches the socket: the latency
+	 * ends there, not when this thread (sharing the CPUs with pnad) gets
+	 * to read it. */
+	setsockopt(s->fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof(one));
 	return s;
 }
 
@@ -182,7 +187,7 @@ static bool check_cseq(struct bench_sipsink *s, uint32_t k, unsigned long c)
 
 /* Count a NOTIFY: its dialog, its CSeq, and the latency of the count it
  * carries ("Text-Message: <unseen>/<seen>", RFC 3842). */
-static void on_notify(struct bench_sipsink *s, const char *m, double now)
+static void on_notify(struct bench_sipsink *s, const char *m, double now, double arrived)
 {
 	long k = call_sub(s, m);
 	const char *c = strstr(m, "\nCSeq: "), *t;
@@ -208,7 +213,7 @@ static void on_notify(struct bench_sipsink *s, const char *m, double now)
 			seen = strtoul(sl + 1, NULL, 10);
 		due = s->due(s->due_arg, s->sub_account[k], (uint32_t)(unseen + seen));
 		if (due >= 0)
-			bench_lat_add(&s->lat, now - due);
+			bench_lat_add(&s->lat, arrived - due);
 	}
 }
 
@@ -220,15 +225,33 @@ static int sink_read(struct bench_sipsink *s)
 	for (int i = 0; i < BATCH; i++) {
 		s->rm[i].msg_hdr.msg_name = &s->raddr[i];
 		s->rm[i].msg_hdr.msg_namelen = sizeof(s->raddr[i]);
+		s->rm[i].msg_hdr.msg_control = s->rctl[i];
+		s->rm[i].msg_hdr.msg_controllen = sizeof(s->rctl[i]);
 	}
 	n = recvmmsg(s->fd, s->rm, BATCH, MSG_DONTWAIT, NULL);
 	return n > 0 ? n : 0;
 }
 
+/* When the datagram read into h reached the socket (its SO_TIMESTAMPNS
+ * stamp, CLOCK_REALTIME), on bench_now()'s clock; `now` (the read) when the
+ * kernel gave no stamp. */
+static double arrival(const struct msghdr *h, double now, double real_minus_mono)
+{
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(h); c; c = CMSG_NXTHDR((struct msghdr *)h, c)) {
+		struct timespec ts;
+
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_TIMESTAMPNS)
+			continue;
+		memcpy(&ts, CMSG_DATA(c), sizeof(ts));
+		return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9 - real_minus_mono;
+	}
+	return now;
+}
+
 /* Count and answer the n datagrams read: one sendmmsg for the 200s. */
 static void sink_answer(struct bench_sipsink *s, int n)
 {
-	double now = bench_now();
+	double now = bench_now(), real_minus_mono = bench_realtime() - now;
 	int nq = 0;
 
 	for (int i = 0; i < n; i++) {
@@ -240,7 +263,7 @@ static void sink_answer(struct bench_sipsink *s, int n)
 			on_response(s, m);
 			continue;
 		}
-		on_notify(s, m, now);
+		on_notify(s, m, now, arrival(&s->rm[i].msg_hdr, now, real_minus_mono));
 		if (s->capture && s->ncap < BENCH_SIPSINK_CAPTURE) {
 			memcpy(s->cap[s->ncap], m, len);
 			s->cap_len[s->ncap++] = (uint16_t)len;

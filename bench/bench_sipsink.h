@@ -4,8 +4,9 @@
  * receives and answers each with 200 OK (sendmmsg per recvmmsg batch), so
  * the notifier has no reason to retransmit. It checks CSeq per dialog
  * (a CSeq seen before is a retransmission, counted apart; a new one below
- * the highest seen is counted as out of order) and, with a `due` callback, records the latency from the
- * event a NOTIFY's counts reflect to its arrival. It can capture NOTIFYs for
+ * the highest seen is counted as out of order) and, with a `due` callback,
+ * records the latency from the event a NOTIFY's counts reflect to its
+ * arrival (the kernel's receive stamp). It can capture NOTIFYs for
  * a baseline to replay. Runs in the pna-bench process, single-threaded. */
 #ifndef PNA_BENCH_SIPSINK_H
 #define PNA_BENCH_SIPSINK_H
@@ -51,6 +52,7 @@ struct bench_sipsink {
 	struct mmsghdr rm[BENCH_SIPSINK_BATCH], sm[BENCH_SIPSINK_BATCH];
 	struct iovec riov[BENCH_SIPSINK_BATCH], siov[BENCH_SIPSINK_BATCH];
 	struct sockaddr_storage raddr[BENCH_SIPSINK_BATCH];
+	char rctl[BENCH_SIPSINK_BATCH][64]; /* control data: the arrival stamp */
 	char rbuf[BENCH_SIPSINK_BATCH][BENCH_SIPSINK_DGRAM];
 	char sbuf[BENCH_SIPSINK_BATCH][2048];
 };

@@ -12,6 +12,8 @@
 
 /* CLOCK_MONOTONIC in seconds. */
 double bench_now(void);
+/* CLOCK_REALTIME in seconds (the clock of socket receive stamps). */
+double bench_realtime(void);
 void bench_sleep(double seconds);
 
 /* One "pna-bench: ..." progress line on stderr. */

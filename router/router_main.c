@@ -351,7 +351,10 @@ static void space_waits(struct router *r)
 	} while (again);
 }
 
-/* One eventfd write per ring per pass, only for a shard that sleeps. */
+/* An eventfd write for each ring with new records whose shard sleeps. Called
+ * after each receive, not only after the pass, so that a sleeping shard
+ * starts on the first connection's events (on the other core) while the
+ * router decodes the rest; a shard that is awake costs one flag load. */
 static void wake_shards(struct router *r)
 {
 	static const uint64_t one = 1;
@@ -519,6 +522,8 @@ static void drain_cqes(struct router *r)
 	io_uring_for_each_cqe(&r->ring, head, cqe)
 	{
 		on_cqe(r, cqe);
+		if (ingest_ud_op(cqe->user_data) == INGEST_OP_RECV)
+			wake_shards(r);
 		n++;
 	}
 	io_uring_cq_advance(&r->ring, n);

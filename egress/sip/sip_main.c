@@ -668,7 +668,7 @@ static bool can_take(const struct sip_worker *w)
 }
 
 /* Replies first, then jobs in batches, so that the cache misses of a
- * batch overlap; the datagrams go out 64 per sendmmsg (sip_net_send).
+ * batch overlap; each batch's datagrams go out in one sendmmsg.
  * true when jobs were left for want of room (answers will make it). */
 static bool drain_shards(struct sip_worker *w)
 {
@@ -703,6 +703,9 @@ static bool drain_shards(struct sip_worker *w)
 						     batch[i + JOB_NEAR].id);
 			job_run(w, &batch[i]);
 		}
+		/* Out now, not when 64 are queued: at ~3 us a NOTIFY the first
+		 * of 64 would wait 0.2 ms for the last. */
+		sip_net_flush(w->net);
 		if (sieve)
 			on_sieve(w, &job);
 		else if (n < JOB_BATCH)
