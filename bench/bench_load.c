@@ -211,9 +211,8 @@ struct bench_sender {
 	struct conn *c; /* ss->n entries */
 	uint32_t nwritten, ncomplete;
 	int epfd;
-	double rate; /* paced: events per second over all streams, or 0 */
-	double t0;   /* paced: when frame 0 was due */
-	double late; /* paced: how late a timed wait usually returns (learned) */
+	double rate;			  /* paced: events per second over all streams, or 0 */
+	double t0;			  /* paced: when frame 0 was due */
 	uint64_t (*gate_done)(void *arg); /* gated: events seen through, or NULL */
 	void *gate_arg;
 	uint64_t gate_window;
@@ -581,17 +580,10 @@ static void *sender_thread(void *arg)
 	s->st.t_start = s->rate > 0 ? s->t0 : bench_now();
 	pthread_mutex_unlock(&s->mu);
 	while (rc == 0 && !finished(s) && !__atomic_load_n(&s->stop, __ATOMIC_RELAXED)) {
-		/* Paced: ask for the wake-up early by how late one usually comes
-		 * (on a VM, 70 us whatever the slack) less 10 us; one before the
-		 * next frame is due just looks again. */
-		double early = s->rate > 0 && s->late > 1e-5 ? s->late - 1e-5 : 0;
-		double ask = wait > early ? wait - early : 0, asked = bench_now();
-		struct timespec ts = { .tv_sec = (time_t)ask,
-				       .tv_nsec = (long)((ask - (double)(time_t)ask) * 1e9) };
+		struct timespec ts = { .tv_sec = (time_t)wait,
+				       .tv_nsec = (long)((wait - (double)(time_t)wait) * 1e9) };
 		int n = epoll_pwait2(s->epfd, evs, 64, &ts, NULL);
 
-		if (n == 0 && ask > 0 && s->rate > 0)
-			s->late += (bench_now() - asked - ask - s->late) / 8;
 		if (n < 0 && errno != EINTR)
 			rc = fail(s, -errno, "epoll_wait: %s", strerror(errno));
 		for (int i = 0; i < n && rc == 0; i++) {
