@@ -22,7 +22,7 @@ struct fake {
 	pthread_t th;
 	uint64_t have; /* highest seq taken; the Welcome asks for have + 1 */
 	uint32_t max_frame;
-	uint64_t drop_at; /* close without acking once have reaches it (once) */
+	uint64_t drop_at; /* close, losing the batch, once have reaches it (once) */
 	int refuse;	  /* answer Hello with this error code */
 	uint64_t dups, gaps, bad_uid, big_frames, conns, batches;
 };
@@ -63,6 +63,7 @@ static int on_hello(struct fake *s, int fd, const Pna__Frame *f)
 static int on_batch(struct fake *s, int fd, const Pna__Frame *f, size_t plen)
 {
 	uint8_t buf[32];
+	uint64_t before = s->have;
 	int n;
 
 	if (f->msg_case != PNA__FRAME__MSG_BATCH)
@@ -84,6 +85,10 @@ static int on_batch(struct fake *s, int fd, const Pna__Frame *f, size_t plen)
 			s->bad_uid++;
 	}
 	if (s->drop_at && s->have >= s->drop_at) {
+		/* a crash before this batch was kept: the Welcome on the next
+		 * connection asks for it again, so the client must resend it
+		 * (not only what happened to be in flight behind it) */
+		s->have = before;
 		s->drop_at = 0;
 		return -1;
 	}
