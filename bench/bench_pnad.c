@@ -240,6 +240,18 @@ void bench_pnad_xmpp(struct bench_pnad *p, struct xmpp_counters *c)
 		memcpy(c, (const void *)&((const struct xmpp_seg *)p->xmpp.base)->c, sizeof(*c));
 }
 
+uint64_t bench_pnad_folded(struct bench_pnad *p)
+{
+	struct sub_counters sc;
+	struct sip_counters c;
+	struct xmpp_counters x;
+
+	bench_pnad_subs(p, &sc);
+	bench_pnad_sip(p, &c);
+	bench_pnad_xmpp(p, &x);
+	return sc.coalesced + c.jobs_empty + c.notify_folded + x.jobs_dropped;
+}
+
 void bench_pnad_memory(const struct bench_pnad *p, uint64_t *shm_bytes, uint64_t *rss_bytes)
 {
 	char prefix[40], path[320], line[256];

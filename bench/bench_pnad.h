@@ -83,6 +83,10 @@ void bench_pnad_subs(const struct bench_pnad *p, struct sub_counters *sum);
 void bench_pnad_sip(struct bench_pnad *p, struct sip_counters *c);
 /* The XMPP worker's counters (zero without an XMPP worker). */
 void bench_pnad_xmpp(struct bench_pnad *p, struct xmpp_counters *c);
+/* Matches that will not be a notification of their own, so far: folded
+ * into a pending note by the shard, found taken by a worker, or folded into
+ * the NOTIFY after the one in flight. */
+uint64_t bench_pnad_folded(struct bench_pnad *p);
 /* Memory pnad holds: shared memory pages in use (its /dev/shm segments'
  * allocated blocks) and the resident set of its processes (VmRSS, shared
  * pages counted in each process that touched them, as ps shows). */

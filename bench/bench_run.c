@@ -43,6 +43,7 @@ struct run_ctx {
 	 * estimated from the outcomes and the mean fan-out (atomic: read by
 	 * the sender's thread). */
 	uint64_t gate_done;
+	uint64_t gate_base; /* bench_pnad_folded at the phase's start */
 };
 
 void bench_run_defaults(struct bench_run_opts *o)
@@ -231,22 +232,15 @@ static uint64_t gate_done(void *arg)
 	return __atomic_load_n(&x->gate_done, __ATOMIC_RELAXED);
 }
 
-/* Outcomes since snapshot a: notifications received, matches coalesced
- * at the shard or folded by a worker; as events, at the mean fan-out. */
-static void gate_update(struct run_ctx *x, const struct snap *a, struct bench_pnad *p,
-			uint64_t received)
+/* Outcomes since the phase began: notifications received, matches folded
+ * (bench_pnad_folded); as events, at the mean fan-out. */
+static void gate_update(struct run_ctx *x, struct bench_pnad *p, uint64_t received)
 {
-	struct snap b;
 	uint64_t out;
 
 	if (!x->matches_expected)
 		return;
-	bench_pnad_subs(p, &b.subs);
-	bench_pnad_sip(p, &b.sip);
-	bench_pnad_xmpp(p, &b.xmpp);
-	out = received + b.subs.coalesced - a->subs.coalesced + b.sip.jobs_empty -
-	      a->sip.jobs_empty + b.sip.notify_folded - a->sip.notify_folded + b.xmpp.jobs_dropped -
-	      a->xmpp.jobs_dropped;
+	out = received + bench_pnad_folded(p) - x->gate_base;
 	__atomic_store_n(
 		&x->gate_done,
 		(uint64_t)((double)out * (double)x->ss.events / (double)x->matches_expected),
@@ -343,6 +337,7 @@ static int stream(struct run_ctx *x, struct bench_pnad *p, const char *phase, do
 	x->sink->due = rate > 0 ? event_due : NULL;
 	x->sink->due_arg = x;
 	snap(p, &a);
+	x->gate_base = bench_pnad_folded(p);
 	bench_pnad_cpu_begin(p);
 	t0 = last_move = bench_now();
 	if ((rc = bench_sender_start(x->snd)) < 0)
@@ -364,7 +359,7 @@ static int stream(struct run_ctx *x, struct bench_pnad *p, const char *phase, do
 		bench_pnad_subs(p, &b.subs);
 		unique = x->sink->notifies - x->sink->repeats + xmpp_messages(x);
 		if (rate <= 0 && x->o->in_flight)
-			gate_update(x, &a, p, unique);
+			gate_update(x, p, unique);
 		if (st.acked + unique != seen)
 			seen = st.acked + unique, last_move = now;
 		progress(x, phase, t0, st.acked, &shown);

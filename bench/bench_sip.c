@@ -162,21 +162,12 @@ struct sip_gate {
 	uint64_t base; /* folded before the run */
 };
 
-static uint64_t folded(struct bench_pnad *p)
-{
-	struct sip_counters c;
-	struct sub_counters sc;
-
-	bench_pnad_sip(p, &c);
-	bench_pnad_subs(p, &sc);
-	return sc.coalesced + c.jobs_empty + c.notify_folded;
-}
-
 static uint64_t gate_done(void *arg)
 {
 	struct sip_gate *g = arg;
 
-	return __atomic_load_n(&g->sink->notifies, __ATOMIC_RELAXED) + folded(g->p) - g->base;
+	return __atomic_load_n(&g->sink->notifies, __ATOMIC_RELAXED) + bench_pnad_folded(g->p) -
+	       g->base;
 }
 
 /* One subscription per account: subscription k on account k. */
@@ -275,7 +266,7 @@ static int run_pnad(const struct sip_opts *o, const char *dir, struct bench_sips
 	s->capture = true;
 	r->c0 = sip_counters(&p);
 	r->s0 = sub_counters(&p);
-	gate.base = folded(&p);
+	gate.base = bench_pnad_folded(&p);
 	if (o->in_flight && (rc = bench_sender_gate(snd, gate_done, &gate, o->in_flight)) < 0)
 		goto out_close;
 	bench_pnad_cpu_begin(&p);
