@@ -450,6 +450,12 @@ static const struct {
 	{ "pnad_sip_auth_nonces_evicted_total", "counter",
 	  "Digest nonces forgotten within their lifetime: the nonce table was full.",
 	  SIPC(auth_nonces_evicted) },
+	{ "pnad_sip_udp_dropped_total", "counter",
+	  "UDP datagrams the kernel refused to send (socket buffer full, no route).",
+	  SIPC(udp_dropped) },
+	{ "pnad_sip_udp_grouped_total", "counter",
+	  "UDP datagrams sent in a GSO group (one send for equal-length datagrams to a peer).",
+	  SIPC(udp_grouped) },
 };
 
 /* The SIP worker: one process, so no labels. */

@@ -20,6 +20,7 @@
 
 #include "bench/bench_sipsink.h"
 #include "bench/bench_util.h"
+#include "lib/udp_batch.h"
 #include "lib/arena.h"
 #include "proto/proto_frame.h"
 
@@ -31,14 +32,13 @@ struct sink_conn {
 	uint8_t *buf; /* cap bytes */
 };
 
-/* The relay's UDP side: datagrams queued for one sendmmsg, answers read
- * into one buffer and dropped. */
+/* The relay's UDP side: datagrams queued in a udp_batch (sent as the SIP
+ * worker sends), answers read into one buffer and dropped. */
 struct relay_out {
 	int fd;
-	uint32_t nq, next; /* queued; next datagram to cycle */
+	uint32_t next; /* next datagram to cycle */
 	uint64_t answered;
-	struct mmsghdr m[64];
-	struct iovec iov[64];
+	struct udp_batch b;
 	char ans[64][512];
 	struct mmsghdr am[64];
 	struct iovec aiov[64];
@@ -105,17 +105,10 @@ static int relay_flush(struct sink_child *k)
 {
 	struct relay_out *o = k->out;
 
-	for (uint32_t off = 0; off < o->nq;) {
-		int n = sendmmsg(o->fd, o->m + off, o->nq - off, 0);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return child_fail(k, n < 0 ? -errno : -EIO, "relay sendmmsg");
-		off += (uint32_t)n;
-	}
-	k->r.datagrams += o->nq;
-	o->nq = 0;
+	udp_batch_flush(&o->b);
+	if (o->b.dropped)
+		return child_fail(k, -EIO, "relay send: datagrams refused");
+	k->r.datagrams = o->b.datagrams;
 	while (k->r.datagrams - o->answered >= k->o->relay->window)
 		relay_answers(o, true);
 	relay_answers(o, false);
@@ -134,10 +127,9 @@ static int relay_event(struct sink_child *k, const char *account)
 	for (uint32_t i = 0; i < fan; i++) {
 		uint32_t d = o->next++ % r->ndgram;
 
-		o->iov[o->nq] = (struct iovec){ (char *)r->dgram + (size_t)d * r->dgram_stride,
-						r->dgram_len[d] };
-		o->m[o->nq].msg_hdr = (struct msghdr){ .msg_iov = &o->iov[o->nq], .msg_iovlen = 1 };
-		if (++o->nq == 64 && relay_flush(k) < 0)
+		udp_batch_add(&o->b, r->dgram + (size_t)d * r->dgram_stride, r->dgram_len[d], NULL,
+			      0, false);
+		if (udp_batch_full(&o->b) && relay_flush(k) < 0)
 			return -EIO;
 	}
 	return 0;
@@ -236,7 +228,7 @@ static void child_loop(struct sink_child *k)
 			else
 				rc = on_readable(k, &k->c[evs[i].data.u32]);
 		}
-		if (rc == 0 && k->out && k->out->nq)
+		if (rc == 0 && k->out && k->out->b.n)
 			rc = relay_flush(k);
 	}
 }
@@ -273,6 +265,7 @@ static int child_setup(struct sink_child *k, int lfd)
 			return child_fail(k, k->out->fd, "relay socket");
 		if (connect(k->out->fd, (struct sockaddr *)&to, sizeof(to)) < 0)
 			return child_fail(k, -errno, "relay connect");
+		udp_batch_init(&k->out->b, k->out->fd);
 	}
 	k->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (k->epfd < 0 || fcntl(lfd, F_SETFL, O_NONBLOCK) < 0 ||

@@ -20,6 +20,7 @@
 #include "bench/bench_pnad.h"
 #include "bench/bench_sipsink.h"
 #include "bench/bench_util.h"
+#include "lib/udp_batch.h"
 
 #define CREDENTIAL "secret"
 #define TARGET_RATIO 0.6 /* issue #4 */
@@ -315,15 +316,17 @@ out_free:
 }
 
 /* The baseline sender (a forked child): `want` captured NOTIFYs, cycled,
- * with sendmmsg to the sink, at most `window` of them unanswered. */
+ * to the sink through udp_batch (GSO groups in one sendmmsg, as the SIP
+ * worker sends), at most `window` of them unanswered. */
 static void base_sender(const struct bench_sipsink *s, uint64_t want, uint32_t window, int report)
 {
 	struct sockaddr_in to = { .sin_family = AF_INET,
 				  .sin_port = htons(s->port),
 				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	static char rbuf[BATCH][512];
-	struct mmsghdr sm[BATCH], rm[BATCH];
-	struct iovec siov[BATCH], riov[BATCH];
+	static struct udp_batch out;
+	struct mmsghdr rm[BATCH];
+	struct iovec riov[BATCH];
 	uint64_t sent = 0, answered = 0;
 	uint16_t port;
 	int fd = bench_udp_socket(&port);
@@ -331,7 +334,7 @@ static void base_sender(const struct bench_sipsink *s, uint64_t want, uint32_t w
 
 	if (fd < 0 || connect(fd, (struct sockaddr *)&to, sizeof(to)) < 0)
 		_exit(1);
-	memset(sm, 0, sizeof(sm));
+	udp_batch_init(&out, fd);
 	memset(rm, 0, sizeof(rm));
 	for (int i = 0; i < BATCH; i++) {
 		riov[i] = (struct iovec){ rbuf[i], sizeof(rbuf[i]) };
@@ -339,22 +342,17 @@ static void base_sender(const struct bench_sipsink *s, uint64_t want, uint32_t w
 		rm[i].msg_hdr.msg_iovlen = 1;
 	}
 	while (sent < want) {
-		int q = 0, n;
+		int n;
 
-		while (sent < want && q < BATCH && sent - answered < window) {
+		while (sent < want && !udp_batch_full(&out) && sent - answered < window) {
 			uint32_t c = (uint32_t)(sent % s->ncap);
 
-			siov[q] = (struct iovec){ s->cap[c], s->cap_len[c] };
-			sm[q].msg_hdr.msg_iov = &siov[q];
-			sm[q].msg_hdr.msg_iovlen = 1;
-			q++, sent++;
+			udp_batch_add(&out, s->cap[c], s->cap_len[c], NULL, 0, false);
+			sent++;
 		}
-		for (int off = 0; off < q;) {
-			n = sendmmsg(fd, sm + off, (unsigned)(q - off), 0);
-			if (n <= 0)
-				_exit(1);
-			off += n;
-		}
+		udp_batch_flush(&out);
+		if (out.dropped)
+			_exit(1);
 		n = recvmmsg(fd, rm, BATCH, sent - answered < window ? MSG_DONTWAIT : 0, NULL);
 		if (n > 0)
 			answered += (uint64_t)n;
@@ -419,11 +417,14 @@ static void report(const struct sip_opts *o, const struct sip_run *pn, const str
 	       bench_si(a, sizeof(a), pn->rate), bench_si(c, sizeof(c), b->rate), ratio,
 	       TARGET_RATIO);
 	printf("  events in %s (acked %llu in %.2f s), NOTIFYs out %s in %.2f s, coalesced %lld; "
-	       "pnad counters: sent %llu, 200 %llu, retransmits %llu, failures %llu, busy %llu\n",
+	       "pnad counters: sent %llu (%llu in GSO groups), 200 %llu, retransmits %llu, "
+	       "failures %llu, "
+	       "busy %llu\n",
 	       bench_si(e, sizeof(e), (double)pn->events), (unsigned long long)pn->acked,
 	       pn->t_events, bench_si(n, sizeof(n), (double)pn->notifies), pn->secs,
 	       (long long)pn->acked - (long long)pn->notifies,
 	       (unsigned long long)(pn->c1.notifies_sent - pn->c0.notifies_sent),
+	       (unsigned long long)(pn->c1.udp_grouped - pn->c0.udp_grouped),
 	       (unsigned long long)(pn->c1.notify_ok - pn->c0.notify_ok),
 	       (unsigned long long)(pn->c1.notify_retransmits - pn->c0.notify_retransmits),
 	       (unsigned long long)(pn->c1.notify_failures - pn->c0.notify_failures),

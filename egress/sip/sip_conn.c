@@ -17,6 +17,7 @@
 
 #include "egress/sip/sip_parse.h"
 #include "egress/sip/sip_tls.h"
+#include "lib/udp_batch.h"
 
 #define TAG_UDP 1ull
 #define TAG_LISTEN 2ull
@@ -26,7 +27,6 @@
 
 #define RX_CAP (SIP_MAX_MSG + 1024)
 #define TX_CAP (256 * 1024)
-#define UDP_BATCH 64
 #define UDP_DGRAM 4096
 #define RECV_BATCH 64 /* 200s to a batch of NOTIFYs come together */
 
@@ -51,12 +51,10 @@ struct sip_net {
 	struct sip_tls *tls;
 	uint32_t nconns, nused; /* slots, slots in use */
 	struct conn *conns;
-	/* outgoing datagrams of this pass */
-	unsigned nout;
-	struct mmsghdr out[UDP_BATCH];
-	struct iovec out_iov[UDP_BATCH];
-	struct sockaddr_storage out_addr[UDP_BATCH];
-	char out_buf[UDP_BATCH][UDP_DGRAM];
+	/* outgoing datagrams of this pass, copied: callers build on the stack */
+	struct udp_batch out;
+	struct sockaddr_storage out_addr[UDP_BATCH_MAX];
+	char out_buf[UDP_BATCH_MAX][UDP_DGRAM];
 	/* incoming */
 	struct mmsghdr in[RECV_BATCH];
 	struct iovec in_iov[RECV_BATCH];
@@ -187,6 +185,7 @@ int sip_net_open(const char *host, uint16_t port, uint32_t max_conns, int epfd, 
 		goto err_free;
 	}
 	n->udp = rc;
+	udp_batch_init(&n->out, n->udp);
 	if ((rc = bind_sock(SOCK_STREAM, &ss, len)) < 0) {
 		snprintf(err, errlen, "sip_listen: tcp %s:%u: %s", host, port, strerror(-rc));
 		goto err_free;
@@ -639,39 +638,29 @@ int sip_net_send(struct sip_net *n, const struct sip_peer *to, const char *buf, 
 	}
 	if (len > UDP_DGRAM)
 		return -EMSGSIZE;
-	if (n->nout == UDP_BATCH)
+	if (udp_batch_full(&n->out))
 		sip_net_flush(n);
 	{
-		unsigned i = n->nout++;
+		unsigned i = n->out.n;
+		/* A response goes out before anything queued after it for its
+		 * peer: the NOTIFY that follows a 2xx must not overtake it. */
+		bool response = len > 4 && !memcmp(buf, "SIP/", 4);
 
 		memcpy(n->out_buf[i], buf, len);
 		n->out_addr[i] = to->addr;
-		n->out_iov[i] = (struct iovec){ n->out_buf[i], len };
-		memset(&n->out[i], 0, sizeof(n->out[i]));
-		n->out[i].msg_hdr.msg_name = &n->out_addr[i];
-		n->out[i].msg_hdr.msg_namelen = to->alen;
-		n->out[i].msg_hdr.msg_iov = &n->out_iov[i];
-		n->out[i].msg_hdr.msg_iovlen = 1;
+		udp_batch_add(&n->out, n->out_buf[i], len, (const struct sockaddr *)&n->out_addr[i],
+			      to->alen, response);
 	}
 	return 0;
 }
 
 void sip_net_flush(struct sip_net *n)
 {
-	unsigned done = 0;
+	uint64_t dropped = n->out.dropped, grouped = n->out.grouped;
 
-	while (done < n->nout) {
-		int r = sendmmsg(n->udp, n->out + done, n->nout - done, 0);
-
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			done++; /* drop the one the kernel refused (UDP is lossy anyway) */
-			continue;
-		}
-		done += (unsigned)r;
-	}
-	n->nout = 0;
+	udp_batch_flush(&n->out);
+	SIP_COUNT(n->seg, udp_dropped, n->out.dropped - dropped);
+	SIP_COUNT(n->seg, udp_grouped, n->out.grouped - grouped);
 	for (uint32_t i = 0; n->nused && i < n->nconns; i++) {
 		struct conn *c = &n->conns[i];
 

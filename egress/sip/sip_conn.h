@@ -1,5 +1,5 @@
 /* sip_conn: the SIP worker's transports: one UDP socket (sends batched
- * with sendmmsg), a TCP listener, optionally a TLS listener (sip_tls.h),
+ * through udp_batch: GSO groups in one sendmmsg), a TCP listener, optionally a TLS listener (sip_tls.h),
  * and preallocated connection slots (TCP accepted or dialled, TLS
  * accepted; reused per peer), all on one epoll. Messages are
  * framed here (TCP by Content-Length through sip_parse) and handed to the

@@ -14,7 +14,7 @@
 #include "egress/sip/sip_parse.h"
 #include "lib/shm.h"
 
-#define SIP_SEG_KIND 0x53495032u /* "SIP2" */
+#define SIP_SEG_KIND 0x53495033u /* "SIP3" */
 
 /* Relaxed counters, one writer (the SIP worker). */
 struct sip_counters {
@@ -51,6 +51,8 @@ struct sip_counters {
 	uint64_t auth_replays;		   /* right digest answers whose nonce count was used */
 	uint64_t auth_uri_mismatch;	   /* digest answers for another URI (400) */
 	uint64_t auth_nonces_evicted;	   /* nonces forgotten within their lifetime (table full) */
+	uint64_t udp_dropped;		   /* datagrams the kernel refused to send */
+	uint64_t udp_grouped;		   /* datagrams sent in a GSO group of two or more */
 };
 
 #define SIP_DLG_TARGET 464

@@ -1,0 +1,197 @@
+/* test_udp_batch: what peers receive from a udp_batch over loopback: every
+ * datagram intact and once, to its own peer, equal-length ones grouped
+ * when the kernel has UDP GSO, barriers keeping their place, and the
+ * same datagrams when GSO is off or refused. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "lib/udp_batch.h"
+
+#define MAXD 128
+
+struct peer {
+	int fd;
+	struct sockaddr_in addr;
+};
+
+static void peer_open(struct peer *p)
+{
+	socklen_t len = sizeof(p->addr);
+	int rcvbuf = 1 << 20;
+
+	p->fd = socket(AF_INET, SOCK_DGRAM, 0);
+	memset(&p->addr, 0, sizeof(p->addr));
+	p->addr.sin_family = AF_INET;
+	p->addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	setsockopt(p->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+	if (p->fd < 0 || bind(p->fd, (struct sockaddr *)&p->addr, sizeof(p->addr)) < 0 ||
+	    getsockname(p->fd, (struct sockaddr *)&p->addr, &len) < 0)
+		abort();
+}
+
+/* Datagram `id` of length len: "<id>:" then filler. */
+static size_t make(char *buf, unsigned id, size_t len)
+{
+	int n = snprintf(buf, len, "%u:", id);
+
+	memset(buf + n, 'a' + (char)(id % 26), len - (size_t)n);
+	return len;
+}
+
+/* Read what p has (waiting up to 1 s for the first) into ids[], checking
+ * each datagram is what make() wrote. The number read. */
+static unsigned drain(const struct peer *p, unsigned *ids, unsigned max)
+{
+	char buf[4096], want[4096];
+	unsigned n = 0;
+	struct pollfd pfd = { .fd = p->fd, .events = POLLIN };
+
+	while (n < max && poll(&pfd, 1, n ? 100 : 1000) > 0) {
+		ssize_t r = recv(p->fd, buf, sizeof(buf), 0);
+		unsigned id;
+
+		if (r <= 0 || sscanf(buf, "%u:", &id) != 1)
+			break;
+		CHECK(make(want, id, (size_t)r) == (size_t)r && !memcmp(buf, want, (size_t)r));
+		ids[n++] = id;
+	}
+	return n;
+}
+
+static void add(struct udp_batch *b, char (*bufs)[4096], unsigned id, size_t len,
+		const struct peer *to, bool barrier)
+{
+	udp_batch_add(b, bufs[id], make(bufs[id], id, len), (const struct sockaddr *)&to->addr,
+		      sizeof(to->addr), barrier);
+}
+
+/* 64 datagrams of three lengths, alternating over two peers: each peer gets
+ * its 32, intact, once; grouped when the kernel can. */
+static void two_peers(int fd, bool gso)
+{
+	static char bufs[MAXD][4096];
+	struct udp_batch b;
+	struct peer p[2];
+	unsigned ids[MAXD], seen[UDP_BATCH_MAX] = { 0 };
+
+	peer_open(&p[0]);
+	peer_open(&p[1]);
+	udp_batch_init(&b, fd);
+	if (!gso)
+		b.gso = false;
+	for (unsigned i = 0; i < UDP_BATCH_MAX; i++)
+		add(&b, bufs, i, 550 + i % 3, &p[i % 2], false);
+	CHECK(udp_batch_full(&b));
+	udp_batch_flush(&b);
+	CHECK_EQ(b.n, 0);
+	CHECK_EQ(b.datagrams, UDP_BATCH_MAX);
+	CHECK_EQ(b.dropped, 0);
+	for (int k = 0; k < 2; k++) {
+		unsigned n = drain(&p[k], ids, MAXD);
+
+		CHECK_EQ(n, UDP_BATCH_MAX / 2);
+		for (unsigned j = 0; j < n; j++) {
+			CHECK(ids[j] < UDP_BATCH_MAX && ids[j] % 2 == (unsigned)k);
+			if (ids[j] < UDP_BATCH_MAX)
+				seen[ids[j]]++;
+		}
+	}
+	for (unsigned i = 0; i < UDP_BATCH_MAX; i++)
+		CHECK_EQ(seen[i], 1);
+	if (gso && b.gso) {
+		/* 6 groups of 10 or 11 (peer x length): 6 sends, not 64 */
+		CHECK_EQ(b.grouped, UDP_BATCH_MAX);
+		CHECK_EQ(b.sends, 6);
+	} else {
+		CHECK_EQ(b.grouped, 0);
+		CHECK_EQ(b.sends, UDP_BATCH_MAX);
+	}
+	printf("two peers, gso %s: %llu datagrams in %llu sends\n", b.gso ? "on" : "off",
+	       (unsigned long long)b.datagrams, (unsigned long long)b.sends);
+	close(p[0].fd);
+	close(p[1].fd);
+}
+
+/* Three datagrams, a barrier (a response), three more of the first
+ * length, and one longer than a GSO segment may be: the barrier arrives
+ * after the first three and before the last, the long one intact. */
+static void barrier(int fd)
+{
+	static char bufs[MAXD][4096];
+	struct udp_batch b;
+	struct peer p;
+	unsigned ids[MAXD], at_barrier = MAXD, n;
+
+	peer_open(&p);
+	udp_batch_init(&b, fd);
+	for (unsigned i = 0; i < 3; i++)
+		add(&b, bufs, i, 600, &p, false);
+	add(&b, bufs, 3, 300, &p, true);
+	for (unsigned i = 4; i < 7; i++)
+		add(&b, bufs, i, 600, &p, false);
+	add(&b, bufs, 7, UDP_BATCH_GSO_LEN + 100, &p, false);
+	udp_batch_flush(&b);
+	n = drain(&p, ids, MAXD);
+	CHECK_EQ(n, 8);
+	for (unsigned j = 0; j < n; j++)
+		if (ids[j] == 3)
+			at_barrier = j;
+	CHECK_EQ(at_barrier, 3);
+	for (unsigned j = 0; j < n; j++) {
+		if (ids[j] < 3)
+			CHECK(j < at_barrier);
+		if (ids[j] >= 4 && ids[j] < 7)
+			CHECK(j > at_barrier && j < MAXD);
+	}
+	if (b.gso)
+		CHECK_EQ(b.grouped, 6);
+	close(p.fd);
+}
+
+/* A socket that sends without UDP checksums cannot use GSO (the kernel
+ * says EINVAL): the group goes out one datagram at a time, nothing lost. */
+static void refused(int fd)
+{
+	static char bufs[MAXD][4096];
+	struct udp_batch b;
+	struct peer p;
+	unsigned ids[MAXD];
+	int one = 1;
+
+	peer_open(&p);
+	udp_batch_init(&b, fd);
+	if (!b.gso || setsockopt(fd, SOL_SOCKET, SO_NO_CHECK, &one, sizeof(one)) < 0) {
+		printf("refused: skipped (no GSO or no SO_NO_CHECK here)\n");
+		close(p.fd);
+		return;
+	}
+	for (unsigned i = 0; i < 10; i++)
+		add(&b, bufs, i, 500, &p, false);
+	udp_batch_flush(&b);
+	CHECK_EQ(drain(&p, ids, MAXD), 10);
+	CHECK_EQ(b.datagrams, 10);
+	CHECK_EQ(b.dropped, 0);
+	CHECK_EQ(b.grouped, 0);
+	close(p.fd);
+}
+
+int main(void)
+{
+	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+
+	if (fd < 0)
+		abort();
+	two_peers(fd, true);
+	two_peers(fd, false);
+	barrier(fd);
+	refused(fd);
+	close(fd);
+	return check_summary();
+}
