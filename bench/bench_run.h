@@ -85,10 +85,13 @@ struct bench_run_result {
 	uint32_t subs_made;
 	uint64_t fan_max; /* subscribers of the most subscribed account */
 	struct bench_phase max, lat;
+	/* The relay baseline, run with GSO groups and with one datagram per
+	 * send: its figures are the faster run's, the limit of this machine. */
 	bool base_ran;
 	uint64_t base_datagrams;
-	double base_secs, base_rate, base_cpu; /* relay */
-	double ratio;			       /* max.notifies_per_s / base_rate */
+	double base_secs, base_rate, base_cpu;
+	double base_rate_gso, base_rate_single;
+	double ratio;		/* max.notifies_per_s / base_rate */
 	double shm_per_sub_fit; /* read back from a sweep over subs: the fit's slope */
 };
 

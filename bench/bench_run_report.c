@@ -85,7 +85,7 @@ static void print_phase(FILE *f, const char *name, const struct bench_phase *p,
 void bench_run_print(FILE *f, const struct bench_run_result *r)
 {
 	const struct bench_run_opts *o = &r->o;
-	char a[16], b[16];
+	char a[16], b[16], g[16], one[16];
 
 	fprintf(f,
 		"pna-bench run: %u accounts, %u SIP subscriptions (%s fan-out, at most %llu on one "
@@ -99,10 +99,12 @@ void bench_run_print(FILE *f, const struct bench_run_result *r)
 	print_phase(f, "latency", &r->lat, r);
 	if (r->base_ran)
 		fprintf(f,
-			"baseline relay: %s NOTIFYs/s (%llu datagrams in %.2f s, %.2f CPU s); "
+			"baseline relay: %s NOTIFYs/s (%llu datagrams in %.2f s, %.2f CPU s; the "
+			"faster of GSO groups %s/s and one datagram per send %s/s); "
 			"pnad / baseline %.2f\n",
 			bench_si(a, sizeof(a), r->base_rate), (unsigned long long)r->base_datagrams,
-			r->base_secs, r->base_cpu, r->ratio);
+			r->base_secs, r->base_cpu, bench_si(g, sizeof(g), r->base_rate_gso),
+			bench_si(one, sizeof(one), r->base_rate_single), r->ratio);
 	(void)b;
 }
 
@@ -208,6 +210,8 @@ void bench_run_json(struct bench_json *j, const char *key, const struct bench_ru
 	bench_json_num(j, "seconds", r->base_secs);
 	bench_json_num(j, "notifies_per_s", r->base_rate);
 	bench_json_num(j, "cpu_s", r->base_cpu);
+	bench_json_num(j, "gso_notifies_per_s", r->base_rate_gso);
+	bench_json_num(j, "single_notifies_per_s", r->base_rate_single);
 	bench_json_end(j);
 	bench_json_num(j, "ratio", r->ratio);
 	bench_json_end(j);

@@ -266,6 +266,7 @@ static int child_setup(struct sink_child *k, int lfd)
 		if (connect(k->out->fd, (struct sockaddr *)&to, sizeof(to)) < 0)
 			return child_fail(k, -errno, "relay connect");
 		udp_batch_init(&k->out->b, k->out->fd);
+		k->out->b.gso = k->out->b.gso && k->o->relay->gso;
 	}
 	k->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (k->epfd < 0 || fcntl(lfd, F_SETFL, O_NONBLOCK) < 0 ||

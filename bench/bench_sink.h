@@ -16,7 +16,7 @@
 
 /* The relay baseline of `pna-bench run` (with decode): for every event of
  * account "user<k>@...", fan[k] pre-built datagrams (dgram, cycled) go to
- * 127.0.0.1:udp_port with sendmmsg, at most `window` of them unanswered
+ * 127.0.0.1:udp_port through udp_batch, at most `window` of them unanswered
  * (the receiver answers each): pnad's job without routing, state or
  * matching. */
 struct bench_relay {
@@ -27,6 +27,7 @@ struct bench_relay {
 	const uint16_t *dgram_len;
 	uint32_t ndgram, dgram_stride;
 	uint32_t window;
+	bool gso; /* datagrams in GSO groups (udp_batch), else one per send */
 };
 
 struct bench_sink_opts {

@@ -26,11 +26,13 @@
 #define TARGET_RATIO 0.6 /* issue #4 */
 #define BATCH BENCH_SIPSINK_BATCH
 #define IDLE_END 0.5 /* seconds without a NOTIFY once the events are acked */
+#define ROUNDS_MAX 20
 
 struct sip_opts {
 	struct bench_flood_opts f;
 	uint32_t window;    /* the baseline's NOTIFYs unanswered */
 	uint32_t in_flight; /* pnad run: events without an outcome at the sink, 0: flood */
+	uint32_t rounds;    /* pnad run + baselines, events split over them */
 	char pnad_buf[4096];
 };
 
@@ -41,7 +43,10 @@ void bench_sip_usage(FILE *f)
 	fprintf(f,
 		"usage: pna-bench sip [options]\n"
 		"  -a, --accounts N    subscriptions, one account each (10000)\n"
-		"  -e, --events N      MessageNew events streamed (1M)\n"
+		"  -e, --events N      MessageNew events streamed, over all rounds (1M)\n"
+		"  -r, --rounds N      rounds of the pnad run and the baselines right after\n"
+		"                      it, after one warm-up run of as many events; the\n"
+		"                      report takes the median round (3, at most %d)\n"
 		"  -b, --batch N       events per ingest frame (64)\n"
 		"  -w, --window N      baseline NOTIFYs in flight, unanswered (256)\n"
 		"  -W, --in-flight N   pnad run: events written whose NOTIFY has not\n"
@@ -51,23 +56,16 @@ void bench_sip_usage(FILE *f)
 		"  -p, --pnad PATH     pnad binary (next to pna-bench)\n"
 		"      --check         exit 1 when the ratio is below %.1f\n"
 		"      --keep          keep the temporary directory (config, log)\n",
-		TARGET_RATIO);
+		ROUNDS_MAX, TARGET_RATIO);
 }
 
 static int parse_opts(int argc, char **argv, struct sip_opts *o)
 {
 	static const struct option lo[] = {
-		{ "accounts", 1, 0, 'a' },
-		{ "events", 1, 0, 'e' },
-		{ "batch", 1, 0, 'b' },
-		{ "window", 1, 0, 'w' },
-		{ "in-flight", 1, 0, 'W' },
-		{ "duration", 1, 0, 'd' },
-		{ "pnad", 1, 0, 'p' },
-		{ "check", 0, 0, 'C' },
-		{ "keep", 0, 0, 'K' },
-		{ "help", 0, 0, 'h' },
-		{ 0, 0, 0, 0 },
+		{ "accounts", 1, 0, 'a' }, { "events", 1, 0, 'e' },    { "batch", 1, 0, 'b' },
+		{ "window", 1, 0, 'w' },   { "in-flight", 1, 0, 'W' }, { "rounds", 1, 0, 'r' },
+		{ "duration", 1, 0, 'd' }, { "pnad", 1, 0, 'p' },      { "check", 0, 0, 'C' },
+		{ "keep", 0, 0, 'K' },	   { "help", 0, 0, 'h' },      { 0, 0, 0, 0 },
 	};
 	uint64_t v;
 	int c, rc;
@@ -76,8 +74,14 @@ static int parse_opts(int argc, char **argv, struct sip_opts *o)
 	bench_flood_defaults(&o->f);
 	o->window = 256;
 	o->in_flight = 1024;
-	while ((c = getopt_long(argc, argv, "a:e:b:w:W:d:p:h", lo, NULL)) != -1) {
+	o->rounds = 3;
+	while ((c = getopt_long(argc, argv, "a:e:b:w:W:r:d:p:h", lo, NULL)) != -1) {
 		switch (c) {
+		case 'r':
+			if (bench_opt_num("sip", "rounds", optarg, 1, ROUNDS_MAX, &v) < 0)
+				return -EINVAL;
+			o->rounds = (uint32_t)v;
+			break;
 		case 'W':
 			if (bench_opt_num("sip", "in-flight", optarg, 0, 1u << 24, &v) < 0)
 				return -EINVAL;
@@ -225,52 +229,80 @@ static void window_end(const struct sip_window *w, double pnad, struct sip_run *
 	}
 }
 
-static int run_pnad(const struct sip_opts *o, const char *dir, struct bench_sipsink *s,
-		    struct sip_run *r)
+/* pnad for the rounds: the events' streams, the process, the sink
+ * subscribed. */
+struct sip_pnad {
+	struct bench_streams ss;
+	struct bench_pnad p;
+	struct bench_sipsink *s;
+};
+
+static void pnad_teardown(struct sip_pnad *x)
 {
+	bench_pnad_stop(&x->p);
+	bench_streams_free(&x->ss);
+}
+
+static int pnad_setup(const struct sip_opts *o, const char *dir, struct bench_sipsink *s,
+		      struct sip_pnad *x)
+{
+	uint64_t per_round = o->f.events / o->rounds;
 	struct bench_workload w = { .conns = 1,
-				    .events = o->f.events,
+				    .events = per_round ? per_round : 1,
 				    .per_frame = o->f.per_frame,
 				    .accounts = o->f.accounts,
 				    .credential = CREDENTIAL };
-	struct bench_streams ss;
-	struct bench_sender *snd = NULL;
-	struct bench_send_status st;
-	struct bench_pnad p;
-	struct sip_window win;
-	struct sip_gate gate = { .sink = s, .p = &p };
 	uint16_t sip_port;
-	char err[256];
-	double t0, sub0 = bench_now();
+	double sub0 = bench_now();
 	int rc;
 
-	memset(r, 0, sizeof(*r));
-	if ((rc = bench_streams_encode(&w, 1, &ss)) < 0)
+	x->s = s;
+	if ((rc = bench_streams_encode(&w, 1, &x->ss)) < 0)
 		return rc;
-	if ((rc = pnad_start(o, dir, &p, &sip_port)) < 0)
-		goto out_free;
+	if ((rc = pnad_start(o, dir, &x->p, &sip_port)) < 0) {
+		bench_streams_free(&x->ss);
+		return rc;
+	}
 	rc = bench_sipsink_subscribe(s, sip_port, 512);
 	bench_progress("sip: %llu of %u subscribed, %llu initial NOTIFYs, in %.2f s",
 		       (unsigned long long)s->subs_ok, o->f.accounts,
 		       (unsigned long long)s->notifies, bench_now() - sub0);
 	if (rc < 0 && s->subs_ok == 0) {
-		fprintf(stderr, "pna-bench: sip: no subscription made; pnad log %s:\n", p.log);
-		bench_dump_file(p.log, "  pnad| ", 6000);
-		goto out_stop;
+		fprintf(stderr, "pna-bench: sip: no subscription made; pnad log %s:\n", x->p.log);
+		bench_dump_file(x->p.log, "  pnad| ", 6000);
+		pnad_teardown(x);
+		return rc;
 	}
-	rc = bench_sender_open(&ss, p.port, BENCH_SEND_ACKED, 30, &snd, err, sizeof(err));
+	return 0;
+}
+
+/* One round: the streams' next events (the sender resumes where pnad's
+ * ack left off), as fast as the gate lets them in. */
+static int pnad_round(const struct sip_opts *o, struct sip_pnad *x, struct sip_run *r)
+{
+	struct bench_sipsink *s = x->s;
+	struct bench_sender *snd = NULL;
+	struct bench_send_status st;
+	struct sip_window win;
+	struct sip_gate gate = { .sink = s, .p = &x->p };
+	char err[256];
+	double t0;
+	int rc;
+
+	memset(r, 0, sizeof(*r));
+	rc = bench_sender_open(&x->ss, x->p.port, BENCH_SEND_ACKED, 30, &snd, err, sizeof(err));
 	if (rc < 0) {
 		fprintf(stderr, "pna-bench: sip: %s\n", err);
-		goto out_stop;
+		return rc;
 	}
 	bench_sipsink_reset(s);
 	s->capture = true;
-	r->c0 = sip_counters(&p);
-	r->s0 = sub_counters(&p);
-	gate.base = bench_pnad_folded(&p);
+	r->c0 = sip_counters(&x->p);
+	r->s0 = sub_counters(&x->p);
+	gate.base = bench_pnad_folded(&x->p);
 	if (o->in_flight && (rc = bench_sender_gate(snd, gate_done, &gate, o->in_flight)) < 0)
 		goto out_close;
-	bench_pnad_cpu_begin(&p);
+	bench_pnad_cpu_begin(&x->p);
 	window_begin(&win);
 	t0 = win.t;
 	if ((rc = bench_sender_start(snd)) < 0)
@@ -293,14 +325,14 @@ static int run_pnad(const struct sip_opts *o, const char *dir, struct bench_sips
 			break;
 		}
 	}
-	bench_pnad_cpu_end(&p, &r->cpu);
+	bench_pnad_cpu_end(&x->p, &r->cpu);
 	r->worker_cpu = r->cpu.sip;
 	window_end(&win, r->cpu.total, r);
 	r->t_events = st.t_acked > t0 ? st.t_acked - t0 : 0;
-	r->c1 = sip_counters(&p);
-	r->s1 = sub_counters(&p);
+	r->c1 = sip_counters(&x->p);
+	r->s1 = sub_counters(&x->p);
 	r->acked = st.acked;
-	r->events = ss.events;
+	r->events = x->ss.events;
 	r->notifies = s->notifies;
 	r->secs = s->t_last > t0 ? s->t_last - t0 : 0;
 	r->rate = r->secs > 0 ? (double)r->notifies / r->secs : 0;
@@ -308,17 +340,15 @@ static int run_pnad(const struct sip_opts *o, const char *dir, struct bench_sips
 out_close:
 	bench_sender_close(snd, &st);
 	r->sender_cpu = st.cpu;
-out_stop:
-	bench_pnad_stop(&p);
-out_free:
-	bench_streams_free(&ss);
 	return rc;
 }
 
 /* The baseline sender (a forked child): `want` captured NOTIFYs, cycled,
  * to the sink through udp_batch (GSO groups in one sendmmsg, as the SIP
- * worker sends), at most `window` of them unanswered. */
-static void base_sender(const struct bench_sipsink *s, uint64_t want, uint32_t window, int report)
+ * worker sends, or with !gso one datagram per send), at most `window` of
+ * them unanswered. */
+static void base_sender(const struct bench_sipsink *s, uint64_t want, uint32_t window, bool gso,
+			int report)
 {
 	struct sockaddr_in to = { .sin_family = AF_INET,
 				  .sin_port = htons(s->port),
@@ -335,6 +365,7 @@ static void base_sender(const struct bench_sipsink *s, uint64_t want, uint32_t w
 	if (fd < 0 || connect(fd, (struct sockaddr *)&to, sizeof(to)) < 0)
 		_exit(1);
 	udp_batch_init(&out, fd);
+	out.gso = out.gso && gso;
 	memset(rm, 0, sizeof(rm));
 	for (int i = 0; i < BATCH; i++) {
 		riov[i] = (struct iovec){ rbuf[i], sizeof(rbuf[i]) };
@@ -362,7 +393,7 @@ static void base_sender(const struct bench_sipsink *s, uint64_t want, uint32_t w
 	_exit(0);
 }
 
-static int run_base(const struct sip_opts *o, struct bench_sipsink *s, uint64_t want,
+static int run_base(const struct sip_opts *o, struct bench_sipsink *s, uint64_t want, bool gso,
 		    struct sip_run *r)
 {
 	struct sip_window win;
@@ -381,7 +412,7 @@ static int run_base(const struct sip_opts *o, struct bench_sipsink *s, uint64_t 
 		return -errno;
 	if (pid == 0) {
 		close(pfd[0]);
-		base_sender(s, want, o->window, pfd[1]);
+		base_sender(s, want, o->window, gso, pfd[1]);
 	}
 	close(pfd[1]);
 	deadline = t0 + o->f.duration + 5;
@@ -407,19 +438,51 @@ static double per_notify(double cpu, uint64_t notifies)
 	return notifies ? 1e6 * cpu / (double)notifies : 0;
 }
 
-static void report(const struct sip_opts *o, const struct sip_run *pn, const struct sip_run *b)
+/* A round: pnad's events and, right after them on the same machine, the
+ * baseline both ways: [0] GSO groups, [1] one datagram per send. The
+ * faster is the round's baseline. The machine's speed drifts between
+ * seconds (a VM's neighbours), so a round's ratio compares runs that were
+ * close in time, and the report takes the median round. */
+struct sip_round {
+	struct sip_run pn, base[2];
+};
+
+static const struct sip_run *round_base(const struct sip_round *r)
 {
-	char a[16], c[16], e[16], n[16];
-	double ratio = b->rate > 0 ? pn->rate / b->rate : 0;
+	return &r->base[r->base[1].rate > r->base[0].rate];
+}
+
+static double round_ratio(const struct sip_round *r)
+{
+	double b = round_base(r)->rate;
+
+	return b > 0 ? r->pn.rate / b : 0;
+}
+
+/* The round whose ratio is the median (the lower middle of an even count). */
+static unsigned median_round(const struct sip_round *r, unsigned n)
+{
+	unsigned idx[ROUNDS_MAX] = { 0 };
+
+	for (unsigned i = 0; i < n; i++) {
+		unsigned j = i;
+
+		for (; j > 0 && round_ratio(&r[idx[j - 1]]) > round_ratio(&r[i]); j--)
+			idx[j] = idx[j - 1];
+		idx[j] = i;
+	}
+	return idx[(n - 1) / 2];
+}
+
+static void report_run(const struct sip_opts *o, const struct sip_round *rd)
+{
+	const struct sip_run *pn = &rd->pn;
+	char e[16], n[16], c[16];
 	double other = pn->cpu.other; /* the supervisor */
 
-	printf("sip notify  pnad %s/s  baseline %s/s  ratio %.2f  (target >= %.1f)\n",
-	       bench_si(a, sizeof(a), pn->rate), bench_si(c, sizeof(c), b->rate), ratio,
-	       TARGET_RATIO);
 	printf("  events in %s (acked %llu in %.2f s), NOTIFYs out %s in %.2f s, coalesced %lld; "
 	       "pnad counters: sent %llu (%llu in GSO groups), 200 %llu, retransmits %llu, "
-	       "failures %llu, "
-	       "busy %llu\n",
+	       "failures %llu, busy %llu\n",
 	       bench_si(e, sizeof(e), (double)pn->events), (unsigned long long)pn->acked,
 	       pn->t_events, bench_si(n, sizeof(n), (double)pn->notifies), pn->secs,
 	       (long long)pn->acked - (long long)pn->notifies,
@@ -443,17 +506,72 @@ static void report(const struct sip_opts *o, const struct sip_run *pn, const str
 	       per_notify(pn->cpu.shards, pn->notifies), pn->cpu.router,
 	       per_notify(pn->cpu.router, pn->notifies), other, pn->sink_cpu,
 	       per_notify(pn->sink_cpu, pn->notifies), pn->sender_cpu, pn->other_load);
-	printf("  baseline: sender %.2f s (%.2f us per NOTIFY), sink %.2f s (%.2f), over %.2f s, "
-	       "%u in flight; other load %.2f cores\n",
-	       b->sender_cpu, per_notify(b->sender_cpu, b->notifies), b->sink_cpu,
-	       per_notify(b->sink_cpu, b->notifies), b->secs, o->window, b->other_load);
+	for (int k = 0; k < 2; k++) {
+		const struct sip_run *b = &rd->base[k];
+
+		printf("  baseline, %s: %s/s; sender %.2f s (%.2f us per NOTIFY), sink %.2f s "
+		       "(%.2f), over %.2f s, %u in flight; other load %.2f cores\n",
+		       k ? "one datagram per send" : "GSO groups", bench_si(c, sizeof(c), b->rate),
+		       b->sender_cpu, per_notify(b->sender_cpu, b->notifies), b->sink_cpu,
+		       per_notify(b->sink_cpu, b->notifies), b->secs, o->window, b->other_load);
+	}
+}
+
+/* A warm-up run, not counted: pnad's first pass over its rings and
+ * buffers takes page faults (a few thousand in the router and shard),
+ * costly on a VM, that no later round pays. Then the rounds into r. How
+ * many rounds were done. */
+static unsigned run_rounds(const struct sip_opts *o, struct sip_pnad *x, struct sip_round *r)
+{
+	unsigned n;
+
+	bench_progress("sip: warm-up round");
+	if (pnad_round(o, x, &r[0].pn) < 0 || r[0].pn.notifies == 0) {
+		fprintf(stderr, "pna-bench: sip: the pnad run gave no NOTIFYs\n");
+		return 0;
+	}
+	for (n = 0; n < o->rounds; n++) {
+		struct sip_round *rd = &r[n];
+
+		bench_progress("sip: round %u of %u", n + 1, o->rounds);
+		if (pnad_round(o, x, &rd->pn) < 0 || rd->pn.notifies == 0) {
+			fprintf(stderr, "pna-bench: sip: the pnad run gave no NOTIFYs\n");
+			break;
+		}
+		if (run_base(o, x->s, rd->pn.notifies, true, &rd->base[0]) < 0 ||
+		    run_base(o, x->s, rd->pn.notifies, false, &rd->base[1]) < 0)
+			break;
+	}
+	return n;
+}
+
+/* The median round's figures, every round's rates, the median round's
+ * detail. Its ratio, the figure the target is about. */
+static double report(const struct sip_opts *o, const struct sip_round *r, unsigned n)
+{
+	const struct sip_round *m = &r[median_round(r, n)];
+	char a[16], c[16];
+
+	printf("sip notify  pnad %s/s  baseline %s/s  ratio %.2f  (target >= %.1f; median of %u "
+	       "round%s)\n",
+	       bench_si(a, sizeof(a), m->pn.rate), bench_si(c, sizeof(c), round_base(m)->rate),
+	       round_ratio(m), TARGET_RATIO, n, n == 1 ? "" : "s");
+	printf("  rounds (pnad / baseline):");
+	for (unsigned i = 0; i < n; i++)
+		printf("%s %s/%s %.2f", i ? "," : "", bench_si(a, sizeof(a), r[i].pn.rate),
+		       bench_si(c, sizeof(c), round_base(&r[i])->rate), round_ratio(&r[i]));
+	printf("\n");
+	report_run(o, m);
+	return round_ratio(m);
 }
 
 int bench_sip_main(int argc, char **argv)
 {
 	struct sip_opts o;
-	struct sip_run pn, base;
+	static struct sip_round r[ROUNDS_MAX];
+	struct sip_pnad x;
 	struct bench_sipsink *s = NULL;
+	unsigned n = 0;
 	char tmp[4000], dir[4000];
 	int rc, status = 3;
 
@@ -469,21 +587,21 @@ int bench_sip_main(int argc, char **argv)
 		fprintf(stderr, "pna-bench: temporary directory: %s\n", strerror(-rc));
 		return 3;
 	}
-	printf("pna-bench sip: %u subscriptions (message-summary, UDP), %llu MessageNew events\n",
-	       o.f.accounts, (unsigned long long)o.f.events);
+	printf("pna-bench sip: %u subscriptions (message-summary, UDP), %llu MessageNew events "
+	       "in %u rounds after a warm-up of as many\n",
+	       o.f.accounts, (unsigned long long)o.f.events, o.rounds);
 	fflush(stdout);
 	if (!(s = sink_identity(o.f.accounts))) {
 		fprintf(stderr, "pna-bench: sip: sink socket failed\n");
 		goto out;
 	}
-	if (run_pnad(&o, tmp, s, &pn) < 0 || pn.notifies == 0) {
-		fprintf(stderr, "pna-bench: sip: the pnad run gave no NOTIFYs\n");
+	if (pnad_setup(&o, tmp, s, &x) < 0)
 		goto out;
-	}
-	if (run_base(&o, s, pn.notifies, &base) < 0)
+	n = run_rounds(&o, &x, r);
+	pnad_teardown(&x);
+	if (n < o.rounds)
 		goto out;
-	report(&o, &pn, &base);
-	status = o.f.check && pn.rate < TARGET_RATIO * base.rate ? 1 : 0;
+	status = report(&o, r, n) < TARGET_RATIO && o.f.check ? 1 : 0;
 out:
 	bench_sipsink_free(s);
 	if (o.f.keep || status == 3)

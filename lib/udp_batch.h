@@ -27,7 +27,7 @@
 
 struct udp_batch {
 	int fd;
-	bool gso; /* UDP_SEGMENT works on fd */
+	bool gso; /* UDP_SEGMENT works on fd; a caller may clear it: one send per datagram */
 	unsigned n;
 	struct iovec iov[UDP_BATCH_MAX];
 	const struct sockaddr *addr[UDP_BATCH_MAX]; /* NULL: the connected peer */
