@@ -682,8 +682,8 @@ static int open_conn(struct bench_sender *s, uint32_t idx, uint16_t port, double
 		if (rc < 0)
 			return rc;
 		if (resume != c->st->first_seq) {
-			bench_progress("store %s resumes at seq %llu: re-encoding its stream",
-				       c->st->store_id, (unsigned long long)resume);
+			/* a later round on the same pnad, or a pnad that kept
+			 * its state: the same events, numbered from there */
 			s->ss->bytes -= c->st->len;
 			if (encode_stream(&s->ss->w, idx, resume, c->st) < 0)
 				return -EINVAL;

@@ -5,13 +5,16 @@
  * MessageNew events over M mail-store connections, counts the NOTIFYs and
  * stanzas at the sinks and balances the books against pnad's counters. Phases:
  *   max      events as fast as pnad takes them: throughput, CPU per role;
+ *            a warm-up run, then rounds, each followed by the baseline;
+ *            the median round (by its ratio to its baseline) reports;
  *   latency  open loop at a fraction of the maximum load (the event rate
  *            whose every match the max phase's notification rate
  *            carries): event-to-NOTIFY latency measured from each event's
  *            scheduled time (no coordinated omission);
  *   baseline a relay that reads the same frames and sends one pre-built
  *            datagram per subscriber to the same sink (bench_sink's relay).
- * Every phase starts a fresh pnad. bench_sweep and bench_plan use the
+ * Every phase starts a fresh pnad (the baseline runs while the max
+ * phase's pnad idles). bench_sweep and bench_plan use the
  * result structs below. Runs in the pna-bench process. */
 #ifndef PNA_BENCH_RUN_H
 #define PNA_BENCH_RUN_H
@@ -37,6 +40,7 @@ struct bench_run_opts {
 	double duration;     /* cap on each phase's streaming, seconds */
 	uint32_t in_flight;  /* max phase: events written without an outcome at
 			      * the sinks (closed loop), 0: as fast as acked */
+	uint32_t rounds;     /* max phase: rounds after a warm-up, events split over them */
 	bool baseline;	     /* run the relay baseline */
 	bool progress;	     /* a status line on a terminal */
 	const char *pnad;    /* the pnad binary */
@@ -83,10 +87,16 @@ struct bench_run_result {
 	struct bench_run_opts o;
 	struct bench_machine m;
 	uint32_t subs_made;
-	uint64_t fan_max; /* subscribers of the most subscribed account */
-	struct bench_phase max, lat;
-	/* The relay baseline, run with GSO groups and with one datagram per
-	 * send: its figures are the faster run's, the limit of this machine. */
+	uint64_t fan_max;	     /* subscribers of the most subscribed account */
+	struct bench_phase max, lat; /* max: the median round */
+	struct bench_phase warm;     /* the max phase's warm-up run */
+	uint32_t rounds;	     /* of the max phase, done */
+	uint32_t median;	     /* which one max is */
+	struct bench_phase round[BENCH_ROUNDS_MAX];
+	double round_base[BENCH_ROUNDS_MAX]; /* the baseline after each round */
+	/* The relay baseline after the median round, run with GSO groups and
+	 * with one datagram per send: its figures are the faster run's, the
+	 * limit of this machine. */
 	bool base_ran;
 	uint64_t base_datagrams;
 	double base_secs, base_rate, base_cpu;
@@ -99,6 +109,8 @@ struct bench_run_result {
 void bench_run_defaults(struct bench_run_opts *o);
 /* Run the phases. 0, or -errno when pnad could not be measured (reported). */
 int bench_run_exec(const struct bench_run_opts *o, struct bench_run_result *r);
+/* Every phase's books balance: the warm-up, each round, the latency phase. */
+bool bench_run_balanced(const struct bench_run_result *r);
 /* The readable summary. */
 void bench_run_print(FILE *f, const struct bench_run_result *r);
 /* The result as one JSON object (member `key`, or the top value). */

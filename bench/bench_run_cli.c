@@ -34,6 +34,9 @@ static void usage(FILE *f)
 		"  -W, --in-flight N     max phase: at most N events written whose\n"
 		"                        notifications have not all come (nor been\n"
 		"                        folded into others); 0: as fast as pnad acks (%u)\n"
+		"  -R, --rounds N        max phase: rounds after a warm-up run, the events\n"
+		"                        split over them, each followed by the baseline;\n"
+		"                        the median round reports (%u, at most %d)\n"
 		"      --no-baseline     skip the relay baseline\n"
 		"  -j, --json FILE       write every figure as JSON\n"
 		"  -p, --pnad PATH       pnad binary (next to pna-bench)\n"
@@ -42,8 +45,8 @@ static void usage(FILE *f)
 		"                        not balance always exit 1\n"
 		"      --keep            keep the temporary directory (configs, logs)\n",
 		d.accounts, d.subs, (unsigned long long)d.events, d.conns, d.per_frame, d.shards,
-		d.latency_at, d.latency_secs, d.duration, d.in_flight, TARGET_NOTIFIES / 1e3,
-		TARGET_RATIO, TARGET_P99 * 1e3);
+		d.latency_at, d.latency_secs, d.duration, d.in_flight, d.rounds, BENCH_ROUNDS_MAX,
+		TARGET_NOTIFIES / 1e3, TARGET_RATIO, TARGET_P99 * 1e3);
 }
 
 struct cli {
@@ -77,24 +80,35 @@ static int frac(const char *name, const char *s, double max, double *out)
 int bench_run_parse(int argc, char **argv, struct bench_run_opts *o)
 {
 	static const struct option lo[] = {
-		{ "accounts", 1, 0, 'a' },     { "subs", 1, 0, 's' },
-		{ "fanout", 1, 0, 'f' },       { "xmpp", 1, 0, 'x' },
-		{ "events", 1, 0, 'e' },       { "conns", 1, 0, 'c' },
-		{ "batch", 1, 0, 'b' },	       { "shards", 1, 0, 'S' },
-		{ "rate", 1, 0, 'r' },	       { "latency-at", 1, 0, 'l' },
-		{ "latency-secs", 1, 0, 'L' }, { "in-flight", 1, 0, 'W' },
-		{ "duration", 1, 0, 'd' },     { "json", 1, 0, 'j' },
-		{ "pnad", 1, 0, 'p' },	       { "check", 0, 0, 'C' },
-		{ "keep", 0, 0, 'K' },	       { "no-baseline", 0, 0, 'B' },
-		{ "help", 0, 0, 'h' },	       { 0, 0, 0, 0 },
+		{ "accounts", 1, 0, 'a' },
+		{ "subs", 1, 0, 's' },
+		{ "fanout", 1, 0, 'f' },
+		{ "xmpp", 1, 0, 'x' },
+		{ "events", 1, 0, 'e' },
+		{ "conns", 1, 0, 'c' },
+		{ "batch", 1, 0, 'b' },
+		{ "shards", 1, 0, 'S' },
+		{ "rate", 1, 0, 'r' },
+		{ "latency-at", 1, 0, 'l' },
+		{ "latency-secs", 1, 0, 'L' },
+		{ "in-flight", 1, 0, 'W' },
+		{ "rounds", 1, 0, 'R' },
+		{ "duration", 1, 0, 'd' },
+		{ "json", 1, 0, 'j' },
+		{ "pnad", 1, 0, 'p' },
+		{ "check", 0, 0, 'C' },
+		{ "keep", 0, 0, 'K' },
+		{ "no-baseline", 0, 0, 'B' },
+		{ "help", 0, 0, 'h' },
+		{ 0, 0, 0, 0 },
 	};
 	bool xmpp_set = false;
 	uint64_t v;
 	int ch, rc = 0;
 
 	optind = 1;
-	while (rc == 0 &&
-	       (ch = getopt_long(argc, argv, "a:s:f:x:e:c:b:S:r:l:L:d:W:j:p:h", lo, NULL)) != -1) {
+	while (rc == 0 && (ch = getopt_long(argc, argv, "a:s:f:x:e:c:b:S:r:l:L:d:W:R:j:p:h", lo,
+					    NULL)) != -1) {
 		switch (ch) {
 		case 'a':
 			rc = num("accounts", optarg, 1, 1u << 24, &o->accounts);
@@ -137,6 +151,9 @@ int bench_run_parse(int argc, char **argv, struct bench_run_opts *o)
 			break;
 		case 'W':
 			rc = num("in-flight", optarg, 0, 1u << 24, &o->in_flight);
+			break;
+		case 'R':
+			rc = num("rounds", optarg, 1, BENCH_ROUNDS_MAX, &o->rounds);
 			break;
 		case 'L':
 			rc = frac("latency-secs", optarg, 3600, &o->latency_secs);
@@ -238,7 +255,7 @@ int bench_run_main(int argc, char **argv)
 	if (rc == 0 && c->o.json && (rc = write_json(c->o.json, r)) < 0)
 		fprintf(stderr, "pna-bench run: %s: %s\n", c->o.json, strerror(-rc));
 	if (rc == 0) {
-		bool books = r->max.b.balanced && (!r->lat.ran || r->lat.b.balanced);
+		bool books = bench_run_balanced(r);
 		bool targets = r->max.notifies_per_s >= TARGET_NOTIFIES &&
 			       r->ratio >= TARGET_RATIO &&
 			       (!r->lat.ran || r->lat.p99 <= TARGET_P99);

@@ -96,6 +96,13 @@ void bench_run_print(FILE *f, const struct bench_run_result *r)
 		(unsigned long long)r->fan_max, o->xmpp_subs, (unsigned long long)o->events,
 		o->conns, o->per_frame, o->shards, o->shards == 1 ? "" : "s", r->m.nproc, r->m.cpu);
 	print_phase(f, "max", &r->max, r);
+	fprintf(f, "  max phase: the median of %u rounds after a warm-up (NOTIFYs/s / baseline):",
+		r->rounds);
+	for (uint32_t k = 0; k < r->rounds; k++)
+		fprintf(f, "%s %s/%s", k ? "," : "",
+			bench_si(a, sizeof(a), r->round[k].notifies_per_s),
+			bench_si(b, sizeof(b), r->round_base[k]));
+	fprintf(f, "%s\n", bench_run_balanced(r) ? "" : "; BOOKS OF A ROUND NOT BALANCED");
 	print_phase(f, "latency", &r->lat, r);
 	if (r->base_ran)
 		fprintf(f,
@@ -203,6 +210,17 @@ void bench_run_json(struct bench_json *j, const char *key, const struct bench_ru
 	bench_json_int(j, "max_in_flight", o->in_flight);
 	bench_json_end(j);
 	json_phase(j, "max", &r->max, r->subs_made);
+	bench_json_arr(j, "max_rounds");
+	for (uint32_t k = 0; k < r->rounds; k++) {
+		bench_json_obj(j, NULL);
+		bench_json_num(j, "notifies_per_s", r->round[k].notifies_per_s);
+		bench_json_num(j, "baseline_notifies_per_s", r->round_base[k]);
+		bench_json_bool(j, "balanced", r->round[k].b.balanced);
+		bench_json_end(j);
+	}
+	bench_json_end(j);
+	bench_json_int(j, "max_median_round", r->median);
+	bench_json_bool(j, "balanced", bench_run_balanced(r));
 	json_phase(j, "latency", &r->lat, r->subs_made);
 	bench_json_obj(j, "baseline");
 	bench_json_bool(j, "ran", r->base_ran);

@@ -26,7 +26,6 @@
 #define TARGET_RATIO 0.6 /* issue #4 */
 #define BATCH BENCH_SIPSINK_BATCH
 #define IDLE_END 0.5 /* seconds without a NOTIFY once the events are acked */
-#define ROUNDS_MAX 20
 
 struct sip_opts {
 	struct bench_flood_opts f;
@@ -56,7 +55,7 @@ void bench_sip_usage(FILE *f)
 		"  -p, --pnad PATH     pnad binary (next to pna-bench)\n"
 		"      --check         exit 1 when the ratio is below %.1f\n"
 		"      --keep          keep the temporary directory (config, log)\n",
-		ROUNDS_MAX, TARGET_RATIO);
+		BENCH_ROUNDS_MAX, TARGET_RATIO);
 }
 
 static int parse_opts(int argc, char **argv, struct sip_opts *o)
@@ -78,7 +77,7 @@ static int parse_opts(int argc, char **argv, struct sip_opts *o)
 	while ((c = getopt_long(argc, argv, "a:e:b:w:W:r:d:p:h", lo, NULL)) != -1) {
 		switch (c) {
 		case 'r':
-			if (bench_opt_num("sip", "rounds", optarg, 1, ROUNDS_MAX, &v) < 0)
+			if (bench_opt_num("sip", "rounds", optarg, 1, BENCH_ROUNDS_MAX, &v) < 0)
 				return -EINVAL;
 			o->rounds = (uint32_t)v;
 			break;
@@ -459,19 +458,14 @@ static double round_ratio(const struct sip_round *r)
 	return b > 0 ? r->pn.rate / b : 0;
 }
 
-/* The round whose ratio is the median (the lower middle of an even count). */
+/* The round whose ratio is the median. */
 static unsigned median_round(const struct sip_round *r, unsigned n)
 {
-	unsigned idx[ROUNDS_MAX] = { 0 };
+	double ratio[BENCH_ROUNDS_MAX];
 
-	for (unsigned i = 0; i < n; i++) {
-		unsigned j = i;
-
-		for (; j > 0 && round_ratio(&r[idx[j - 1]]) > round_ratio(&r[i]); j--)
-			idx[j] = idx[j - 1];
-		idx[j] = i;
-	}
-	return idx[(n - 1) / 2];
+	for (unsigned i = 0; i < n; i++)
+		ratio[i] = round_ratio(&r[i]);
+	return (unsigned)bench_median_index(ratio, n);
 }
 
 static void report_run(const struct sip_opts *o, const struct sip_round *rd)
@@ -568,7 +562,7 @@ static double report(const struct sip_opts *o, const struct sip_round *r, unsign
 int bench_sip_main(int argc, char **argv)
 {
 	struct sip_opts o;
-	static struct sip_round r[ROUNDS_MAX];
+	static struct sip_round r[BENCH_ROUNDS_MAX];
 	struct sip_pnad x;
 	struct bench_sipsink *s = NULL;
 	unsigned n = 0;

@@ -285,8 +285,7 @@ static void summary(const struct sweep *w, const struct fit *fits)
 		       w->x[i], phase_of(w, r)->events_per_s, phase_of(w, r)->notifies_per_s,
 		       r->base_rate, l->p99 * 1e3, cost(w, r, 0), fx[0], cost(w, r, 1) / 1e6,
 		       fx[1] / 1e6, cost(w, r, 2) / 1e6, fx[2] / 1e6,
-		       r->max.b.balanced && (!r->lat.ran || r->lat.b.balanced) ? "balanced"
-									       : "NOT BALANCED");
+		       bench_run_balanced(r) ? "balanced" : "NOT BALANCED");
 	}
 	printf("linear fits: CPU %.3g s + %.3g s per %s (R2 %.3f); shared memory %.3g B + %.3g B "
 	       "per %s (R2 %.3f); RSS %.3g B + %.3g B per %s (R2 %.3f)\n",

@@ -74,6 +74,23 @@ double bench_median(double *v, size_t n)
 	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
+size_t bench_median_index(const double *v, size_t n)
+{
+	size_t below, equal;
+
+	for (size_t i = 0; i < n; i++) {
+		below = equal = 0;
+		for (size_t j = 0; j < n; j++) {
+			below += v[j] < v[i];
+			equal += v[j] == v[i] && j < i;
+		}
+		/* sorted stably, v[i] sits at below + equal */
+		if (below + equal == (n - 1) / 2)
+			return i;
+	}
+	return 0;
+}
+
 const char *bench_si(char *buf, size_t len, double v)
 {
 	if (fabs(v) >= 1e9)

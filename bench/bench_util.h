@@ -21,6 +21,13 @@ void bench_progress(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Median of v[0..n) (sorts v in place); 0 when n is 0. */
 double bench_median(double *v, size_t n);
+/* The index of the median of v[0..n) (the lower middle one of an even
+ * count), v left as it is; 0 for n == 0. For picking the median run of
+ * rounds whose other figures go with it. */
+size_t bench_median_index(const double *v, size_t n);
+
+/* Rounds of a measurement (pna-bench sip, run's max phase): at most. */
+#define BENCH_ROUNDS_MAX 20
 
 /* "1.71M", "250k", "980": a rate or a count with an SI suffix, into buf. */
 const char *bench_si(char *buf, size_t len, double v);

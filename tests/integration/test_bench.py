@@ -48,15 +48,23 @@ def test_run_books_balance_and_json(tmp_path):
     out = tmp_path / "run.json"
     events, subs = 20000, 600
     rc, so, se = bench("run", "-a", "300", "-s", str(subs), "-x", "0", "-e", str(events),
-                       "-c", "2", "-b", "8", "-l", "0.3", "-d", "60", "--json", str(out))
+                       "-c", "2", "-b", "8", "-l", "0.3", "-d", "60", "-R", "2",
+                       "--json", str(out))
     assert rc == 0, so + se
     r = json.loads(out.read_text())
     assert r["workload"]["subscriptions_made"] == subs
+    # Two rounds after a warm-up, the events split over them; each balanced,
+    # each with its own baseline; the reported one is the median.
+    assert len(r["max_rounds"]) == 2 and r["balanced"] is True
+    for rd in r["max_rounds"]:
+        assert rd["balanced"] and rd["notifies_per_s"] > 0 and rd["baseline_notifies_per_s"] > 0
+    assert r["max_rounds"][r["max_median_round"]]["notifies_per_s"] == r["max"]["notifies_per_s"]
+    events //= 2
     # Uniform fan-out: 2 subscribers per account, every event matches 2.
     check_books(r["max"], events, 2 * events)
     # The latency phase streams for --latency-secs at its rate: fewer events.
     n = r["latency"]["books"]["events_sent"]
-    assert 0 < n <= events
+    assert 0 < n <= 2 * events
     check_books(r["latency"], n, 2 * n)
     assert r["latency"]["target_events_per_s"] > 0
     lat = r["latency"]["latency_s"]
@@ -78,7 +86,8 @@ def test_run_books_balance_and_json(tmp_path):
 def test_run_zipf_fanout(tmp_path):
     out = tmp_path / "zipf.json"
     rc, so, se = bench("run", "-a", "200", "-s", "1000", "-f", "zipf", "-x", "0",
-                       "-e", "10000", "-c", "2", "-l", "0", "--no-baseline", "--json", str(out))
+                       "-e", "10000", "-c", "2", "-l", "0", "--no-baseline", "-R", "1",
+                       "--json", str(out))
     assert rc == 0, so + se
     r = json.loads(out.read_text())
     assert r["workload"]["fanout"] == "zipf"
@@ -93,7 +102,7 @@ def test_run_with_xmpp_sink(tmp_path):
     server) is in the books too."""
     out = tmp_path / "both.json"
     rc, so, se = bench("run", "-a", "200", "-s", "200", "-x", "50", "-e", "10000", "-c", "2",
-                       "-l", "0", "--no-baseline", "--json", str(out))
+                       "-l", "0", "--no-baseline", "-R", "1", "--json", str(out))
     assert rc == 0, so + se
     r = json.loads(out.read_text())
     assert r["workload"]["xmpp_subscriptions"] == 50
@@ -168,7 +177,7 @@ def test_run_max_phase_closed_loop(tmp_path):
     events = 20000
     rc, so, se = bench("run", "-a", "300", "-s", "600", "-x", "0", "-e", str(events),
                        "-c", "2", "-b", "8", "-l", "0", "--no-baseline", "-W", "32",
-                       "--json", str(out))
+                       "-R", "1", "--json", str(out))
     assert rc == 0, so + se
     r = json.loads(out.read_text())
     assert r["workload"]["max_in_flight"] == 32
