@@ -104,6 +104,11 @@ void bench_run_print(FILE *f, const struct bench_run_result *r)
 			bench_si(b, sizeof(b), r->round_base[k]));
 	fprintf(f, "%s\n", bench_run_balanced(r) ? "" : "; BOOKS OF A ROUND NOT BALANCED");
 	print_phase(f, "latency", &r->lat, r);
+	if (r->lat.ran && r->m.damon_on)
+		fprintf(f,
+			"  note: %u DAMON monitor%s on here (kdamond): each sample holds a vCPU "
+			"for milliseconds, which this p99 includes (docs/capacity.md)\n",
+			r->m.damon_on, r->m.damon_on == 1 ? " is" : "s are");
 	if (r->base_ran)
 		fprintf(f,
 			"baseline relay: %s NOTIFYs/s (%llu datagrams in %.2f s, %.2f CPU s; the "
@@ -195,6 +200,7 @@ void bench_run_json(struct bench_json *j, const char *key, const struct bench_ru
 	bench_json_str(j, "cpu", r->m.cpu);
 	bench_json_str(j, "kernel", r->m.kernel);
 	bench_json_str(j, "date", r->m.date);
+	bench_json_int(j, "damon_monitors_on", r->m.damon_on);
 	bench_json_end(j);
 	bench_json_obj(j, "workload");
 	bench_json_int(j, "accounts", o->accounts);

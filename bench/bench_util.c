@@ -426,6 +426,23 @@ static void cpu_model(char *buf, size_t len)
 	fclose(f);
 }
 
+static uint32_t damon_running(void)
+{
+	uint32_t on = 0;
+
+	for (int i = 0; i < 64; i++) {
+		char path[96], state[8] = "";
+		FILE *f;
+
+		snprintf(path, sizeof(path), "/sys/kernel/mm/damon/admin/kdamonds/%d/state", i);
+		if (!(f = fopen(path, "r")))
+			break;
+		on += fgets(state, sizeof(state), f) && !strncmp(state, "on", 2);
+		fclose(f);
+	}
+	return on;
+}
+
 void bench_machine_get(struct bench_machine *m)
 {
 	struct utsname u;
@@ -443,6 +460,7 @@ void bench_machine_get(struct bench_machine *m)
 	gmtime_r(&now, &tm);
 	strftime(m->date, sizeof(m->date), "%Y-%m-%dT%H:%M:%SZ", &tm);
 	m->mem_bytes = pages > 0 && psize > 0 ? (uint64_t)pages * (uint64_t)psize : 0;
+	m->damon_on = damon_running();
 }
 
 struct bench_json {

@@ -110,6 +110,10 @@ struct bench_machine {
 	char host[72];
 	char date[32]; /* UTC, ISO 8601 */
 	uint64_t mem_bytes;
+	/* DAMON monitors running (/sys/kernel/mm/damon/admin/kdamonds/N/state
+	 * "on"): each sample stalls a vCPU for milliseconds, which a latency
+	 * tail on such a machine includes (docs/capacity.md). */
+	uint32_t damon_on;
 };
 
 void bench_machine_get(struct bench_machine *m);

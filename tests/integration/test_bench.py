@@ -53,6 +53,7 @@ def test_run_books_balance_and_json(tmp_path):
     assert rc == 0, so + se
     r = json.loads(out.read_text())
     assert r["workload"]["subscriptions_made"] == subs
+    assert r["machine"]["damon_monitors_on"] >= 0  # what the latency tail may include
     # Two rounds after a warm-up, the events split over them; each balanced,
     # each with its own baseline; the reported one is the median.
     assert len(r["max_rounds"]) == 2 and r["balanced"] is True
