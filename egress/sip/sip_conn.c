@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/tcp.h>
+#include <netinet/udp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,7 +57,12 @@ struct sip_net {
 	struct sockaddr_storage out_addr[UDP_BATCH_MAX];
 	char out_buf[UDP_BATCH_MAX][UDP_DGRAM];
 	/* incoming */
+	bool gro; /* UDP_GRO on: a read may hold several datagrams of one peer */
 	struct mmsghdr in[RECV_BATCH];
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} in_ctl[RECV_BATCH];
 	struct iovec in_iov[RECV_BATCH];
 	struct sockaddr_storage in_addr[RECV_BATCH];
 	char *in_buf; /* RECV_BATCH x (SIP_MAX_MSG + 1) */
@@ -186,6 +192,10 @@ int sip_net_open(const char *host, uint16_t port, uint32_t max_conns, int epfd, 
 	}
 	n->udp = rc;
 	udp_batch_init(&n->out, n->udp);
+	/* Bursts of 200s from one peer (a CNA answering a batch of NOTIFYs)
+	 * come up as one read when the kernel coalesces them; the buffers
+	 * below are 64 KiB, as large as such a read. */
+	n->gro = setsockopt(n->udp, SOL_UDP, UDP_GRO, &(int){ 1 }, sizeof(int)) == 0;
 	if ((rc = bind_sock(SOCK_STREAM, &ss, len)) < 0) {
 		snprintf(err, errlen, "sip_listen: tcp %s:%u: %s", host, port, strerror(-rc));
 		goto err_free;
@@ -459,6 +469,27 @@ static void conn_write(struct sip_net *n, struct conn *c, uint32_t slot)
 	}
 }
 
+/* The datagrams of one read: with UDP_GRO the kernel hands several of
+ * one peer together and says their length (all but the last are as long). */
+static void udp_each_datagram(const struct msghdr *h, size_t len, sip_net_msg_fn fn, void *arg,
+			      const struct sip_peer *from)
+{
+	const char *buf = h->msg_iov[0].iov_base;
+	size_t seg = len;
+
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(h); c; c = CMSG_NXTHDR((struct msghdr *)h, c)) {
+		int v;
+
+		if (c->cmsg_level != SOL_UDP || c->cmsg_type != UDP_GRO)
+			continue;
+		memcpy(&v, CMSG_DATA(c), sizeof(v));
+		if (v > 0)
+			seg = (size_t)v;
+	}
+	for (size_t off = 0; off < len; off += seg)
+		fn(arg, buf + off, len - off < seg ? len - off : seg, from);
+}
+
 static void on_udp(struct sip_net *n, sip_net_msg_fn fn, void *arg)
 {
 	for (;;) {
@@ -467,6 +498,8 @@ static void on_udp(struct sip_net *n, sip_net_msg_fn fn, void *arg)
 		for (unsigned i = 0; i < RECV_BATCH; i++) {
 			n->in[i].msg_hdr.msg_name = &n->in_addr[i];
 			n->in[i].msg_hdr.msg_namelen = sizeof(n->in_addr[i]);
+			n->in[i].msg_hdr.msg_control = n->gro ? n->in_ctl[i].buf : NULL;
+			n->in[i].msg_hdr.msg_controllen = n->gro ? sizeof(n->in_ctl[i].buf) : 0;
 		}
 		got = recvmmsg(n->udp, n->in, RECV_BATCH, MSG_DONTWAIT, NULL);
 		if (got <= 0)
@@ -476,7 +509,7 @@ static void on_udp(struct sip_net *n, sip_net_msg_fn fn, void *arg)
 
 			from.addr = n->in_addr[i];
 			from.alen = n->in[i].msg_hdr.msg_namelen;
-			fn(arg, n->in_iov[i].iov_base, n->in[i].msg_len, &from);
+			udp_each_datagram(&n->in[i].msg_hdr, n->in[i].msg_len, fn, arg, &from);
 		}
 		if (got < RECV_BATCH)
 			return;

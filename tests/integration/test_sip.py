@@ -344,3 +344,47 @@ def test_one_notify_in_flight_per_dialog(pnad_factory, redis_server):
         assert re.search(r"(?m)^pnad_sip_notify_folded_total \d+$", text), text
     finally:
         c.close()
+
+
+def test_coalesced_datagrams_are_read_one_by_one(pnad_factory, redis_server):
+    """The SIP worker reads UDP with GRO: datagrams of one peer may come up
+    as one read (here a GSO send of four equal-length SUBSCRIBEs, which the
+    kernel hands over whole). Each is still one request: four 200s, one per
+    Call-ID, and four subscriptions."""
+    import struct
+    if not kernel_has_udp_gso():
+        return
+    pnad = sip_pnad(pnad_factory, redis_server)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    msgs = []
+    for i in range(1, 5):
+        user, call = "gro%d" % i, "gro-call-%06d" % i
+        msgs.append(("SUBSCRIBE sip:%s@example.com SIP/2.0\r\n"
+                     "Via: SIP/2.0/UDP 127.0.0.1:%d;branch=z9hG4bK-gro-%d;rport\r\n"
+                     "From: <sip:%s@example.com>;tag=t%d\r\nTo: <sip:%s@example.com>\r\n"
+                     "Call-ID: %s\r\nCSeq: 1 SUBSCRIBE\r\n"
+                     "Contact: <sip:%s@127.0.0.1:%d;transport=udp>\r\nMax-Forwards: 70\r\n"
+                     "Event: message-summary\r\nExpires: 3600\r\n"
+                     "P-Asserted-Identity: <sip:%s@example.com>\r\nContent-Length: 0\r\n\r\n"
+                     % (user, port, i, user, i, user, call, user, port, user)).encode())
+    assert len({len(m) for m in msgs}) == 1
+    try:
+        sock.sendmsg([b"".join(msgs)], [(17, 103, struct.pack("H", len(msgs[0])))], 0,
+                     ("127.0.0.1", pnad.sip_port))  # SOL_UDP, UDP_SEGMENT
+        ok = set()
+        end = time.time() + 10
+        sock.settimeout(0.5)
+        while len(ok) < 4 and time.time() < end:
+            try:
+                text = sock.recv(65536).decode()
+            except socket.timeout:
+                continue
+            if text.startswith("SIP/2.0 200 "):
+                ok.add(re.search(r"Call-ID: (\S+)", text).group(1))
+        assert ok == {"gro-call-%06d" % i for i in range(1, 5)}, ok
+        for i in range(1, 5):
+            assert subs_of(pnad, "sip:gro%d@example.com" % i)
+    finally:
+        sock.close()
