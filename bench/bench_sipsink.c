@@ -75,6 +75,15 @@ struct bench_sipsink *bench_sipsink_new(uint32_t nsubs, const uint32_t *sub_acco
 	return s;
 }
 
+void bench_sipsink_answer_gso(struct bench_sipsink *s)
+{
+	if (s->gso)
+		return;
+	if (!(s->gso = malloc(sizeof(*s->gso))))
+		abort();
+	udp_batch_init(s->gso, s->fd);
+}
+
 void bench_sipsink_free(struct bench_sipsink *s)
 {
 	if (!s)
@@ -86,6 +95,7 @@ void bench_sipsink_free(struct bench_sipsink *s)
 	free(s->seen);
 	free(s->subscribed);
 	free(s->cap);
+	free(s->gso);
 	free(s);
 }
 
@@ -275,6 +285,17 @@ static void sink_answer(struct bench_sipsink *s, int n)
 		s->sm[nq].msg_hdr.msg_name = &s->raddr[i];
 		s->sm[nq].msg_hdr.msg_namelen = s->rm[i].msg_hdr.msg_namelen;
 		nq++;
+	}
+	if (s->gso) {
+		uint64_t before = s->gso->datagrams;
+
+		for (int q = 0; q < nq; q++)
+			udp_batch_add(s->gso, s->sbuf[q], s->siov[q].iov_len,
+				      s->sm[q].msg_hdr.msg_name, s->sm[q].msg_hdr.msg_namelen,
+				      false);
+		udp_batch_flush(s->gso);
+		s->answered += s->gso->datagrams - before;
+		return;
 	}
 	for (int off = 0; off < nq;) {
 		int w = sendmmsg(s->fd, s->sm + off, (unsigned)(nq - off), 0);

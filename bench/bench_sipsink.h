@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 
 #include "bench/bench_lat.h"
+#include "lib/udp_batch.h"
 
 #define BENCH_SIPSINK_BATCH 64
 #define BENCH_SIPSINK_DGRAM 4096
@@ -46,6 +47,7 @@ struct bench_sipsink {
 	void *due_arg;
 	struct bench_lat lat; /* with `due` */
 	bool capture;
+	struct udp_batch *gso; /* bench_sipsink_answer_gso: the 200s in GSO groups (owned) */
 	uint32_t ncap;
 	uint16_t cap_len[BENCH_SIPSINK_CAPTURE];
 	char (*cap)[BENCH_SIPSINK_DGRAM];
@@ -61,6 +63,10 @@ struct bench_sipsink {
  * sub_account[i] (copied; "user<k>@example<k % 100>.com"). NULL when the
  * socket cannot be made. */
 struct bench_sipsink *bench_sipsink_new(uint32_t nsubs, const uint32_t *sub_account);
+/* From now on answer through udp_batch in GSO groups rather than one 200
+ * per datagram (as SIP peers answer): a cheaper sink, for measuring what
+ * the sink's own cost does to the figures. */
+void bench_sipsink_answer_gso(struct bench_sipsink *s);
 void bench_sipsink_free(struct bench_sipsink *s);
 /* Zero the per-phase counts and the latencies. */
 void bench_sipsink_reset(struct bench_sipsink *s);
