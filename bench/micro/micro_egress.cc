@@ -26,18 +26,18 @@ static struct sip_req_out notify_req(const char *event, const char *ctype)
 
 	memset(&r, 0, sizeof(r));
 	r.method = "NOTIFY";
-	r.ruri = "sip:user0004711@10.0.0.1:5060";
+	r.ruri = sip_span_str("sip:user0004711@10.0.0.1:5060");
 	r.transport = "UDP";
 	r.via_host = "192.0.2.10";
 	r.via_port = 5060;
 	r.branch = "3f9a01c2e4b5d6a7";
-	r.from_uri = ACCOUNT_URI;
-	r.from_tag = "pn1-2-4294967377-9c1e";
-	r.to_uri = ACCOUNT_URI;
-	r.to_tag = "8d1f0c2a7b";
-	r.call_id = "3c7f9a2e-5b1d-4e8a-9c0f-1a2b3c4d5e6f";
+	r.from_uri = sip_span_str(ACCOUNT_URI);
+	r.from_tag = sip_span_str("pn1-2-4294967377-9c1e");
+	r.to_uri = sip_span_str(ACCOUNT_URI);
+	r.to_tag = sip_span_str("8d1f0c2a7b");
+	r.call_id = sip_span_str("3c7f9a2e-5b1d-4e8a-9c0f-1a2b3c4d5e6f");
 	r.cseq = 7;
-	r.route = "<sip:cna1.example.net;lr>";
+	r.route = sip_span_str("<sip:cna1.example.net;lr>");
 	r.contact = "<sip:192.0.2.10:5060>";
 	r.event = event;
 	r.sub_state = "active;expires=3412";

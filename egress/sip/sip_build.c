@@ -168,13 +168,20 @@ static void put_line(struct sip_wbuf *w, const char *name, const char *v)
 	W_LIT(w, "\r\n");
 }
 
+static void put_span_line(struct sip_wbuf *w, const char *name, struct sip_span v)
+{
+	sip_w_str(w, name);
+	sip_w_span(w, v);
+	W_LIT(w, "\r\n");
+}
+
 /* Requests go out for every notification: built with copies only, no
  * formatting (a NOTIFY costs well under a microsecond to write). */
 int sip_build_request(struct sip_wbuf *w, const struct sip_req_out *r)
 {
 	sip_w_str(w, r->method);
 	W_LIT(w, " ");
-	sip_w_str(w, r->ruri);
+	sip_w_span(w, r->ruri);
 	W_LIT(w, " SIP/2.0\r\nVia: SIP/2.0/");
 	sip_w_str(w, r->transport);
 	W_LIT(w, " ");
@@ -184,22 +191,22 @@ int sip_build_request(struct sip_wbuf *w, const struct sip_req_out *r)
 	W_LIT(w, ";branch=z9hG4bK");
 	sip_w_str(w, r->branch);
 	W_LIT(w, ";rport\r\nMax-Forwards: 70\r\n");
-	if (r->route && r->route[0])
-		put_line(w, "Route: ", r->route);
+	if (r->route.n)
+		put_span_line(w, "Route: ", r->route);
 	W_LIT(w, "From: <");
-	sip_w_str(w, r->from_uri);
+	sip_w_span(w, r->from_uri);
 	W_LIT(w, ">;tag=");
-	sip_w_str(w, r->from_tag);
+	sip_w_span(w, r->from_tag);
 	W_LIT(w, "\r\nTo: <");
-	sip_w_str(w, r->to_uri);
-	if (r->to_tag && r->to_tag[0]) {
+	sip_w_span(w, r->to_uri);
+	if (r->to_tag.n) {
 		W_LIT(w, ">;tag=");
-		sip_w_str(w, r->to_tag);
+		sip_w_span(w, r->to_tag);
 		W_LIT(w, "\r\n");
 	} else {
 		W_LIT(w, ">\r\n");
 	}
-	put_line(w, "Call-ID: ", r->call_id);
+	put_span_line(w, "Call-ID: ", r->call_id);
 	W_LIT(w, "CSeq: ");
 	sip_w_u64(w, r->cseq);
 	W_LIT(w, " ");

@@ -50,6 +50,16 @@ static inline void sip_w_span(struct sip_wbuf *w, struct sip_span s)
 		sip_w_put(w, s.p, s.n);
 }
 
+/* A C string as a span; NULL is empty. */
+static inline struct sip_span sip_span_str(const char *s)
+{
+	struct sip_span sp;
+
+	sp.p = s;
+	sp.n = s ? strlen(s) : 0;
+	return sp;
+}
+
 void sip_w_u64(struct sip_wbuf *w, uint64_t v);
 void sip_w_fmt(struct sip_wbuf *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -73,16 +83,19 @@ int sip_build_response(struct sip_wbuf *w, const struct sip_msg *req, int status
 
 /* An outgoing request. Strings are NUL-terminated; NULL/empty ones are left
  * out where optional (to_tag, route, contact, event, sub_state, extra). */
+/* The dialog's parts are spans: a NOTIFY takes them straight from the
+ * dialog's blob (sip_blob_parse), without copies or strlen. */
 struct sip_req_out {
-	const char *method, *ruri;
+	const char *method;
+	struct sip_span ruri;
 	const char *transport; /* "UDP", "TCP", "TLS" */
 	const char *via_host;
 	uint16_t via_port;
 	const char *branch; /* without the z9hG4bK cookie, which is added */
-	const char *from_uri, *from_tag, *to_uri, *to_tag;
-	const char *call_id;
+	struct sip_span from_uri, from_tag, to_uri, to_tag; /* to_tag may be empty */
+	struct sip_span call_id;
 	uint32_t cseq;
-	const char *route; /* route set, comma-separated <uri> list */
+	struct sip_span route; /* route set, comma-separated <uri> list; may be empty */
 	const char *contact;
 	const char *event, *sub_state;
 	const char *extra;

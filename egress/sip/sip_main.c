@@ -79,15 +79,6 @@ void sip_local_tag(char *out, size_t cap, struct sip_span prefix, uint16_t shard
 	out[o] = 0;
 }
 
-/* A span as a C string into out[cap] (cut to fit). */
-static void span_cstr(char *out, size_t cap, struct sip_span sp)
-{
-	size_t n = sp.n < cap ? sp.n : cap - 1;
-
-	memcpy(out, sp.p, n);
-	out[n] = 0;
-}
-
 /* "<prefix><n>" into out[cap] (n in decimal). */
 static void str_num(char *out, size_t cap, const char *prefix, uint32_t n)
 {
@@ -229,8 +220,7 @@ int sip_notify_send(struct sip_worker *w, uint16_t shard, uint64_t id, const cha
 {
 	struct sip_blob b;
 	struct sip_tr *tr;
-	char branch[32], ltag[64], ruri[256], luri[256], turi[256], route[512], event[96];
-	char callid[256], rtag[128], body[1024];
+	char branch[32], ltag[64], event[96], body[1024];
 	const char *ctype = NULL;
 	struct sip_wbuf out;
 	int blen;
@@ -249,12 +239,6 @@ int sip_notify_send(struct sip_worker *w, uint16_t shard, uint64_t id, const cha
 		return -EINVAL;
 	}
 	sip_local_tag(ltag, sizeof(ltag), b.ltag, shard, id);
-	span_cstr(ruri, sizeof(ruri), b.rtarget);
-	span_cstr(luri, sizeof(luri), b.luri);
-	span_cstr(turi, sizeof(turi), b.ruri);
-	span_cstr(route, sizeof(route), b.route);
-	span_cstr(callid, sizeof(callid), b.call_id);
-	span_cstr(rtag, sizeof(rtag), b.rtag);
 	{
 		struct sip_wbuf e;
 
@@ -271,18 +255,18 @@ int sip_notify_send(struct sip_worker *w, uint16_t shard, uint64_t id, const cha
 	sip_wbuf_init(&out, tr->buf, sizeof(tr->buf));
 	if (sip_build_request(&out, &(struct sip_req_out){
 					    .method = "NOTIFY",
-					    .ruri = ruri,
+					    .ruri = b.rtarget,
 					    .transport = sip_tp_name(tr->to.tp),
 					    .via_host = sip_net_host(w->net),
 					    .via_port = sip_net_port_of(w->net, tr->to.tp),
 					    .branch = branch,
-					    .from_uri = luri,
-					    .from_tag = ltag,
-					    .to_uri = turi,
-					    .to_tag = rtag,
-					    .call_id = callid,
+					    .from_uri = b.luri,
+					    .from_tag = sip_span_str(ltag),
+					    .to_uri = b.ruri,
+					    .to_tag = b.rtag,
+					    .call_id = b.call_id,
 					    .cseq = d->cseq,
-					    .route = route,
+					    .route = b.route,
 					    .contact = contact_of(w, tr->to.tp),
 					    .event = event,
 					    .sub_state = state,
@@ -602,15 +586,15 @@ static void on_sieve(struct sip_worker *w, const struct sub_job_sieve *j)
 			      sizeof(tr->buf) < MESSAGE_MAX ? sizeof(tr->buf) : MESSAGE_MAX);
 		sip_build_request(&out, &(struct sip_req_out){
 						.method = "MESSAGE",
-						.ruri = uri,
+						.ruri = sip_span_str(uri),
 						.transport = "UDP",
 						.via_host = sip_net_host(w->net),
 						.via_port = sip_net_port(w->net),
 						.branch = branch,
-						.from_uri = from,
-						.from_tag = tag,
-						.to_uri = uri,
-						.call_id = callid,
+						.from_uri = sip_span_str(from),
+						.from_tag = sip_span_str(tag),
+						.to_uri = sip_span_str(uri),
+						.call_id = sip_span_str(callid),
 						.cseq = 1,
 						.ctype = "text/plain;charset=UTF-8",
 						.body = j->text,
