@@ -23,7 +23,7 @@
 /* Longest datagram sent in a group: a GSO segment must fit the path MTU,
  * and 1232 bytes fit any IPv6 path (1280 - 48); longer ones go alone. */
 #define UDP_BATCH_GSO_LEN 1232
-#define UDP_BATCH_SEGS 64 /* segments per GSO send (the kernel's limit before 6.9) */
+#define UDP_BATCH_SEGS 64 /* segments per GSO send: UDP_MAX_SEGMENTS of older kernels */
 
 struct udp_batch {
 	int fd;
