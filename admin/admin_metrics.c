@@ -456,6 +456,9 @@ static const struct {
 	{ "pnad_sip_udp_grouped_total", "counter",
 	  "UDP datagrams sent in a GSO group (one send for equal-length datagrams to a peer).",
 	  SIPC(udp_grouped) },
+	{ "pnad_sip_udp_coalesced_reads_total", "counter",
+	  "UDP reads that held several datagrams of one peer, coalesced by the kernel (GRO).",
+	  SIPC(udp_coalesced_reads) },
 };
 
 /* The SIP worker: one process, so no labels. */

@@ -102,7 +102,10 @@ void bench_run_print(FILE *f, const struct bench_run_result *r)
 		fprintf(f, "%s %s/%s", k ? "," : "",
 			bench_si(a, sizeof(a), r->round[k].notifies_per_s),
 			bench_si(b, sizeof(b), r->round_base[k]));
-	fprintf(f, "%s\n", bench_run_balanced(r) ? "" : "; BOOKS OF A ROUND NOT BALANCED");
+	fprintf(f, "%s\n",
+		bench_run_balanced(r)
+			? ""
+			: "; BOOKS NOT BALANCED (a round, the warm-up or the latency phase)");
 	print_phase(f, "latency", &r->lat, r);
 	if (r->lat.ran && r->m.damon_on)
 		fprintf(f,

@@ -104,10 +104,10 @@ static void relay_answers(struct relay_out *o, bool wait)
 static int relay_flush(struct sink_child *k)
 {
 	struct relay_out *o = k->out;
+	int rc = udp_batch_flush(&o->b);
 
-	udp_batch_flush(&o->b);
-	if (o->b.dropped)
-		return child_fail(k, -EIO, "relay send: datagrams refused");
+	if (rc < 0)
+		return child_fail(k, rc, "relay send");
 	k->r.datagrams = o->b.datagrams;
 	while (k->r.datagrams - o->answered >= k->o->relay->window)
 		relay_answers(o, true);

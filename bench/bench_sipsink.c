@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "bench/bench_util.h"
+#include "lib/udp_batch.h"
 
 #define BATCH BENCH_SIPSINK_BATCH
 #define SOCK_BUF (4 << 20)
@@ -59,8 +60,6 @@ struct bench_sipsink *bench_sipsink_new(uint32_t nsubs, const uint32_t *sub_acco
 		s->riov[i] = (struct iovec){ s->rbuf[i], BENCH_SIPSINK_DGRAM - 1 };
 		s->rm[i].msg_hdr.msg_iov = &s->riov[i];
 		s->rm[i].msg_hdr.msg_iovlen = 1;
-		s->sm[i].msg_hdr.msg_iov = &s->siov[i];
-		s->sm[i].msg_hdr.msg_iovlen = 1;
 	}
 	s->fd = bench_udp_socket(&s->port);
 	if (s->fd < 0) {
@@ -72,16 +71,16 @@ struct bench_sipsink *bench_sipsink_new(uint32_t nsubs, const uint32_t *sub_acco
 	 * ends there, not when this thread (sharing the CPUs with pnad) gets
 	 * to read it. */
 	setsockopt(s->fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof(one));
+	if (!(s->ans = malloc(sizeof(*s->ans))))
+		abort();
+	udp_batch_init(s->ans, s->fd);
+	s->ans->gso = false; /* one 200 per datagram, as SIP peers answer */
 	return s;
 }
 
 void bench_sipsink_answer_gso(struct bench_sipsink *s)
 {
-	if (s->gso)
-		return;
-	if (!(s->gso = malloc(sizeof(*s->gso))))
-		abort();
-	udp_batch_init(s->gso, s->fd);
+	udp_batch_init(s->ans, s->fd); /* GSO as the kernel allows */
 }
 
 void bench_sipsink_free(struct bench_sipsink *s)
@@ -95,7 +94,7 @@ void bench_sipsink_free(struct bench_sipsink *s)
 	free(s->seen);
 	free(s->subscribed);
 	free(s->cap);
-	free(s->gso);
+	free(s->ans);
 	free(s);
 }
 
@@ -262,6 +261,7 @@ static double arrival(const struct msghdr *h, double now, double real_minus_mono
 static void sink_answer(struct bench_sipsink *s, int n)
 {
 	double now = bench_now(), real_minus_mono = bench_realtime() - now;
+	uint64_t before;
 	int nq = 0;
 
 	for (int i = 0; i < n; i++) {
@@ -281,30 +281,13 @@ static void sink_answer(struct bench_sipsink *s, int n)
 		r = build_ok(m, len, s->sbuf[nq], REPLY_MAX);
 		if (!r)
 			continue;
-		s->siov[nq] = (struct iovec){ s->sbuf[nq], r };
-		s->sm[nq].msg_hdr.msg_name = &s->raddr[i];
-		s->sm[nq].msg_hdr.msg_namelen = s->rm[i].msg_hdr.msg_namelen;
+		udp_batch_add(s->ans, s->sbuf[nq], r, (const struct sockaddr *)&s->raddr[i],
+			      s->rm[i].msg_hdr.msg_namelen, false);
 		nq++;
 	}
-	if (s->gso) {
-		uint64_t before = s->gso->datagrams;
-
-		for (int q = 0; q < nq; q++)
-			udp_batch_add(s->gso, s->sbuf[q], s->siov[q].iov_len,
-				      s->sm[q].msg_hdr.msg_name, s->sm[q].msg_hdr.msg_namelen,
-				      false);
-		udp_batch_flush(s->gso);
-		s->answered += s->gso->datagrams - before;
-		return;
-	}
-	for (int off = 0; off < nq;) {
-		int w = sendmmsg(s->fd, s->sm + off, (unsigned)(nq - off), 0);
-
-		if (w <= 0)
-			break; /* a lost 200 costs the peer a retransmission, counted */
-		off += w;
-		s->answered += (uint64_t)w;
-	}
+	before = s->ans->datagrams;
+	udp_batch_flush(s->ans); /* a lost 200 costs the peer a retransmission, counted */
+	s->answered += s->ans->datagrams - before;
 }
 
 /* The socket is read before it is polled: under load there is nearly

@@ -1,7 +1,7 @@
 /* bench_sipsink: the SIP UDP sink of pna-bench. One UDP socket on loopback
  * that subscribes (SUBSCRIBE message-summary with P-Asserted-Identity, one
  * dialog per subscription, Call-ID "bs-<sub>"), then counts the NOTIFYs it
- * receives and answers each with 200 OK (sendmmsg per recvmmsg batch), so
+ * receives and answers each with 200 OK (one sendmmsg per recvmmsg batch), so
  * the notifier has no reason to retransmit. It checks CSeq per dialog
  * (a CSeq seen before is a retransmission, counted apart; a new one below
  * the highest seen is counted as out of order) and, with a `due` callback,
@@ -16,7 +16,8 @@
 #include <sys/socket.h>
 
 #include "bench/bench_lat.h"
-#include "lib/udp_batch.h"
+
+struct udp_batch;
 
 #define BENCH_SIPSINK_BATCH 64
 #define BENCH_SIPSINK_DGRAM 4096
@@ -47,12 +48,13 @@ struct bench_sipsink {
 	void *due_arg;
 	struct bench_lat lat; /* with `due` */
 	bool capture;
-	struct udp_batch *gso; /* bench_sipsink_answer_gso: the 200s in GSO groups (owned) */
+	struct udp_batch
+		*ans; /* the 200s of a read; GSO groups after bench_sipsink_answer_gso (owned) */
 	uint32_t ncap;
 	uint16_t cap_len[BENCH_SIPSINK_CAPTURE];
 	char (*cap)[BENCH_SIPSINK_DGRAM];
-	struct mmsghdr rm[BENCH_SIPSINK_BATCH], sm[BENCH_SIPSINK_BATCH];
-	struct iovec riov[BENCH_SIPSINK_BATCH], siov[BENCH_SIPSINK_BATCH];
+	struct mmsghdr rm[BENCH_SIPSINK_BATCH];
+	struct iovec riov[BENCH_SIPSINK_BATCH];
 	struct sockaddr_storage raddr[BENCH_SIPSINK_BATCH];
 	char rctl[BENCH_SIPSINK_BATCH][64]; /* control data: the arrival stamp */
 	char rbuf[BENCH_SIPSINK_BATCH][BENCH_SIPSINK_DGRAM];

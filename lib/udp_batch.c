@@ -1,6 +1,7 @@
 /* udp_batch: grouping queued datagrams into UDP GSO sends (see udp_batch.h). */
 #include "lib/udp_batch.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/udp.h>
@@ -33,6 +34,7 @@ void udp_batch_add(struct udp_batch *b, const void *buf, size_t len, const struc
 {
 	unsigned i = b->n++;
 
+	assert(i < UDP_BATCH_MAX);
 	b->iov[i] = (struct iovec){ (void *)buf, len };
 	b->addr[i] = addr;
 	b->alen[i] = addr ? alen : 0;
@@ -52,7 +54,8 @@ static bool groupable(const struct udp_batch *b, unsigned i)
 }
 
 /* The group datagram i joins: the newest open one of its peer and length
- * with room, else a new one. A barrier closes its peer's groups and stands
+ * with room, else a new one. A barrier closes every group (whatever the
+ * peer: a UA's response and its NOTIFY may go to two addresses) and stands
  * alone, so nothing crosses it. */
 static unsigned group_of(const struct udp_batch *b, struct groups *g, unsigned i)
 {
@@ -63,12 +66,12 @@ static unsigned group_of(const struct udp_batch *b, struct groups *g, unsigned i
 	while (k-- > 0) {
 		unsigned f = g->first[k];
 
-		if (!g->open[k] || !same_peer(b, f, i))
-			continue;
-		if (!join) {
+		if (b->barrier[i]) {
 			g->open[k] = false;
 			continue;
 		}
+		if (!join || !g->open[k] || !same_peer(b, f, i))
+			continue;
 		if (b->iov[f].iov_len == len && g->count[k] < UDP_BATCH_SEGS &&
 		    (g->count[k] + 1) * len <= GROUP_BYTES)
 			return k;
@@ -101,7 +104,7 @@ static void build(struct udp_batch *b, struct groups *g)
 				      .msg_iov = &b->giov[g->start[k]],
 				      .msg_iovlen = g->count[k] };
 		if (g->count[k] > 1) {
-			struct cmsghdr *c = (struct cmsghdr *)(void *)b->ctl[k];
+			struct cmsghdr *c = &b->ctl[k].align;
 			uint16_t seg = (uint16_t)b->iov[f].iov_len;
 
 			h->msg_control = c;
@@ -123,11 +126,17 @@ static void send_singly(struct udp_batch *b, const struct groups *g, unsigned k)
 	h.msg_controllen = 0;
 	h.msg_iovlen = 1;
 	for (unsigned j = 0; j < g->count[k]; j++) {
+		ssize_t r;
+
 		h.msg_iov = &b->giov[g->start[k] + j];
-		if (sendmsg(b->fd, &h, 0) < 0)
+		while ((r = sendmsg(b->fd, &h, 0)) < 0 && errno == EINTR)
+			;
+		if (r < 0) {
 			b->dropped++;
-		else
+			b->err = -errno;
+		} else {
 			b->datagrams++;
+		}
 		b->sends++;
 	}
 }
@@ -148,12 +157,13 @@ static void sent(struct udp_batch *b, const struct groups *g, unsigned from, uns
 	b->sends += n;
 }
 
-void udp_batch_flush(struct udp_batch *b)
+int udp_batch_flush(struct udp_batch *b)
 {
 	struct groups g;
 
+	b->err = 0;
 	if (!b->n)
-		return;
+		return 0;
 	g.n = 0;
 	for (unsigned i = 0; i < b->n; i++) {
 		unsigned k = group_of(b, &g, i);
@@ -173,14 +183,17 @@ void udp_batch_flush(struct udp_batch *b)
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0 && g.count[k] > 1 && gso_refusal(errno)) {
-			/* a device without checksum offload refuses GSO for good */
+			/* a device without checksum offload (or an IPsec route)
+			 * refuses GSO for good */
 			if (errno == EIO || errno == EOPNOTSUPP || errno == ENOPROTOOPT)
 				b->gso = false;
 			send_singly(b, &g, k);
 		} else {
 			b->dropped += g.count[k];
+			b->err = r < 0 ? -errno : -EIO;
 		}
 		k++;
 	}
 	b->n = 0;
+	return b->err;
 }

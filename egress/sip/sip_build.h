@@ -81,10 +81,11 @@ struct sip_resp_opts {
 int sip_build_response(struct sip_wbuf *w, const struct sip_msg *req, int status,
 		       const char *reason, const struct sip_resp_opts *o);
 
-/* An outgoing request. Strings are NUL-terminated; NULL/empty ones are left
- * out where optional (to_tag, route, contact, event, sub_state, extra). */
-/* The dialog's parts are spans: a NOTIFY takes them straight from the
- * dialog's blob (sip_blob_parse), without copies or strlen. */
+/* An outgoing request. The dialog's parts are spans (valid during the
+ * call): a NOTIFY takes them straight from the dialog's blob
+ * (sip_blob_parse), without copies or strlen; the other strings are
+ * NUL-terminated. Empty or NULL optional parts are left out (to_tag,
+ * route, contact, event, sub_state, extra). */
 struct sip_req_out {
 	const char *method;
 	struct sip_span ruri;

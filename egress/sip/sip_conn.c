@@ -471,8 +471,8 @@ static void conn_write(struct sip_net *n, struct conn *c, uint32_t slot)
 
 /* The datagrams of one read: with UDP_GRO the kernel hands several of
  * one peer together and says their length (all but the last are as long). */
-static void udp_each_datagram(const struct msghdr *h, size_t len, sip_net_msg_fn fn, void *arg,
-			      const struct sip_peer *from)
+static void udp_each_datagram(struct sip_net *n, const struct msghdr *h, size_t len,
+			      sip_net_msg_fn fn, void *arg, const struct sip_peer *from)
 {
 	const char *buf = h->msg_iov[0].iov_base;
 	size_t seg = len;
@@ -486,6 +486,8 @@ static void udp_each_datagram(const struct msghdr *h, size_t len, sip_net_msg_fn
 		if (v > 0)
 			seg = (size_t)v;
 	}
+	if (seg < len)
+		SIP_COUNT(n->seg, udp_coalesced_reads, 1);
 	for (size_t off = 0; off < len; off += seg)
 		fn(arg, buf + off, len - off < seg ? len - off : seg, from);
 }
@@ -509,7 +511,7 @@ static void on_udp(struct sip_net *n, sip_net_msg_fn fn, void *arg)
 
 			from.addr = n->in_addr[i];
 			from.alen = n->in[i].msg_hdr.msg_namelen;
-			udp_each_datagram(&n->in[i].msg_hdr, n->in[i].msg_len, fn, arg, &from);
+			udp_each_datagram(n, &n->in[i].msg_hdr, n->in[i].msg_len, fn, arg, &from);
 		}
 		if (got < RECV_BATCH)
 			return;
@@ -653,7 +655,8 @@ static struct conn *conn_for(struct sip_net *n, const struct sip_peer *to, uint3
 	return c;
 }
 
-int sip_net_send(struct sip_net *n, const struct sip_peer *to, const char *buf, size_t len)
+int sip_net_send(struct sip_net *n, const struct sip_peer *to, const char *buf, size_t len,
+		 bool ordered)
 {
 	if (to->tp != SIP_TP_UDP) {
 		uint32_t slot;
@@ -674,15 +677,12 @@ int sip_net_send(struct sip_net *n, const struct sip_peer *to, const char *buf, 
 	if (udp_batch_full(&n->out))
 		sip_net_flush(n);
 	{
-		unsigned i = n->out.n;
-		/* A response goes out before anything queued after it for its
-		 * peer: the NOTIFY that follows a 2xx must not overtake it. */
-		bool response = len > 4 && !memcmp(buf, "SIP/", 4);
+		unsigned i = udp_batch_count(&n->out);
 
 		memcpy(n->out_buf[i], buf, len);
 		n->out_addr[i] = to->addr;
 		udp_batch_add(&n->out, n->out_buf[i], len, (const struct sockaddr *)&n->out_addr[i],
-			      to->alen, response);
+			      to->alen, ordered);
 	}
 	return 0;
 }

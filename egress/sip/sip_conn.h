@@ -1,6 +1,7 @@
 /* sip_conn: the SIP worker's transports: one UDP socket (sends batched
- * through udp_batch: GSO groups in one sendmmsg), a TCP listener, optionally a TLS listener (sip_tls.h),
- * and preallocated connection slots (TCP accepted or dialled, TLS
+ * through udp_batch: GSO groups in one sendmmsg; reads with UDP GRO), a
+ * TCP listener, optionally a TLS listener (sip_tls.h), and preallocated
+ * connection slots (TCP accepted or dialled, TLS
  * accepted; reused per peer), all on one epoll. Messages are
  * framed here (TCP by Content-Length through sip_parse) and handed to the
  * caller's callback. Run by the SIP egress worker. */
@@ -48,12 +49,17 @@ int sip_net_open_tls(struct sip_net *n, const char *host, uint16_t port, struct 
 bool sip_net_event(struct sip_net *n, uint64_t data, uint32_t events, sip_net_msg_fn fn, void *arg);
 
 /* Send len bytes to `to`: UDP datagrams are copied into the batch sent at
- * sip_net_flush (or earlier when it fills); TCP goes to the peer's
+ * sip_net_flush (or earlier when it fills), where datagrams may be
+ * reordered across peers and lengths unless `ordered`: an ordered one goes
+ * after everything sent before it and before everything sent after it
+ * (responses: the NOTIFY after a 2xx must not overtake it; a dialog's
+ * final NOTIFY); TCP goes to the peer's
  * connection (the slot in `to` if still open, else one to the same
  * address, else a new connection); TLS only to an open connection (the
  * slot, else one from the same address): pnad does not dial TLS, so
  * -ENOTCONN once the subscriber's connection is gone. 0 or -errno. */
-int sip_net_send(struct sip_net *n, const struct sip_peer *to, const char *buf, size_t len);
+int sip_net_send(struct sip_net *n, const struct sip_peer *to, const char *buf, size_t len,
+		 bool ordered);
 void sip_net_flush(struct sip_net *n);
 /* Close connections marked for closing (after the batch). */
 void sip_net_reap(struct sip_net *n);

@@ -53,6 +53,7 @@ struct sip_counters {
 	uint64_t auth_nonces_evicted;	   /* nonces forgotten within their lifetime (table full) */
 	uint64_t udp_dropped;		   /* datagrams the kernel refused to send */
 	uint64_t udp_grouped;		   /* datagrams sent in a GSO group of two or more */
+	uint64_t udp_coalesced_reads;	   /* UDP reads that held several datagrams (GRO) */
 };
 
 #define SIP_DLG_TARGET 464

@@ -287,8 +287,9 @@ int sip_notify_send(struct sip_worker *w, uint16_t shard, uint64_t id, const cha
 	tr->dlg = sip_dlg_slot(w->seg, d);
 	w->out[tr->dlg] |= SIP_OUT_INFLIGHT;
 	/* no connection (TCP refused, TLS client gone): Timer F decides, as
-	 * for a lost datagram */
-	sip_net_send(w->net, &tr->to, tr->buf, tr->len);
+	 * for a lost datagram. A final NOTIFY does not wait for the one in
+	 * flight, so it must not overtake it. */
+	sip_net_send(w->net, &tr->to, tr->buf, tr->len, tr->final_notify);
 	return 0;
 }
 
@@ -613,7 +614,7 @@ static void on_sieve(struct sip_worker *w, const struct sub_job_sieve *j)
 	tr->len = (uint32_t)out.len;
 	tr->kind = SIP_TR_MESSAGE;
 	sip_trans_start(w->trans, tr, w->now_ms);
-	sip_net_send(w->net, &tr->to, tr->buf, tr->len);
+	sip_net_send(w->net, &tr->to, tr->buf, tr->len, false);
 	SIP_COUNT(w->seg, messages_sent, 1);
 	return;
 fail:
@@ -825,7 +826,7 @@ static void on_resend(void *arg, struct sip_tr *tr)
 	struct sip_worker *w = arg;
 
 	SIP_COUNT(w->seg, notify_retransmits, 1);
-	sip_net_send(w->net, &tr->to, tr->buf, tr->len);
+	sip_net_send(w->net, &tr->to, tr->buf, tr->len, tr->final_notify);
 }
 
 static void on_timeout(void *arg, struct sip_tr *tr)

@@ -63,7 +63,7 @@ static bool done_resend(struct sip_worker *w, const struct sip_msg *m, const str
 	d = &w->done[key % SIP_DONE_CAP];
 	if (d->key != key || d->until_ms < w->now_ms)
 		return false;
-	sip_net_send(w->net, from, d->resp, d->len);
+	sip_net_send(w->net, from, d->resp, d->len, true);
 	SIP_COUNT(w->seg, retransmissions_absorbed, 1);
 	return true;
 }
@@ -87,7 +87,7 @@ void sip_respond(struct sip_worker *w, const struct sip_msg *req, const struct s
 		return;
 	}
 	/* RFC 3261 18.2.2 / RFC 3581: UDP answers go to the source address */
-	sip_net_send(w->net, from, buf, b.len);
+	sip_net_send(w->net, from, buf, b.len, true);
 	if (status >= 200 && from->tp == SIP_TP_UDP &&
 	    sip_span_eq(sip_msg_span(req, req->method), "SUBSCRIBE"))
 		done_keep(w, req, buf, b.len);

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -155,6 +156,65 @@ static void barrier(int fd)
 	close(p.fd);
 }
 
+/* When the next datagram on p arrived (the kernel's receive stamp), ns;
+ * its id in *id. -1 when none came within a second. */
+static long long recv_stamp(const struct peer *p, unsigned *id)
+{
+	char buf[4096], ctl[64];
+	struct iovec iov = { buf, sizeof(buf) - 1 };
+	struct msghdr h = {
+		.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl, .msg_controllen = sizeof(ctl)
+	};
+	struct pollfd pfd = { .fd = p->fd, .events = POLLIN };
+	ssize_t r;
+
+	if (poll(&pfd, 1, 1000) <= 0 || (r = recvmsg(p->fd, &h, 0)) <= 0)
+		return -1;
+	buf[r] = 0;
+	if (sscanf(buf, "%u:", id) != 1)
+		return -1;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&h); c; c = CMSG_NXTHDR(&h, c)) {
+		struct timespec ts;
+
+		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
+			memcpy(&ts, CMSG_DATA(c), sizeof(ts));
+			return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+		}
+	}
+	return -1;
+}
+
+/* A barrier to another address (a response to a UA's source address, its
+ * NOTIFY to its Contact) still splits the batch: A's first datagram, then
+ * B's barrier, then A's second, by the kernel's receive stamps. */
+static void barrier_across_peers(int fd)
+{
+	static char bufs[MAXD][4096];
+	struct udp_batch b;
+	struct peer a, c;
+	unsigned id[3];
+	long long t[3];
+	int one = 1;
+
+	peer_open(&a);
+	peer_open(&c);
+	setsockopt(a.fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof(one));
+	setsockopt(c.fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof(one));
+	udp_batch_init(&b, fd);
+	add(&b, bufs, 0, 600, &a, false);
+	add(&b, bufs, 1, 300, &c, true);
+	add(&b, bufs, 2, 600, &a, false);
+	CHECK_EQ(udp_batch_flush(&b), 0);
+	CHECK_EQ(b.grouped, 0); /* 0 and 2 would have been one group */
+	t[0] = recv_stamp(&a, &id[0]);
+	t[1] = recv_stamp(&c, &id[1]);
+	t[2] = recv_stamp(&a, &id[2]);
+	CHECK(id[0] == 0 && id[1] == 1 && id[2] == 2);
+	CHECK(t[0] > 0 && t[0] <= t[1] && t[1] <= t[2]);
+	close(a.fd);
+	close(c.fd);
+}
+
 /* A socket that sends without UDP checksums cannot use GSO (the kernel
  * says EINVAL): the group goes out one datagram at a time, nothing lost. */
 static void refused(int fd)
@@ -174,7 +234,7 @@ static void refused(int fd)
 	}
 	for (unsigned i = 0; i < 10; i++)
 		add(&b, bufs, i, 500, &p, false);
-	udp_batch_flush(&b);
+	CHECK_EQ(udp_batch_flush(&b), 0);
 	CHECK_EQ(drain(&p, ids, MAXD), 10);
 	CHECK_EQ(b.datagrams, 10);
 	CHECK_EQ(b.dropped, 0);
@@ -191,6 +251,7 @@ int main(void)
 	two_peers(fd, true);
 	two_peers(fd, false);
 	barrier(fd);
+	barrier_across_peers(fd);
 	refused(fd);
 	close(fd);
 	return check_summary();
