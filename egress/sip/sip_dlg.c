@@ -256,6 +256,7 @@ int sip_blob_parse(const char *s, struct sip_blob *b)
 	b->luri = line(&p);
 	b->route = line(&p);
 	b->event_id = line(&p);
+	b->where = line(&p);
 	if (!b->call_id.n || !b->ltag.n || !b->rtarget.n || !b->ruri.n || !b->luri.n)
 		return -EINVAL;
 	return 0;

@@ -136,13 +136,15 @@ uint32_t sip_dlg_sweep(struct sip_seg *s, uint32_t *cursor, uint32_t n,
 
 /* The dialog blob kept as a subscription's target (sub_spec.target):
  * "v1 <pkg> <tp> <ip> <port>\n<call-id>\n<local tag>\n<remote tag>\n
- * <remote target>\n<remote uri>\n<local uri>\n<route set>\n<event id>".
- * pkg: "ms" (message-summary) or "me" (mail-event); tp: udp, tcp or tls. */
+ * <remote target>\n<remote uri>\n<local uri>\n<route set>\n<event id>\n
+ * <account>/<mailbox>". pkg: "ms" (message-summary) or "me" (mail-event);
+ * tp: udp, tcp or tls. Spans point into s; `where`, the last line, ends
+ * at s's NUL. */
 struct sip_blob {
 	char pkg[3], tp[4];
 	char ip[48];
 	uint16_t port;
-	struct sip_span call_id, ltag, rtag, rtarget, ruri, luri, route, event_id;
+	struct sip_span call_id, ltag, rtag, rtarget, ruri, luri, route, event_id, where;
 };
 int sip_blob_parse(const char *s, struct sip_blob *b);
 

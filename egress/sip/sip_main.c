@@ -215,38 +215,37 @@ static const char *contact_of(struct sip_worker *w, uint8_t tp)
 	return c;
 }
 
-int sip_notify_send(struct sip_worker *w, uint16_t shard, uint64_t id, const char *target,
-		    struct sip_dlg *d, const struct sub_note *n, const char *state)
+/* sip_notify_send with the dialog's blob parsed (the per-NOTIFY path
+ * parses it once, for the mailbox and for the NOTIFY). */
+static int notify_blob(struct sip_worker *w, uint16_t shard, uint64_t id, const struct sip_blob *b,
+		       struct sip_dlg *d, const struct sub_note *n, const char *state)
 {
-	struct sip_blob b;
 	struct sip_tr *tr;
 	char branch[32], ltag[64], event[96], body[1024];
 	const char *ctype = NULL;
 	struct sip_wbuf out;
 	int blen;
 
-	if (sip_blob_parse(target, &b) < 0)
-		return -EINVAL;
-	blen = notify_body(&b, d, n, state, body, sizeof(body), &ctype);
+	blen = notify_body(b, d, n, state, body, sizeof(body), &ctype);
 	if (blen < 0)
 		return blen;
 	if (!(tr = sip_trans_alloc(w->trans, branch, sizeof(branch)))) {
 		SIP_COUNT(w->seg, busy, 1);
 		return -ENOBUFS;
 	}
-	if (dialog_peer(&b, &tr->to) < 0) {
+	if (dialog_peer(b, &tr->to) < 0) {
 		sip_trans_done(w->trans, tr);
 		return -EINVAL;
 	}
-	sip_local_tag(ltag, sizeof(ltag), b.ltag, shard, id);
+	sip_local_tag(ltag, sizeof(ltag), b->ltag, shard, id);
 	{
 		struct sip_wbuf e;
 
 		sip_wbuf_init(&e, event, sizeof(event) - 1);
-		sip_w_str(&e, strcmp(b.pkg, "ms") == 0 ? "message-summary" : "mail-event");
-		if (b.event_id.n) {
+		sip_w_str(&e, strcmp(b->pkg, "ms") == 0 ? "message-summary" : "mail-event");
+		if (b->event_id.n) {
 			sip_w_str(&e, ";id=");
-			sip_w_span(&e, b.event_id);
+			sip_w_span(&e, b->event_id);
 		}
 		event[e.over ? 0 : e.len] = 0;
 	}
@@ -255,18 +254,18 @@ int sip_notify_send(struct sip_worker *w, uint16_t shard, uint64_t id, const cha
 	sip_wbuf_init(&out, tr->buf, sizeof(tr->buf));
 	if (sip_build_request(&out, &(struct sip_req_out){
 					    .method = "NOTIFY",
-					    .ruri = b.rtarget,
+					    .ruri = b->rtarget,
 					    .transport = sip_tp_name(tr->to.tp),
 					    .via_host = sip_net_host(w->net),
 					    .via_port = sip_net_port_of(w->net, tr->to.tp),
 					    .branch = branch,
-					    .from_uri = b.luri,
+					    .from_uri = b->luri,
 					    .from_tag = sip_span_str(ltag),
-					    .to_uri = b.ruri,
-					    .to_tag = b.rtag,
-					    .call_id = b.call_id,
+					    .to_uri = b->ruri,
+					    .to_tag = b->rtag,
+					    .call_id = b->call_id,
 					    .cseq = d->cseq,
-					    .route = b.route,
+					    .route = b->route,
 					    .contact = contact_of(w, tr->to.tp),
 					    .event = event,
 					    .sub_state = state,
@@ -291,6 +290,16 @@ int sip_notify_send(struct sip_worker *w, uint16_t shard, uint64_t id, const cha
 	 * flight, so it must not overtake it. */
 	sip_net_send(w->net, &tr->to, tr->buf, tr->len, tr->final_notify);
 	return 0;
+}
+
+int sip_notify_send(struct sip_worker *w, uint16_t shard, uint64_t id, const char *target,
+		    struct sip_dlg *d, const struct sub_note *n, const char *state)
+{
+	struct sip_blob b;
+
+	if (sip_blob_parse(target, &b) < 0)
+		return -EINVAL;
+	return notify_blob(w, shard, id, &b, d, n, state);
 }
 
 /* --- jobs from the shards --- */
@@ -341,8 +350,20 @@ static void mark_dirty(struct sip_worker *w, const struct sip_dlg *d)
 	*o |= SIP_OUT_DIRTY;
 }
 
+/* A NOTIFY for v's dialog: with its blob parsed already (b), or from v. */
+static void notify_view(struct sip_worker *w, uint16_t shard, uint64_t id, struct sub_view v,
+			const struct sip_blob *b, struct sip_dlg *d, const struct sub_note *n,
+			const char *state)
+{
+	if (b)
+		notify_blob(w, shard, id, b, d, n, state);
+	else
+		sip_notify_send(w, shard, id, v.target, d, n, state);
+}
+
+/* The note n for dialog d of subscription v; b: v's blob parsed, or NULL. */
 static void deliver(struct sip_worker *w, uint16_t shard, uint64_t id, const struct sub_note *n,
-		    struct sub_view v, struct sip_dlg *d)
+		    struct sub_view v, struct sip_dlg *d, const struct sip_blob *b)
 {
 	char state[64];
 	const char *path = v.path[0] ? v.path : "INBOX";
@@ -361,7 +382,7 @@ static void deliver(struct sip_worker *w, uint16_t shard, uint64_t id, const str
 		memcpy(d->target, v.target, strlen(v.target) + 1);
 	d->expires = v.expires;
 	if (d->flags & SIP_DLG_FETCH) {
-		sip_notify_send(w, shard, id, v.target, d, n, "terminated;reason=timeout");
+		notify_view(w, shard, id, v, b, d, n, "terminated;reason=timeout");
 		d->flags |= SIP_DLG_TERMINATED;
 		sip_remove_sub(w, shard, id);
 		return;
@@ -377,7 +398,7 @@ static void deliver(struct sip_worker *w, uint16_t shard, uint64_t id, const str
 		return;
 	}
 	str_num(state, sizeof(state), "active;expires=", v.expires - w->now);
-	sip_notify_send(w, shard, id, v.target, d, n, state);
+	notify_view(w, shard, id, v, b, d, n, state);
 }
 
 /* Send the dialog's current state (no note: message-summary counts, a
@@ -447,7 +468,7 @@ void sip_early_flush(struct sip_worker *w, uint16_t shard, uint64_t id)
 			return;
 		d = sip_dlg_get(w->seg, shard, id, sip_dlg_cseq_base(w->now));
 		if (d)
-			deliver(w, shard, id, &e->note, view_of_spec(&sp), d);
+			deliver(w, shard, id, &e->note, view_of_spec(&sp), d, NULL);
 		return;
 	}
 }
@@ -469,10 +490,11 @@ static void early_expire(struct sip_worker *w)
 	}
 }
 
-/* The mailbox of a dialog blob: after the '/' of its last line. */
-static const char *blob_path(const char *target)
+/* The mailbox of a dialog blob: after the '/' of its last line, which
+ * ends at the blob's NUL. */
+static const char *blob_path(const struct sip_blob *b)
 {
-	const char *nl = strrchr(target, '\n'), *slash = strchr(nl ? nl : target, '/');
+	const char *slash = memchr(b->where.p, '/', b->where.n);
 
 	return slash ? slash + 1 : "";
 }
@@ -484,20 +506,22 @@ static int on_note_fast(struct sip_worker *w, const struct sub_job *j, struct si
 {
 	struct sub_note n;
 	struct sub_view v;
+	struct sip_blob b;
 	bool own;
 	int rc;
 
-	if (!d || !(d->flags & SIP_DLG_REPLIED) || !d->target[0] || !d->expires)
+	if (!d || !(d->flags & SIP_DLG_REPLIED) || !d->target[0] || !d->expires ||
+	    sip_blob_parse(d->target, &b) < 0)
 		return -ENOENT;
 	rc = sub_table_note_take_own(sip_table(w, j->shard), j->index, j->id, &n, &own);
 	if (rc < 0) {
 		SIP_COUNT(w->seg, jobs_empty, 1); /* spare job, or the subscription went away */
 		return 0;
 	}
-	v = (struct sub_view){ blob_path(d->target), d->target, d->expires };
+	v = (struct sub_view){ blob_path(&b), d->target, d->expires };
 	if (own && strlen(v.path) < sizeof(n.path))
 		memcpy(n.path, v.path, strlen(v.path) + 1);
-	deliver(w, j->shard, j->id, &n, v, d);
+	deliver(w, j->shard, j->id, &n, v, d, &b);
 	return 0;
 }
 
@@ -526,7 +550,7 @@ static void on_note(struct sip_worker *w, const struct sub_job *j)
 			return;
 		d->flags |= SIP_DLG_REPLIED;
 	}
-	deliver(w, j->shard, j->id, &n, view_of_spec(&sp), d);
+	deliver(w, j->shard, j->id, &n, view_of_spec(&sp), d, NULL);
 }
 
 static void on_ended(struct sip_worker *w, const struct sub_job *j)

@@ -2,6 +2,7 @@
  * of the segment (a restarted worker), and the sweep that drops a dialog
  * only after its subscription was missing on two passes. */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -18,6 +19,32 @@ static bool alive(void *arg, uint16_t shard, uint64_t id)
 	return id != gone_id;
 }
 
+static bool span_is(struct sip_span sp, const char *want)
+{
+	return sp.n == strlen(want) && !memcmp(sp.p, want, sp.n);
+}
+
+/* The dialog blob, as sip_sub writes it, read back field by field; its last
+ * line (account/mailbox) is what the per-NOTIFY path takes the mailbox from. */
+static void blob_parse(void)
+{
+	const char *blob = "v1 ms udp 127.0.0.1 5062\ncall-1\n00000000000000aa\nrt1\n"
+			   "sip:bob@127.0.0.1:5062\nsip:bob@example.com\nsip:bob@example.com\n"
+			   "<sip:cna.example.net;lr>\n\nbob@example.com/INBOX/Sub";
+	struct sip_blob b;
+
+	CHECK_EQ(sip_blob_parse(blob, &b), 0);
+	CHECK(!strcmp(b.pkg, "ms") && !strcmp(b.tp, "udp") && !strcmp(b.ip, "127.0.0.1"));
+	CHECK_EQ(b.port, 5062);
+	CHECK(span_is(b.call_id, "call-1") && span_is(b.rtag, "rt1"));
+	CHECK(span_is(b.rtarget, "sip:bob@127.0.0.1:5062"));
+	CHECK(span_is(b.route, "<sip:cna.example.net;lr>") && b.event_id.n == 0);
+	CHECK(span_is(b.where, "bob@example.com/INBOX/Sub"));
+	CHECK(b.where.p[b.where.n] == 0); /* the last line ends the string */
+	CHECK_EQ(sip_blob_parse("v2 ms udp 127.0.0.1 5062\ncall-1\n", &b), -EINVAL);
+	CHECK_EQ(sip_blob_parse("v1 ms udp 127.0.0.1 70000\ncall-1\n", &b), -EINVAL);
+}
+
 int main(void)
 {
 	char name[64];
@@ -26,6 +53,7 @@ int main(void)
 	struct sip_dlg *d;
 	uint32_t cursor = 0;
 
+	blob_parse();
 	snprintf(name, sizeof(name), "/pnatest.sipdlg.%d", (int)getpid());
 	CHECK_EQ(sip_dlg_open(name, 64, &m), 0);
 	CHECK_EQ(m.created, 1);
