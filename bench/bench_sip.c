@@ -543,23 +543,28 @@ static void report_run(const struct sip_opts *o, const struct sip_round *rd)
  * buffers takes page faults (a few thousand in the router and shard),
  * costly on a VM, that no later round pays. Then the rounds into r. How
  * many rounds were done. */
+static bool pnad_round_ok(const struct sip_opts *o, struct sip_pnad *x, struct sip_run *r)
+{
+	if (pnad_round(o, x, r) == 0 && r->notifies > 0)
+		return true;
+	fprintf(stderr, "pna-bench: sip: the pnad run gave no NOTIFYs\n");
+	return false;
+}
+
 static unsigned run_rounds(const struct sip_opts *o, struct sip_pnad *x, struct sip_round *r)
 {
+	struct sip_run warm;
 	unsigned n;
 
 	bench_progress("sip: warm-up round");
-	if (pnad_round(o, x, &r[0].pn) < 0 || r[0].pn.notifies == 0) {
-		fprintf(stderr, "pna-bench: sip: the pnad run gave no NOTIFYs\n");
+	if (!pnad_round_ok(o, x, &warm))
 		return 0;
-	}
 	for (n = 0; n < o->rounds; n++) {
 		struct sip_round *rd = &r[n];
 
 		bench_progress("sip: round %u of %u", n + 1, o->rounds);
-		if (pnad_round(o, x, &rd->pn) < 0 || rd->pn.notifies == 0) {
-			fprintf(stderr, "pna-bench: sip: the pnad run gave no NOTIFYs\n");
+		if (!pnad_round_ok(o, x, &rd->pn))
 			break;
-		}
 		if (run_base(o, x->s, rd->pn.notifies, true, &rd->base[0]) < 0 ||
 		    run_base(o, x->s, rd->pn.notifies, false, &rd->base[1]) < 0)
 			break;

@@ -519,8 +519,12 @@ static int on_note_fast(struct sip_worker *w, const struct sub_job *j, struct si
 		return 0;
 	}
 	v = (struct sub_view){ blob_path(&b), d->target, d->expires };
-	if (own && strlen(v.path) < sizeof(n.path))
-		memcpy(n.path, v.path, strlen(v.path) + 1);
+	if (own) {
+		size_t len = strlen(v.path);
+
+		if (len < sizeof(n.path))
+			memcpy(n.path, v.path, len + 1);
+	}
 	deliver(w, j->shard, j->id, &n, v, d, &b);
 	return 0;
 }
