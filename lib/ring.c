@@ -5,7 +5,11 @@
 #include "ring.h"
 
 #include <assert.h>
+#include <errno.h>
+#include <stdint.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #define PAD_FLAG 0x80000000u
 #define HDR 8u /* length word padded so payloads stay 8-byte aligned */
@@ -34,6 +38,15 @@ void ring_init(struct ring *r, size_t data_bytes)
 {
 	memset(r, 0, sizeof(*r));
 	r->size = data_bytes;
+}
+
+int ring_prefault(struct ring *r)
+{
+	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+	uintptr_t start = (uintptr_t)r & ~(page - 1);
+	uintptr_t end = (uintptr_t)r->data + r->size;
+
+	return madvise((void *)start, end - start, MADV_POPULATE_WRITE) < 0 ? -errno : 0;
 }
 
 uint32_t ring_max_record(const struct ring *r)

@@ -575,8 +575,13 @@ static int setup_table(struct router *r)
 	r->space_armed = calloc(r->rt->nshards, 1);
 	if (!rings || !r->free_slots || !r->space_armed)
 		abort();
-	for (uint32_t s = 0; s < r->rt->nshards; s++)
+	for (uint32_t s = 0; s < r->rt->nshards; s++) {
 		rings[s] = shard_seg_ring(&r->rt->shards[s].seg);
+		/* first touches of a fresh ring are page faults on the event
+		 * path; a failure only brings them back */
+		if ((rc = ring_prefault(rings[s])) < 0)
+			log_warn("prefaulting shard %u's ring: %s", s, strerror(-rc));
+	}
 	memset(&p, 0, sizeof(p));
 	p.conf = conf;
 	p.seg = r->seg;

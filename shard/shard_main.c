@@ -17,6 +17,7 @@
 #include "shard/shard_seg.h"
 #include "shard/shard_state.h"
 #include "shard/shard_subs.h"
+#include "shard/sub_seg.h"
 
 #define BATCH 256
 #define PREFETCH_FAR 16 /* events ahead: the mailbox's index entries */
@@ -44,6 +45,19 @@ static void efd_wake(int fd)
 	/* EAGAIN means the counter is already non-zero: the wake is there. */
 	if (write(fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
 		log_error("eventfd write: %s", strerror(errno));
+}
+
+/* Map the rings into this process before the first event (ring_prefault):
+ * a fresh ring's first touch of each page is a page fault on the event path.
+ * A failure only brings those faults back. */
+static void prefault(struct shard *sh, const struct shm_seg *subs)
+{
+	int rc = ring_prefault(sh->ring);
+
+	if (rc == 0)
+		rc = sub_seg_prefault(subs);
+	if (rc < 0)
+		log_warn("prefaulting the rings: %s", strerror(-rc));
 }
 
 /* Is the record at e (len bytes) a whole evrec? */
@@ -165,6 +179,7 @@ int shard_main(struct pnad_rt *rt, uint32_t index)
 	shard_state_recover(sh.state);
 	if (shard_subs_open(rt, index, &sh.subs) < 0)
 		return 1; /* logged; the supervisor restarts us */
+	prefault(&sh, &srt->subs);
 	log_info("attached: %u mailboxes, applied up to %llu", shard_state_count(sh.state),
 		 (unsigned long long)shard_state_applied_pos(sh.state));
 

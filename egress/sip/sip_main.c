@@ -1028,6 +1028,7 @@ int sip_main(struct pnad_rt *rt)
 	pnad_child_signals();
 	log_level_parse(rt->conf->log_level, &level);
 	log_init("sip", -1, level);
+	sub_chan_prefault(rt, SUB_ROLE_SIP);
 	if ((rc = worker_init(&w, rt)) < 0)
 		return 1;
 	worker_loop(&w);

@@ -800,6 +800,7 @@ int xmpp_main(struct pnad_rt *rt)
 	pnad_child_signals();
 	log_level_parse(rt->conf->log_level, &level);
 	log_init("xmpp", -1, level);
+	sub_chan_prefault(rt, SUB_ROLE_XMPP);
 	if (xmpp_init(&x, rt) < 0) {
 		log_error("xmpp worker: cannot start");
 		xmpp_fini(&x);
