@@ -30,6 +30,7 @@ struct shard {
 	int data_efd;
 	int space_efd;
 	struct shard_subs *subs;
+	sigset_t run_mask; /* the mask before the loop blocked the stop signals */
 };
 
 static void count(uint64_t *c)
@@ -45,6 +46,18 @@ static void efd_wake(int fd)
 	/* EAGAIN means the counter is already non-zero: the wake is there. */
 	if (write(fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
 		log_error("eventfd write: %s", strerror(errno));
+}
+
+/* Block SIGTERM and SIGINT for the event loop; *old gets the mask that
+ * sleep_on_data's ppoll restores while it sleeps. */
+static void block_stop_signals(sigset_t *old)
+{
+	sigset_t stop;
+
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGTERM);
+	sigaddset(&stop, SIGINT);
+	sigprocmask(SIG_BLOCK, &stop, old);
 }
 
 /* Map the rings into this process before the first event (ring_prefault):
@@ -138,24 +151,19 @@ static unsigned drain(struct shard *sh)
 }
 
 /* Sleep until the router writes data_efd or a stop signal arrives. The stop
- * signals are blocked between the pnad_stopping check and ppoll, which
- * unblocks them atomically, so a SIGTERM cannot slip in before the sleep. */
+ * signals stay blocked while the loop runs (shard_main) and only ppoll
+ * unblocks them, atomically, so a SIGTERM cannot slip in between the
+ * pnad_stopping check and the sleep, and a sleep costs two system calls. */
 static void sleep_on_data(struct shard *sh)
 {
 	struct pollfd pfd = { .fd = sh->data_efd, .events = POLLIN };
 	/* Wake at least once a second: expiry and heartbeats run on time. */
 	struct timespec tick = { .tv_sec = 1 };
-	sigset_t stop, old;
 	uint64_t v;
 
-	sigemptyset(&stop);
-	sigaddset(&stop, SIGTERM);
-	sigaddset(&stop, SIGINT);
-	sigprocmask(SIG_BLOCK, &stop, &old);
-	if (!pnad_stopping && ppoll(&pfd, 1, &tick, &old) > 0 &&
+	if (!pnad_stopping && ppoll(&pfd, 1, &tick, &sh->run_mask) > 0 &&
 	    read(sh->data_efd, &v, sizeof(v)) < 0 && errno != EAGAIN && errno != EINTR)
 		log_error("eventfd read: %s", strerror(errno));
-	sigprocmask(SIG_SETMASK, &old, NULL);
 }
 
 int shard_main(struct pnad_rt *rt, uint32_t index)
@@ -183,6 +191,7 @@ int shard_main(struct pnad_rt *rt, uint32_t index)
 	log_info("attached: %u mailboxes, applied up to %llu", shard_state_count(sh.state),
 		 (unsigned long long)shard_state_applied_pos(sh.state));
 
+	block_stop_signals(&sh.run_mask);
 	while (!pnad_stopping) {
 		unsigned n = drain(&sh);
 

@@ -89,6 +89,8 @@ struct sip_worker {
 	struct sip_trans *trans;
 	struct sub_table **tables; /* per shard, for note_take and get */
 	int epfd;
+	int jobs_epfd;	 /* the role eventfd alone: the lazy wait (worker_loop) */
+	uint32_t ndirty; /* slots with SIP_OUT_DIRTY: their NOTIFY waits for an answer */
 	uint32_t now;	 /* unix seconds */
 	int64_t now_ms;	 /* monotonic */
 	uint64_t secret; /* local tag and nonce salt */

@@ -346,6 +346,32 @@ def test_one_notify_in_flight_per_dialog(pnad_factory, redis_server):
         c.close()
 
 
+def test_requests_are_answered_while_notifies_are_out(pnad_factory, redis_server):
+    """While NOTIFYs are out and nothing waits on their answers, the worker
+    sleeps on its jobs alone and reads its sockets with the next jobs or
+    2 ms later (lazy_answers): a SUBSCRIBE from another UA meanwhile is
+    still answered and gets its first NOTIFY, and the unanswered NOTIFY is
+    retransmitted on time (Timer E, T1 = 500 ms)."""
+    from sip_client import SipClient, header
+    pnad = sip_pnad(pnad_factory, redis_server)
+    acct = "pia@example.com"
+    a, b = SipClient(pnad.sip_port), SipClient(pnad.sip_port)
+    try:
+        assert a.subscribe("pia", pai="sip:" + acct).startswith("SIP/2.0 200 ")
+        a.wait_notifies(1)
+        feed(pnad, [{"event": "MessageNew", "account": acct, "mailbox": "INBOX", "uid": 1}])
+        out = a._read_one(5)  # left unanswered: a NOTIFY is out
+        assert out.startswith("NOTIFY ") and "Text-Message: 1/0" in out, out
+        assert b.subscribe("pia", pai="sip:" + acct).startswith("SIP/2.0 200 ")
+        assert "Text-Message: 1/0" in b.wait_notifies(1)[0]
+        again = a._read_one(2)
+        assert header(again, "CSeq") == header(out, "CSeq"), again
+        a._answer_notify(again)
+    finally:
+        a.close()
+        b.close()
+
+
 def test_coalesced_datagrams_are_read_one_by_one(pnad_factory, redis_server):
     """The SIP worker reads UDP with GRO: datagrams of one peer may come up
     as one read (here a GSO send of four equal-length SUBSCRIBEs, which the
