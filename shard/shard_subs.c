@@ -22,7 +22,7 @@
 #include "shard/sub_table.h"
 
 #define REQ_BATCH 64 /* requests served per poll */
-#define WAKE_EARLY 8 /* SIP jobs of a pass before a sleeping worker is woken */
+#define WAKE_EARLY 8 /* SIP jobs queued between checks for a sleeping worker */
 #define RELOAD_TIMEOUT_MS 60000
 
 /* A subscription whose note waits for room in its job ring. */
@@ -125,21 +125,18 @@ static void wake_role(struct shard_subs *s, int role)
 		efd_wake(s->rt->role_efd[role]);
 }
 
-/* A job was queued for `role`. At the WAKE_EARLY-th SIP job of a pass, a SIP
+/* A job was queued for `role`. Every WAKE_EARLY SIP jobs of a pass, a SIP
  * worker that sleeps is woken at once, so that it sends the first NOTIFYs
  * (on the other core) while this pass applies the rest of its batch (up to
  * 256 events), not after all of it: at 3-5 us a NOTIFY it is the slowest
- * stage. Once a pass, not every WAKE_EARLY jobs: at a paced 2,500 frames/s a
- * worker woken every 8 jobs caught up, slept and was woken again 3 times a
- * frame (7,000 sleeps/s), and on a VM a sleep and wake-up costs it 15-20 us;
- * the rest of the pass is handed over at its end (wake_all). The XMPP
- * worker (a tenth of the jobs, and quicker) is woken at the end only: woken
- * early it went back to sleep after a few stanzas and was woken again, which
- * cost it half as much CPU again. */
+ * stage, and it cannot catch up with the shard and sleep in between. The
+ * XMPP worker (a tenth of the jobs, and quicker) is woken once, at the end
+ * of the pass (wake_all): woken early it went back to sleep after a few
+ * stanzas and was woken again, which cost it half as much CPU again. */
 static void job_queued(struct shard_subs *s, int role)
 {
 	s->wake_roles |= 1u << role;
-	if (role == SUB_ROLE_SIP && ++s->sip_queued == WAKE_EARLY)
+	if (role == SUB_ROLE_SIP && ++s->sip_queued % WAKE_EARLY == 0)
 		wake_role(s, role);
 }
 
