@@ -459,6 +459,10 @@ static const struct {
 	{ "pnad_sip_udp_coalesced_reads_total", "counter",
 	  "UDP reads that held several datagrams of one peer, coalesced by the kernel (GRO).",
 	  SIPC(udp_coalesced_reads) },
+	{ "pnad_sip_lazy_waits_total", "counter",
+	  "Sleeps on the jobs alone while NOTIFYs were out: their answers waited for the next jobs "
+	  "or 2 ms.",
+	  SIPC(lazy_waits) },
 };
 
 /* The SIP worker: one process, so no labels. */

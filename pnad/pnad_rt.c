@@ -1,8 +1,11 @@
-/* pnad_rt: signal handling every pnad process shares. */
+/* pnad_rt: signal handling and ring mapping every pnad process shares. */
 #include "pnad/pnad_rt.h"
 
 #include <string.h>
 #include <sys/prctl.h>
+
+#include "lib/log.h"
+#include "lib/ring.h"
 
 volatile sig_atomic_t pnad_stopping;
 
@@ -31,4 +34,16 @@ void pnad_child_signals(void)
 	sigemptyset(&all);
 	sigprocmask(SIG_SETMASK, &all, NULL);
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
+}
+
+int pnad_ring_prefault(struct ring *r, const char *what)
+{
+	int rc = ring_prefault(r);
+
+	if (rc < 0)
+		log_error(
+			"mapping %s (%s): /dev/shm or the memory limit is too small for "
+			"pnad's segments (docs/operations.md); touching it later would be a SIGBUS",
+			what, strerror(-rc));
+	return rc;
 }

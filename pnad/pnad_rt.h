@@ -36,6 +36,12 @@ extern volatile sig_atomic_t pnad_stopping;
  * and ask the kernel for SIGTERM when the supervisor dies. */
 void pnad_child_signals(void);
 
+struct ring;
+/* Map ring r (`what`, for the log) into this process now (ring_prefault),
+ * so that no event waits on the page fault of a first touch. A failure is
+ * logged as an error: /dev/shm cannot hold the segments. 0 or -errno. */
+int pnad_ring_prefault(struct ring *r, const char *what);
+
 /* Entry points of the child processes; return the exit status. */
 int router_main(struct pnad_rt *rt);
 int shard_main(struct pnad_rt *rt, uint32_t index);

@@ -577,10 +577,7 @@ static int setup_table(struct router *r)
 		abort();
 	for (uint32_t s = 0; s < r->rt->nshards; s++) {
 		rings[s] = shard_seg_ring(&r->rt->shards[s].seg);
-		/* first touches of a fresh ring are page faults on the event
-		 * path; a failure only brings them back */
-		if ((rc = ring_prefault(rings[s])) < 0)
-			log_warn("prefaulting shard %u's ring: %s", s, strerror(-rc));
+		pnad_ring_prefault(rings[s], "a shard's event ring");
 	}
 	memset(&p, 0, sizeof(p));
 	p.conf = conf;

@@ -60,17 +60,19 @@ static void block_stop_signals(sigset_t *old)
 	sigprocmask(SIG_BLOCK, &stop, old);
 }
 
-/* Map the rings into this process before the first event (ring_prefault):
- * a fresh ring's first touch of each page is a page fault on the event path.
- * A failure only brings those faults back. */
-static void prefault(struct shard *sh, const struct shm_seg *subs)
+/* Map the event path's rings into this process before the first event:
+ * its ring from the router and the job rings of the egress transports in
+ * use. The control rings and the outbox (64 MiB by default, subscription
+ * changes only) fault in as they are used. */
+static void prefault(struct shard *sh, const struct pnad_conf *c, const struct shm_seg *subs)
 {
-	int rc = ring_prefault(sh->ring);
-
-	if (rc == 0)
-		rc = sub_seg_prefault(subs);
-	if (rc < 0)
-		log_warn("prefaulting the rings: %s", strerror(-rc));
+	if (pnad_ring_prefault(sh->ring, "the event ring") < 0)
+		return;
+	if (strcmp(c->sip_listen, "none") != 0 &&
+	    pnad_ring_prefault(sub_seg_jobs(subs, SUB_SIP), "the SIP job ring") < 0)
+		return;
+	if (strcmp(c->xmpp_server, "none") != 0)
+		pnad_ring_prefault(sub_seg_jobs(subs, SUB_XMPP), "the XMPP job ring");
 }
 
 /* Is the record at e (len bytes) a whole evrec? */
@@ -151,8 +153,9 @@ static unsigned drain(struct shard *sh)
 }
 
 /* Sleep until the router writes data_efd or a stop signal arrives. The stop
- * signals stay blocked while the loop runs (shard_main) and only ppoll
- * unblocks them, atomically, so a SIGTERM cannot slip in between the
+ * signals stay blocked while the loop runs (shard_main; the Redis writer
+ * thread blocks them too) and only ppoll unblocks them, atomically, so a
+ * SIGTERM cannot slip in between the
  * pnad_stopping check and the sleep, and a sleep costs two system calls. */
 static void sleep_on_data(struct shard *sh)
 {
@@ -187,7 +190,7 @@ int shard_main(struct pnad_rt *rt, uint32_t index)
 	shard_state_recover(sh.state);
 	if (shard_subs_open(rt, index, &sh.subs) < 0)
 		return 1; /* logged; the supervisor restarts us */
-	prefault(&sh, &srt->subs);
+	prefault(&sh, rt->conf, &srt->subs);
 	log_info("attached: %u mailboxes, applied up to %llu", shard_state_count(sh.state),
 		 (unsigned long long)shard_state_applied_pos(sh.state));
 

@@ -315,9 +315,13 @@ static void *writer_main(void *arg)
 	struct shard_persist *p = arg;
 	sigset_t set;
 
-	/* hiredis writes with write(2): a closed socket must give EPIPE. */
+	/* hiredis writes with write(2): a closed socket must give EPIPE. The
+	 * stop signals are the shard's main thread's (its ppoll takes them);
+	 * this thread stops on p->stop. */
 	sigemptyset(&set);
 	sigaddset(&set, SIGPIPE);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	while (!finished(p)) {
 		if (step(p) < 0) {

@@ -8,7 +8,6 @@
 #include <unistd.h>
 
 #include "lib/hash.h"
-#include "lib/log.h"
 #include "shard/sub_seg.h"
 
 uint32_t sub_chan_shard_of(const struct pnad_rt *rt, const char *account)
@@ -91,23 +90,12 @@ bool sub_chan_wait(const struct pnad_rt *rt, enum sub_role role)
 
 void sub_chan_prefault(const struct pnad_rt *rt, enum sub_role role)
 {
-	int rc = 0;
+	unsigned transport = role == SUB_ROLE_SIP ? SUB_SIP : SUB_XMPP;
 
-	for (uint32_t i = 0; i < rt->nshards; i++) {
-		const struct shm_seg *s = &rt->shards[i].subs;
-		struct ring *rings[3] = { sub_seg_req(s, role), sub_seg_rep(s, role), NULL };
-
-		if (role == SUB_ROLE_SIP || role == SUB_ROLE_XMPP)
-			rings[2] = sub_seg_jobs(s, role == SUB_ROLE_SIP ? SUB_SIP : SUB_XMPP);
-		for (unsigned k = 0; k < 3 && rings[k]; k++) {
-			int e = ring_prefault(rings[k]);
-
-			if (e < 0 && rc == 0)
-				rc = e;
-		}
-	}
-	if (rc < 0)
-		log_warn("prefaulting the shards' rings: %s", strerror(-rc));
+	for (uint32_t i = 0; i < rt->nshards; i++)
+		if (pnad_ring_prefault(sub_seg_jobs(&rt->shards[i].subs, transport), "a job ring") <
+		    0)
+			return;
 }
 
 static int64_t now_ms(void)

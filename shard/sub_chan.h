@@ -34,10 +34,8 @@ bool sub_chan_wait(const struct pnad_rt *rt, enum sub_role role);
  * SUB_JOB_SIEVE). */
 bool sub_chan_job(const struct pnad_rt *rt, unsigned transport, struct sub_job_sieve *out);
 
-/* Map the rings `role` uses (its request and reply rings with every shard,
- * and for egress roles their job rings) into this process now
- * (ring_prefault). A failure is logged; it only brings back the page faults
- * of first touches. */
+/* Egress roles (SIP, XMPP): map their job rings of every shard into this
+ * process now (pnad_ring_prefault, which logs a failure). */
 void sub_chan_prefault(const struct pnad_rt *rt, enum sub_role role);
 
 /* Blocking helper for tools and tests: send req to the owner shard and call

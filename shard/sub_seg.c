@@ -93,25 +93,3 @@ int sub_seg_open(const char *name, uint32_t index, uint32_t nshards, const struc
 	}
 	return 0;
 }
-
-int sub_seg_prefault(const struct shm_seg *s)
-{
-	struct ring *rings[2 * SUB_NROLES + 3];
-	unsigned n = 0;
-	int rc = 0;
-
-	for (int r = 0; r < SUB_NROLES; r++) {
-		rings[n++] = sub_seg_req(s, (enum sub_role)r);
-		rings[n++] = sub_seg_rep(s, (enum sub_role)r);
-	}
-	rings[n++] = sub_seg_jobs(s, SUB_SIP);
-	rings[n++] = sub_seg_jobs(s, SUB_XMPP);
-	rings[n++] = sub_seg_outbox(s);
-	for (unsigned i = 0; i < n; i++) {
-		int e = ring_prefault(rings[i]);
-
-		if (e < 0 && rc == 0)
-			rc = e;
-	}
-	return rc;
-}

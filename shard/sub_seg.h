@@ -65,10 +65,6 @@ size_t sub_seg_size(const struct sub_seg_params *p);
 /* Attach or create; a created segment gets empty rings and tables. */
 int sub_seg_open(const char *name, uint32_t index, uint32_t nshards, const struct sub_seg_params *p,
 		 struct shm_seg *out);
-/* Map every ring of the segment (control, job, outbox) into this process now
- * (ring_prefault): the shard's view, which touches them all. 0, or the first
- * -errno. */
-int sub_seg_prefault(const struct shm_seg *s);
 
 static inline struct sub_seg *sub_seg_of(const struct shm_seg *s)
 {

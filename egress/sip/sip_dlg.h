@@ -14,7 +14,7 @@
 #include "egress/sip/sip_parse.h"
 #include "lib/shm.h"
 
-#define SIP_SEG_KIND 0x53495033u /* "SIP3" */
+#define SIP_SEG_KIND 0x53495034u /* "SIP4" */
 
 /* Relaxed counters, one writer (the SIP worker). */
 struct sip_counters {
@@ -54,6 +54,8 @@ struct sip_counters {
 	uint64_t udp_dropped;		   /* datagrams the kernel refused to send */
 	uint64_t udp_grouped;		   /* datagrams sent in a GSO group of two or more */
 	uint64_t udp_coalesced_reads;	   /* UDP reads that held several datagrams (GRO) */
+	uint64_t lazy_waits;		   /* sleeps on the jobs alone (lazy_answers) */
+	uint64_t spare[16];		   /* zero: room for counters without a new layout */
 };
 
 #define SIP_DLG_TARGET 464

@@ -367,6 +367,8 @@ def test_requests_are_answered_while_notifies_are_out(pnad_factory, redis_server
         again = a._read_one(2)
         assert header(again, "CSeq") == header(out, "CSeq"), again
         a._answer_notify(again)
+        status, text = pnad.api().text("/metrics")
+        assert re.search(r"(?m)^pnad_sip_lazy_waits_total [1-9]", text), text
     finally:
         a.close()
         b.close()

@@ -200,8 +200,10 @@ static long faults_writing(int fd, size_t sz, int prefault)
 	long before;
 
 	CHECK(r != MAP_FAILED);
-	if (prefault)
-		CHECK_EQ(ring_prefault(r), 0);
+	if (prefault && ring_prefault(r) < 0) {
+		munmap(r, sz);
+		return -1; /* a kernel before 5.14: no MADV_POPULATE_WRITE */
+	}
 	before = minor_faults();
 	for (size_t off = 0; off < r->size; off += 4096)
 		((volatile unsigned char *)r->data)[off] = 1;
@@ -227,7 +229,8 @@ static void test_prefault(void)
 	/* One fault per page without; with, none of the ring's own (under
 	 * ASan a few on the shadow of the new mapping, an eighth at most). */
 	CHECK(cold >= (long)(data / 4096));
-	CHECK(warm < cold / 4);
+	if (warm >= 0)
+		CHECK(warm <= cold / 8 + 4);
 	munmap(r, sz);
 	close(fd);
 }
