@@ -1010,6 +1010,7 @@ static void worker_loop(struct sip_worker *w)
 {
 	struct epoll_event evs[64];
 	int64_t last_tick = 0;
+	bool full = false; /* the last wait filled evs: more may be ready */
 
 	while (!pnad_stopping) {
 		int n, timeout = 0;
@@ -1027,7 +1028,7 @@ static void worker_loop(struct sip_worker *w)
 		sip_net_flush(w->net);
 		sip_net_reap(w->net);
 		/* jobs held for the window: answers (or the tick) reopen it */
-		if (held || sub_chan_wait(w->rt, SUB_ROLE_SIP))
+		if (!full && (held || sub_chan_wait(w->rt, SUB_ROLE_SIP)))
 			timeout = 50;
 		if (timeout && lazy_answers(w, held)) {
 			/* the answers (and any request) are read with the
@@ -1037,6 +1038,7 @@ static void worker_loop(struct sip_worker *w)
 			timeout = 0;
 		}
 		n = epoll_wait(w->epfd, evs, 64, timeout);
+		full = n == 64;
 		clock_update(w);
 		for (int i = 0; i < n; i++) {
 			if (evs[i].data.u64 == TAG_EFD) {
