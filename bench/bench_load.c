@@ -390,9 +390,9 @@ static int on_writable(struct bench_sender *s, struct conn *c, uint32_t idx)
 		s->st.t_written = bench_now();
 		pthread_mutex_unlock(&s->mu);
 	}
+	/* paced: the stream's last acks come after its last frame; wait for them */
 	if (s->rate > 0 && s->mode == BENCH_SEND_ACKED)
-		return epoll_ctl(s->epfd, EPOLL_CTL_ADD, c->fd, &ev) < 0 ? -errno
-									 : 0; /* the last acks */
+		return epoll_ctl(s->epfd, EPOLL_CTL_ADD, c->fd, &ev) < 0 ? -errno : 0;
 	if (metered(s))
 		return 0; /* registered for input only (see pace_start) */
 	if (s->mode == BENCH_SEND_BLIND)

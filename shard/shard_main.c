@@ -154,9 +154,9 @@ static unsigned drain(struct shard *sh)
 
 /* Sleep until the router writes data_efd or a stop signal arrives. The stop
  * signals stay blocked while the loop runs (shard_main; the Redis writer
- * thread blocks them too) and only ppoll unblocks them, atomically, so a
- * SIGTERM cannot slip in between the
- * pnad_stopping check and the sleep, and a sleep costs two system calls. */
+ * thread blocks them too) and only ppoll unblocks them, atomically: a
+ * SIGTERM cannot slip in between the pnad_stopping check and the sleep,
+ * and a sleep costs two system calls. */
 static void sleep_on_data(struct shard *sh)
 {
 	struct pollfd pfd = { .fd = sh->data_efd, .events = POLLIN };

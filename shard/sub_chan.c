@@ -92,10 +92,12 @@ void sub_chan_prefault(const struct pnad_rt *rt, enum sub_role role)
 {
 	unsigned transport = role == SUB_ROLE_SIP ? SUB_SIP : SUB_XMPP;
 
-	for (uint32_t i = 0; i < rt->nshards; i++)
-		if (pnad_ring_prefault(sub_seg_jobs(&rt->shards[i].subs, transport), "a job ring") <
-		    0)
-			return;
+	for (uint32_t i = 0; i < rt->nshards; i++) {
+		struct ring *jobs = sub_seg_jobs(&rt->shards[i].subs, transport);
+
+		if (pnad_ring_prefault(jobs, "a job ring") < 0)
+			return; /* logged; one error is enough */
+	}
 }
 
 static int64_t now_ms(void)
