@@ -53,32 +53,37 @@ int64_t sip_span_num(struct sip_span s)
 }
 
 /* RFC 3261 section 7.3.3 compact forms and the long names we use. */
+#define HDR_NAME(name, compact, id)                 \
+	{                                           \
+		name, sizeof(name) - 1, compact, id \
+	}
 static const struct {
 	const char *name;
+	uint8_t len; /* strlen(name): the lookup runs for every header read */
 	char compact;
 	uint8_t id;
 } hdr_names[] = {
-	{ "Via", 'v', SIP_H_VIA },
-	{ "From", 'f', SIP_H_FROM },
-	{ "To", 't', SIP_H_TO },
-	{ "Call-ID", 'i', SIP_H_CALL_ID },
-	{ "CSeq", 0, SIP_H_CSEQ },
-	{ "Contact", 'm', SIP_H_CONTACT },
-	{ "Content-Length", 'l', SIP_H_CONTENT_LENGTH },
-	{ "Content-Type", 'c', SIP_H_CONTENT_TYPE },
-	{ "Event", 'o', SIP_H_EVENT },
-	{ "Expires", 0, SIP_H_EXPIRES },
-	{ "Max-Forwards", 0, SIP_H_MAX_FORWARDS },
-	{ "Record-Route", 0, SIP_H_RECORD_ROUTE },
-	{ "Route", 0, SIP_H_ROUTE },
-	{ "Allow-Events", 'u', SIP_H_ALLOW_EVENTS },
-	{ "Supported", 'k', SIP_H_SUPPORTED },
-	{ "Accept", 0, SIP_H_ACCEPT },
-	{ "P-Asserted-Identity", 0, SIP_H_PAI },
-	{ "Authorization", 0, SIP_H_AUTHORIZATION },
-	{ "Subscription-State", 0, SIP_H_SUBSCRIPTION_STATE },
-	{ "Content-Encoding", 'e', SIP_H_CONTENT_ENCODING },
-	{ "Subject", 's', SIP_H_SUBJECT },
+	HDR_NAME("Via", 'v', SIP_H_VIA),
+	HDR_NAME("From", 'f', SIP_H_FROM),
+	HDR_NAME("To", 't', SIP_H_TO),
+	HDR_NAME("Call-ID", 'i', SIP_H_CALL_ID),
+	HDR_NAME("CSeq", 0, SIP_H_CSEQ),
+	HDR_NAME("Contact", 'm', SIP_H_CONTACT),
+	HDR_NAME("Content-Length", 'l', SIP_H_CONTENT_LENGTH),
+	HDR_NAME("Content-Type", 'c', SIP_H_CONTENT_TYPE),
+	HDR_NAME("Event", 'o', SIP_H_EVENT),
+	HDR_NAME("Expires", 0, SIP_H_EXPIRES),
+	HDR_NAME("Max-Forwards", 0, SIP_H_MAX_FORWARDS),
+	HDR_NAME("Record-Route", 0, SIP_H_RECORD_ROUTE),
+	HDR_NAME("Route", 0, SIP_H_ROUTE),
+	HDR_NAME("Allow-Events", 'u', SIP_H_ALLOW_EVENTS),
+	HDR_NAME("Supported", 'k', SIP_H_SUPPORTED),
+	HDR_NAME("Accept", 0, SIP_H_ACCEPT),
+	HDR_NAME("P-Asserted-Identity", 0, SIP_H_PAI),
+	HDR_NAME("Authorization", 0, SIP_H_AUTHORIZATION),
+	HDR_NAME("Subscription-State", 0, SIP_H_SUBSCRIPTION_STATE),
+	HDR_NAME("Content-Encoding", 'e', SIP_H_CONTENT_ENCODING),
+	HDR_NAME("Subject", 's', SIP_H_SUBJECT),
 };
 
 static uint8_t hdr_lookup(const char *p, size_t n)
@@ -86,7 +91,8 @@ static uint8_t hdr_lookup(const char *p, size_t n)
 	for (size_t i = 0; i < sizeof(hdr_names) / sizeof(hdr_names[0]); i++) {
 		if (n == 1 && hdr_names[i].compact && (p[0] | 0x20) == hdr_names[i].compact)
 			return hdr_names[i].id;
-		if (n == strlen(hdr_names[i].name) && strncasecmp(p, hdr_names[i].name, n) == 0)
+		if (n == hdr_names[i].len && (p[0] | 0x20) == (hdr_names[i].name[0] | 0x20) &&
+		    strncasecmp(p, hdr_names[i].name, n) == 0)
 			return hdr_names[i].id;
 	}
 	return SIP_H_OTHER;
@@ -102,7 +108,7 @@ struct sip_span sip_hdr_get(const struct sip_msg *m, enum sip_hdr_id id)
 static bool is_token_char(char c)
 {
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-	       strchr("-.!%*_+`'~", c) != NULL;
+	       (c != 0 && strchr("-.!%*_+`'~", c) != NULL);
 }
 
 static struct sip_str str_of(const char *base, const char *p, size_t n)

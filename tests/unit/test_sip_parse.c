@@ -85,6 +85,18 @@ static void test_malformed(void)
 	    "v: SIP/2.0/UDP h;branch=z9hG4bK1\r\n\r\n",
 	    "bad Request-URI");
 	CHECK(m.first[SIP_H_VIA] >= 0);
+	/* a NUL is no token character (strchr finds the set's terminator) */
+	{
+		static const char nul[] = SUB_HEAD "\r\n";
+		char copy[sizeof(nul)];
+		const char *why = NULL;
+
+		memcpy(copy, nul, sizeof(nul));
+		copy[3] = 0; /* "SUB\0CRIBE" */
+		CHECK_EQ(sip_parse(&m, copy, sizeof(nul) - 1, false, &why), -EBADMSG);
+		CHECK(why && strcmp(why, "bad method") == 0);
+		CHECK_EQ(sip_parse(&m, nul, sizeof(nul) - 1, false, &why), (int)sizeof(nul) - 1);
+	}
 }
 
 static void test_build(void)
