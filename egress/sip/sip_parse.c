@@ -107,8 +107,11 @@ struct sip_span sip_hdr_get(const struct sip_msg *m, enum sip_hdr_id id)
 
 static bool is_token_char(char c)
 {
+	static const char punct[] = "-.!%*_+`'~"; /* RFC 3261 25.1 */
+
+	/* memchr over the set's length: strchr would also find its NUL */
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-	       (c != 0 && strchr("-.!%*_+`'~", c) != NULL);
+	       memchr(punct, c, sizeof(punct) - 1) != NULL;
 }
 
 static struct sip_str str_of(const char *base, const char *p, size_t n)
