@@ -983,7 +983,7 @@ static int worker_init(struct sip_worker *w, struct pnad_rt *rt)
 	w->trans = sip_trans_new(TRANS_CAP);
 	w->pend = calloc(SIP_PEND_CAP, sizeof(*w->pend));
 	w->tables = calloc(rt->nshards, sizeof(*w->tables));
-	if (!w->pend || !w->tables)
+	if (!w->pend || !w->tables || slots_init(&w->pend_ids, SIP_PEND_CAP) < 0)
 		abort();
 	log_info("SIP worker listening on %s (udp, tcp)%s%s", w->conf->sip_listen,
 		 strcmp(w->conf->sip_tls_listen, "none") ? " and tls on " : "",

@@ -290,18 +290,20 @@ static int make_blob(struct sip_worker *w, const struct sip_msg *m, const struct
 
 static struct sip_pend *pend_alloc(struct sip_worker *w, uint32_t *slot)
 {
-	for (uint32_t n = 0; n < SIP_PEND_CAP; n++) {
-		uint32_t i = (w->pend_hint + n) % SIP_PEND_CAP;
+	uint32_t i = slots_take(&w->pend_ids);
 
-		if (!w->pend[i].used) {
-			w->pend_hint = i + 1;
-			w->pend[i].used = true;
-			w->pend[i].gen++;
-			*slot = i;
-			return &w->pend[i];
-		}
-	}
-	return NULL;
+	if (i == SLOTS_NONE)
+		return NULL;
+	w->pend[i].used = true;
+	w->pend[i].gen++;
+	*slot = i;
+	return &w->pend[i];
+}
+
+static void pend_free(struct sip_worker *w, struct sip_pend *p)
+{
+	p->used = false;
+	slots_put(&w->pend_ids, (uint32_t)(p - w->pend));
 }
 
 static void pend_send(struct sip_worker *w, const struct sip_msg *m, const struct sip_peer *from,
@@ -313,7 +315,7 @@ static void pend_send(struct sip_worker *w, const struct sip_msg *m, const struc
 	p->len = (uint32_t)m->len;
 	memcpy(p->req, m->buf, m->len);
 	if (sip_chan_send_retry(w, p->shard, q) < 0) {
-		p->used = false;
+		pend_free(w, p);
 		SIP_COUNT(w->seg, busy, 1);
 		sip_respond(w, m, from, 503, "Service Unavailable",
 			    &(struct sip_resp_opts){ .extra = "Retry-After: 5\r\n" });
@@ -518,20 +520,16 @@ static void new_sub(struct sip_worker *w, const struct sip_msg *m, const struct 
 	pend_send(w, m, from, p, slot, &q);
 }
 
-/* A retransmission of a SUBSCRIBE still waiting for its shard (same
- * top Via branch and CSeq): absorbed, the answer to the first covers it
- * (RFC 3261 17.2.2). */
+/* A retransmission of a SUBSCRIBE still waiting for its shard (the same
+ * bytes, so the same top Via branch and CSeq): absorbed, the answer to the
+ * first covers it (RFC 3261 17.2.2). Only the pending requests are looked
+ * at, length first. */
 static bool pending_dup(struct sip_worker *w, const struct sip_msg *m)
 {
-	struct sip_span via = sip_hdr_get(m, SIP_H_VIA), call = sip_hdr_get(m, SIP_H_CALL_ID);
+	for (uint32_t k = 0; k < slots_nlive(&w->pend_ids); k++) {
+		const struct sip_pend *p = &w->pend[slots_live(&w->pend_ids, k)];
 
-	via = sip_list_next(&via);
-	for (uint32_t i = 0; i < SIP_PEND_CAP; i++) {
-		const struct sip_pend *p = &w->pend[i];
-
-		if (p->used && p->len >= m->len && memmem(p->req, p->len, call.p, call.n) &&
-		    memmem(p->req, p->len, via.p, via.n) && p->len == m->len &&
-		    memcmp(p->req, m->buf, m->len) == 0)
+		if (p->used && p->len == m->len && memcmp(p->req, m->buf, m->len) == 0)
 			return true;
 	}
 	return false;
@@ -613,8 +611,8 @@ static void answer_add(struct sip_worker *w, struct sip_pend *p, const struct si
 
 bool sip_sub_removing(const struct sip_worker *w, uint16_t shard, uint64_t id)
 {
-	for (uint32_t i = 0; i < SIP_PEND_CAP; i++) {
-		const struct sip_pend *p = &w->pend[i];
+	for (uint32_t k = 0; k < slots_nlive(&w->pend_ids); k++) {
+		const struct sip_pend *p = &w->pend[slots_live(&w->pend_ids, k)];
 
 		if (p->used && p->op == PEND_REMOVE && p->shard == shard && p->id == id)
 			return true;
@@ -659,8 +657,10 @@ void sip_sub_reply(struct sip_worker *w, const struct sub_rep *rep, uint32_t sha
 
 	(void)shard;
 	if (slot >= SIP_PEND_CAP || !w->pend[slot].used || w->pend[slot].gen != gen)
-		goto out; /* a fire-and-forget remove */
+		return; /* a fire-and-forget remove */
 	p = &w->pend[slot];
+	/* no longer pending for the scans, but its bytes are read below: the
+	 * slot is given back at the end, or the next SUBSCRIBE would take it */
 	p->used = false;
 	if (sip_parse(m, p->req, p->len, p->from.tp != SIP_TP_UDP, &why) < 0)
 		goto out;
@@ -686,7 +686,7 @@ void sip_sub_reply(struct sip_worker *w, const struct sub_rep *rep, uint32_t sha
 			    &(struct sip_resp_opts){ .extra = "Retry-After: 5\r\n" });
 	}
 out:
-	return;
+	slots_put(&w->pend_ids, slot);
 }
 
 static bool sub_alive(void *arg, uint16_t shard, uint64_t id)

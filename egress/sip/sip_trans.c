@@ -5,8 +5,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/slots.h"
+
+/* Slots are handed out last-freed first (lib/slots): a request is written
+ * into a slot still in the cache, and the timer scan walks the slots in
+ * use only. */
 struct sip_trans {
-	uint32_t cap, active, hint;
+	struct slots ids;
 	uint32_t fresh;	  /* slots with fresh set */
 	int64_t next_due; /* earliest timer, or INT64_MAX */
 	struct sip_tr *s;
@@ -16,9 +21,8 @@ struct sip_trans *sip_trans_new(uint32_t cap)
 {
 	struct sip_trans *t = calloc(1, sizeof(*t));
 
-	if (!t || !(t->s = calloc(cap, sizeof(*t->s))))
+	if (!t || !(t->s = calloc(cap, sizeof(*t->s))) || slots_init(&t->ids, cap) < 0)
 		abort();
-	t->cap = cap;
 	t->next_due = INT64_MAX;
 	return t;
 }
@@ -27,6 +31,7 @@ void sip_trans_free(struct sip_trans *t)
 {
 	if (!t)
 		return;
+	slots_fini(&t->ids);
 	free(t->s);
 	free(t);
 }
@@ -68,31 +73,27 @@ static size_t unhex(const char *s, size_t n, uint32_t *v)
 
 struct sip_tr *sip_trans_alloc(struct sip_trans *t, char *branch, size_t blen)
 {
-	for (uint32_t n = 0; n < t->cap; n++) {
-		uint32_t i = (t->hint + n) % t->cap;
-		struct sip_tr *tr = &t->s[i];
+	uint32_t i = slots_take(&t->ids);
+	struct sip_tr *tr;
 
-		if (tr->used)
-			continue;
-		t->hint = i + 1;
-		tr->used = true;
-		tr->gen++;
-		tr->final_notify = tr->provisional = tr->fresh = false;
-		t->active++;
-		/* "pna<slot>.<gen>" in hex: at most 3 + 8 + 1 + 8 bytes */
-		if (blen >= 21) {
-			char *e;
+	if (i == SLOTS_NONE)
+		return NULL;
+	tr = &t->s[i];
+	tr->used = true;
+	tr->gen++;
+	tr->final_notify = tr->provisional = tr->fresh = false;
+	/* "pna<slot>.<gen>" in hex: at most 3 + 8 + 1 + 8 bytes */
+	if (blen >= 21) {
+		char *e;
 
-			memcpy(branch, "pna", 3);
-			e = hex(branch + 3, i);
-			*e++ = '.';
-			*hex(e, tr->gen) = 0;
-		} else if (blen) {
-			branch[0] = 0;
-		}
-		return tr;
+		memcpy(branch, "pna", 3);
+		e = hex(branch + 3, i);
+		*e++ = '.';
+		*hex(e, tr->gen) = 0;
+	} else if (blen) {
+		branch[0] = 0;
 	}
-	return NULL;
+	return tr;
 }
 
 void sip_trans_start(struct sip_trans *t, struct sip_tr *tr, int64_t now_ms)
@@ -118,7 +119,7 @@ struct sip_tr *sip_trans_match(struct sip_trans *t, struct sip_span b)
 	if (b.n < 7 + 4 || memcmp(b.p, "z9hG4bKpna", 10) != 0)
 		return NULL;
 	if (!(k = unhex(p, (size_t)(end - p), &slot)) || (p += k) >= end || *p++ != '.' ||
-	    !(k = unhex(p, (size_t)(end - p), &gen)) || p + k != end || slot >= t->cap)
+	    !(k = unhex(p, (size_t)(end - p), &gen)) || p + k != end || slot >= t->ids.cap)
 		return NULL;
 	if (!t->s[slot].used || t->s[slot].gen != gen)
 		return NULL;
@@ -145,26 +146,25 @@ void sip_trans_done(struct sip_trans *t, struct sip_tr *tr)
 	unfresh(t, tr);
 	if (tr->used) {
 		tr->used = false;
-		t->active--;
+		slots_put(&t->ids, (uint32_t)(tr - t->s));
 	}
 }
 
-/* A scan touches every slot: it runs only once the earliest timer seen
- * by the last scan (or started since) is due, about every T1 under load
- * rather than at every tick. */
+/* A scan touches the slots in use, from the last (a slot done moves the
+ * last into its place: slots_put): it runs only once the earliest timer
+ * seen by the last scan (or started since) is due, about every T1 under
+ * load rather than at every tick. */
 void sip_trans_tick(struct sip_trans *t, int64_t now_ms, void (*resend)(void *, struct sip_tr *),
 		    void (*timeout)(void *, struct sip_tr *), void *arg)
 {
 	int64_t next = INT64_MAX;
 
-	if (t->active == 0 || now_ms < t->next_due)
+	if (slots_nlive(&t->ids) == 0 || now_ms < t->next_due)
 		return;
 	t->next_due = INT64_MAX; /* a callback starting a transaction lowers it */
-	for (uint32_t i = 0; i < t->cap; i++) {
-		struct sip_tr *tr = &t->s[i];
+	for (uint32_t k = slots_nlive(&t->ids); k-- > 0;) {
+		struct sip_tr *tr = &t->s[slots_live(&t->ids, k)];
 
-		if (!tr->used)
-			continue;
 		if (now_ms >= tr->end_ms) {
 			timeout(arg, tr);
 			sip_trans_done(t, tr);
@@ -192,7 +192,7 @@ void sip_trans_tick(struct sip_trans *t, int64_t now_ms, void (*resend)(void *, 
 
 uint32_t sip_trans_active(const struct sip_trans *t)
 {
-	return t->active;
+	return slots_nlive(&t->ids);
 }
 
 uint32_t sip_trans_fresh(const struct sip_trans *t)

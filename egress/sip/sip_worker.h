@@ -14,6 +14,7 @@
 #include "egress/sip/sip_nonce.h"
 #include "egress/sip/sip_parse.h"
 #include "egress/sip/sip_trans.h"
+#include "lib/slots.h"
 #include "lib/sub_msg.h"
 #include "pnad/pnad_rt.h"
 #include "shard/sub_table.h"
@@ -103,7 +104,7 @@ struct sip_worker {
 	 * per NOTIFY when it did). */
 	uint8_t *out;
 	struct sip_pend *pend;
-	uint32_t pend_hint;
+	struct slots pend_ids; /* pend's slots: last freed first, in-use list for the scans */
 	struct sip_early early[SIP_EARLY_CAP];
 	struct sip_cred_reader creds; /* digest credentials (admin-written) */
 	uint32_t sweep_pos;	      /* next dialog slot sip_sub_sweep looks at */
