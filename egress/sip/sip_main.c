@@ -305,21 +305,36 @@ int sip_notify_send(struct sip_worker *w, uint16_t shard, uint64_t id, const cha
 
 /* --- jobs from the shards --- */
 
+/* The stashed STATE note of (shard, id), or NULL; *k its place in the
+ * early list. */
+static struct sip_early *early_find(struct sip_worker *w, uint16_t shard, uint64_t id, uint32_t *k)
+{
+	for (*k = 0; *k < slots_nlive(&w->early_ids); (*k)++) {
+		struct sip_early *e = &w->early[slots_live(&w->early_ids, *k)];
+
+		if (e->shard == shard && e->id == id)
+			return e;
+	}
+	return NULL;
+}
+
+/* A newer note replaces the one stashed for the same subscription. */
 static void early_stash(struct sip_worker *w, uint16_t shard, uint64_t id, const struct sub_note *n)
 {
-	for (unsigned i = 0; i < SIP_EARLY_CAP; i++) {
-		struct sip_early *e = &w->early[i];
+	uint32_t k, slot;
+	struct sip_early *e = early_find(w, shard, id, &k);
 
-		if (!e->used || (e->shard == shard && e->id == id)) {
-			e->used = true;
-			e->shard = shard;
-			e->id = id;
-			e->since = w->now;
-			e->note = *n;
+	if (!e) {
+		if ((slot = slots_take(&w->early_ids)) == SLOTS_NONE) {
+			SIP_COUNT(w->seg, busy, 1);
 			return;
 		}
+		e = &w->early[slot];
+		e->shard = shard;
+		e->id = id;
 	}
-	SIP_COUNT(w->seg, busy, 1);
+	e->since = w->now;
+	e->note = *n;
 }
 
 /* What deliver needs of a subscription: from its spec, or (the per-NOTIFY
@@ -460,32 +475,29 @@ static void notify_over(struct sip_worker *w, const struct sip_tr *tr, bool ok)
 
 void sip_early_flush(struct sip_worker *w, uint16_t shard, uint64_t id)
 {
-	for (unsigned i = 0; i < SIP_EARLY_CAP; i++) {
-		struct sip_early *e = &w->early[i];
-		struct sub_spec sp;
-		struct sip_dlg *d;
+	uint32_t k;
+	struct sip_early *e = early_find(w, shard, id, &k);
+	struct sub_spec sp;
+	struct sip_dlg *d;
 
-		if (!e->used || e->shard != shard || e->id != id)
-			continue;
-		e->used = false;
-		if (!sip_table(w, shard) || sub_table_get(sip_table(w, shard), id, &sp) < 0)
-			return;
-		d = sip_dlg_get(w->seg, shard, id, sip_dlg_cseq_base(w->now));
-		if (d)
-			deliver(w, shard, id, &e->note, view_of_spec(&sp), d, NULL);
+	if (!e)
 		return;
-	}
+	if (sip_table(w, shard) && sub_table_get(sip_table(w, shard), id, &sp) == 0 &&
+	    (d = sip_dlg_get(w->seg, shard, id, sip_dlg_cseq_base(w->now))))
+		deliver(w, shard, id, &e->note, view_of_spec(&sp), d, NULL);
+	slots_put(&w->early_ids, (uint32_t)(e - w->early)); /* after deliver read its note */
 }
 
 /* STATE notes waiting for a reply that will not come (a subscription the
- * worker did not answer, e.g. reloaded after a restart): send after 5 s. */
+ * worker did not answer, e.g. reloaded after a restart): send after 5 s.
+ * From the end of the list: a flush moves the last entry into its place. */
 static void early_expire(struct sip_worker *w)
 {
-	for (unsigned i = 0; i < SIP_EARLY_CAP; i++) {
-		struct sip_early *e = &w->early[i];
+	for (uint32_t k = slots_nlive(&w->early_ids); k-- > 0;) {
+		struct sip_early *e = &w->early[slots_live(&w->early_ids, k)];
 		struct sip_dlg *d;
 
-		if (!e->used || w->now - e->since < 5)
+		if (w->now - e->since < 5)
 			continue;
 		d = sip_dlg_get(w->seg, e->shard, e->id, sip_dlg_cseq_base(w->now));
 		if (d)
@@ -983,7 +995,8 @@ static int worker_init(struct sip_worker *w, struct pnad_rt *rt)
 	w->trans = sip_trans_new(TRANS_CAP);
 	w->pend = calloc(SIP_PEND_CAP, sizeof(*w->pend));
 	w->tables = calloc(rt->nshards, sizeof(*w->tables));
-	if (!w->pend || !w->tables || slots_init(&w->pend_ids, SIP_PEND_CAP) < 0)
+	if (!w->pend || !w->tables || slots_init(&w->pend_ids, SIP_PEND_CAP) < 0 ||
+	    slots_init(&w->early_ids, SIP_EARLY_CAP) < 0)
 		abort();
 	log_info("SIP worker listening on %s (udp, tcp)%s%s", w->conf->sip_listen,
 		 strcmp(w->conf->sip_tls_listen, "none") ? " and tls on " : "",

@@ -53,7 +53,6 @@ struct sip_pend {
 /* A STATE note that came before the shard's reply to the add (the shard
  * queues the job first): sent after the 200. */
 struct sip_early {
-	bool used;
 	uint16_t shard;
 	uint64_t id;
 	uint32_t since;
@@ -106,6 +105,7 @@ struct sip_worker {
 	struct sip_pend *pend;
 	struct slots pend_ids; /* pend's slots: last freed first, in-use list for the scans */
 	struct sip_early early[SIP_EARLY_CAP];
+	struct slots early_ids;	      /* early's entries in use */
 	struct sip_cred_reader creds; /* digest credentials (admin-written) */
 	uint32_t sweep_pos;	      /* next dialog slot sip_sub_sweep looks at */
 	uint32_t nretry;	      /* used entries of retry */
