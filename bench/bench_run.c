@@ -315,6 +315,7 @@ static int stream(struct run_ctx *x, struct bench_pnad *p, const char *phase, do
 	struct snap a, b;
 	char err[256];
 	double t0, last_move, shown = 0, cpu0 = bench_self_cpu_seconds();
+	double busy0 = bench_machine_busy_seconds(), kd0 = bench_kdamond_seconds();
 	/* An open-loop phase lasts events / rate whatever the cap says. */
 	double cap = rate > 0 && (double)x->ss.events / rate + 5 > x->o->duration
 			     ? (double)x->ss.events / rate + 5
@@ -337,10 +338,16 @@ static int stream(struct run_ctx *x, struct bench_pnad *p, const char *phase, do
 		bench_xsink_reset(x->xs);
 	x->sink->due = rate > 0 ? event_due : NULL;
 	x->sink->due_arg = x;
+	if (rate > 0 && x->o->trace && !(x->sink->trace = fopen(x->o->trace, "we"))) {
+		rc = -errno;
+		fprintf(stderr, "pna-bench run: %s: %s\n", x->o->trace, strerror(errno));
+		goto out;
+	}
 	snap(p, &a);
 	x->gate_base = bench_pnad_folded(p);
 	bench_pnad_cpu_begin(p);
 	t0 = last_move = bench_now();
+	x->sink->trace_t0 = t0;
 	if ((rc = bench_sender_start(x->snd)) < 0)
 		goto out;
 	for (;;) {
@@ -396,7 +403,13 @@ static int stream(struct run_ctx *x, struct bench_pnad *p, const char *phase, do
 	ph->p999 = bench_lat_quantile(&x->sink->lat, 0.999);
 	ph->lat_max = x->sink->lat.max;
 	ph->bench_cpu = bench_self_cpu_seconds() - cpu0;
+	ph->wall = bench_now() - t0;
+	ph->busy = busy0 >= 0 ? bench_machine_busy_seconds() - busy0 : -1;
+	ph->kdamond = kd0 > 0 ? bench_kdamond_seconds() - kd0 : 0;
 out:
+	if (x->sink->trace && fclose(x->sink->trace) != 0 && rc == 0)
+		rc = -errno;
+	x->sink->trace = NULL;
 	bench_sender_close(x->snd, &st);
 	ph->sender_cpu = st.cpu;
 	x->snd = NULL;

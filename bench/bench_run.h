@@ -46,8 +46,9 @@ struct bench_run_opts {
 	const char *pnad;    /* the pnad binary */
 	const char *dir;     /* temporary directory (config, logs) */
 	/* `pna-bench run` itself: */
-	const char *json; /* report file, or NULL */
-	bool check, keep; /* exit 1 on a missed target; keep the directory */
+	const char *json;  /* report file, or NULL */
+	const char *trace; /* latency phase: a line per NOTIFY (bench_sipsink), or NULL */
+	bool check, keep;  /* exit 1 on a missed target; keep the directory */
 };
 
 /* The books of one phase: every event and every notification accounted. */
@@ -78,7 +79,12 @@ struct bench_phase {
 	uint64_t lat_samples;
 	double p50, p99, p999, lat_max; /* seconds */
 	struct bench_pnad_cpu cpu;
-	double sender_cpu, bench_cpu;
+	double sender_cpu; /* the sender thread */
+	double bench_cpu;  /* all of pna-bench: the sender and the sinks */
+	/* The machine while the phase streamed (wall seconds): busy CPU
+	 * seconds (/proc/stat; negative: unknown) and those of the DAMON
+	 * monitors; busy - pnad - bench_cpu is other load. */
+	double wall, busy, kdamond;
 	uint64_t shm_bytes, rss_bytes;
 	struct bench_books b;
 };

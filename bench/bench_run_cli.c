@@ -39,6 +39,10 @@ static void usage(FILE *f)
 		"                        the median round reports (%u, at most %d)\n"
 		"      --no-baseline     skip the relay baseline\n"
 		"  -j, --json FILE       write every figure as JSON\n"
+		"  -T, --latency-trace FILE\n"
+		"                        latency phase: a line per NOTIFY, \"due arrival\n"
+		"                        latency subscription\", seconds from the phase's\n"
+		"                        start: when the tail comes (docs/capacity.md)\n"
 		"  -p, --pnad PATH       pnad binary (next to pna-bench)\n"
 		"      --check           exit 1 when a target is missed (>= %.0fk NOTIFYs/s,\n"
 		"                        >= %.2f of the baseline, p99 <= %.0f ms); books that do\n"
@@ -80,34 +84,24 @@ static int frac(const char *name, const char *s, double max, double *out)
 int bench_run_parse(int argc, char **argv, struct bench_run_opts *o)
 {
 	static const struct option lo[] = {
-		{ "accounts", 1, 0, 'a' },
-		{ "subs", 1, 0, 's' },
-		{ "fanout", 1, 0, 'f' },
-		{ "xmpp", 1, 0, 'x' },
-		{ "events", 1, 0, 'e' },
-		{ "conns", 1, 0, 'c' },
-		{ "batch", 1, 0, 'b' },
-		{ "shards", 1, 0, 'S' },
-		{ "rate", 1, 0, 'r' },
-		{ "latency-at", 1, 0, 'l' },
-		{ "latency-secs", 1, 0, 'L' },
-		{ "in-flight", 1, 0, 'W' },
-		{ "rounds", 1, 0, 'R' },
-		{ "duration", 1, 0, 'd' },
-		{ "json", 1, 0, 'j' },
-		{ "pnad", 1, 0, 'p' },
-		{ "check", 0, 0, 'C' },
-		{ "keep", 0, 0, 'K' },
-		{ "no-baseline", 0, 0, 'B' },
-		{ "help", 0, 0, 'h' },
-		{ 0, 0, 0, 0 },
+		{ "accounts", 1, 0, 'a' },     { "subs", 1, 0, 's' },
+		{ "fanout", 1, 0, 'f' },       { "xmpp", 1, 0, 'x' },
+		{ "events", 1, 0, 'e' },       { "conns", 1, 0, 'c' },
+		{ "batch", 1, 0, 'b' },	       { "shards", 1, 0, 'S' },
+		{ "rate", 1, 0, 'r' },	       { "latency-at", 1, 0, 'l' },
+		{ "latency-secs", 1, 0, 'L' }, { "in-flight", 1, 0, 'W' },
+		{ "rounds", 1, 0, 'R' },       { "duration", 1, 0, 'd' },
+		{ "json", 1, 0, 'j' },	       { "latency-trace", 1, 0, 'T' },
+		{ "pnad", 1, 0, 'p' },	       { "check", 0, 0, 'C' },
+		{ "keep", 0, 0, 'K' },	       { "no-baseline", 0, 0, 'B' },
+		{ "help", 0, 0, 'h' },	       { 0, 0, 0, 0 },
 	};
 	bool xmpp_set = false;
 	uint64_t v;
 	int ch, rc = 0;
 
 	optind = 1;
-	while (rc == 0 && (ch = getopt_long(argc, argv, "a:s:f:x:e:c:b:S:r:l:L:d:W:R:j:p:h", lo,
+	while (rc == 0 && (ch = getopt_long(argc, argv, "a:s:f:x:e:c:b:S:r:l:L:d:W:R:j:T:p:h", lo,
 					    NULL)) != -1) {
 		switch (ch) {
 		case 'a':
@@ -163,6 +157,9 @@ int bench_run_parse(int argc, char **argv, struct bench_run_opts *o)
 			break;
 		case 'j':
 			o->json = optarg;
+			break;
+		case 'T':
+			o->trace = optarg;
 			break;
 		case 'p':
 			o->pnad = optarg;

@@ -42,6 +42,38 @@ static void print_books(FILE *f, const struct bench_books *b)
 			(unsigned long long)b->out_of_order, (unsigned long long)b->unknown);
 }
 
+/* Cores busy while a phase streamed: pnad's, the load generator's (the
+ * bench: sender and sinks), everything else's (the DAMON monitors' among
+ * them). What a latency tail queues behind. */
+struct phase_cores {
+	double busy, pnad, load, other, kdamond;
+};
+
+static bool phase_cores(const struct bench_phase *p, struct phase_cores *c)
+{
+	if (p->wall <= 0 || p->busy < 0)
+		return false;
+	c->busy = p->busy / p->wall;
+	c->pnad = p->cpu.total / p->wall;
+	c->load = p->bench_cpu / p->wall;
+	c->other = c->busy - c->pnad - c->load;
+	c->other = c->other > 0 ? c->other : 0;
+	c->kdamond = p->kdamond / p->wall;
+	return true;
+}
+
+static void print_machine(FILE *f, const struct bench_run_result *r, const struct bench_phase *p)
+{
+	struct phase_cores c;
+
+	if (!phase_cores(p, &c))
+		return;
+	fprintf(f,
+		"  machine: %.2f of %ld cores busy: pnad %.2f, load generator %.2f, other %.2f "
+		"(DAMON monitors %.3f)\n",
+		c.busy, r->m.nproc, c.pnad, c.load, c.other, c.kdamond);
+}
+
 static void print_phase(FILE *f, const char *name, const struct bench_phase *p,
 			const struct bench_run_result *r)
 {
@@ -68,10 +100,12 @@ static void print_phase(FILE *f, const char *name, const struct bench_phase *p,
 			(unsigned long long)p->lat_samples);
 	fprintf(f,
 		"  CPU s per 1000 events: router %.4f, shards %.4f, SIP worker %.4f (%.4f per "
-		"1000 NOTIFYs), XMPP worker %.4f, supervisor+admin %.4f; load generator %.2f s\n",
+		"1000 NOTIFYs), XMPP worker %.4f, supervisor+admin %.4f; load generator %.2f s "
+		"(sender %.2f s)\n",
 		per_k(p->cpu.router, ev), per_k(p->cpu.shards, ev), per_k(p->cpu.sip, ev),
 		per_k(p->cpu.sip, nt), per_k(p->cpu.xmpp, ev),
-		per_k(p->cpu.other + p->cpu.admin, ev), p->sender_cpu + p->bench_cpu);
+		per_k(p->cpu.other + p->cpu.admin, ev), p->bench_cpu, p->sender_cpu);
+	print_machine(f, r, p);
 	fprintf(f,
 		"  memory: shared %s B (%.0f B per subscription), RSS %s B (%.0f B per "
 		"subscription)\n",
@@ -174,8 +208,23 @@ static void json_phase(struct bench_json *j, const char *key, const struct bench
 	bench_json_num(j, "xmpp", p->cpu.xmpp);
 	bench_json_num(j, "admin", p->cpu.admin);
 	bench_json_num(j, "supervisor", p->cpu.other);
-	bench_json_num(j, "load_generator", p->sender_cpu + p->bench_cpu);
+	bench_json_num(j, "load_generator", p->bench_cpu);
+	bench_json_num(j, "sender", p->sender_cpu);
 	bench_json_end(j);
+	{
+		struct phase_cores c;
+
+		if (phase_cores(p, &c)) {
+			bench_json_obj(j, "cores_busy");
+			bench_json_num(j, "seconds", p->wall);
+			bench_json_num(j, "all", c.busy);
+			bench_json_num(j, "pnad", c.pnad);
+			bench_json_num(j, "load_generator", c.load);
+			bench_json_num(j, "other", c.other);
+			bench_json_num(j, "damon_monitors", c.kdamond);
+			bench_json_end(j);
+		}
+	}
 	bench_json_obj(j, "cpu_s_per_1000");
 	bench_json_num(j, "router_per_event", per_k(p->cpu.router, ev));
 	bench_json_num(j, "shards_per_event", per_k(p->cpu.shards, ev));

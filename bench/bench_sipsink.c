@@ -221,8 +221,12 @@ static void on_notify(struct bench_sipsink *s, const char *m, double now, double
 		if (*sl == '/')
 			seen = strtoul(sl + 1, NULL, 10);
 		due = s->due(s->due_arg, s->sub_account[k], (uint32_t)(unseen + seen));
-		if (due >= 0)
-			bench_lat_add(&s->lat, arrived - due);
+		if (due < 0)
+			return;
+		bench_lat_add(&s->lat, arrived - due);
+		if (s->trace)
+			fprintf(s->trace, "%.6f %.6f %.6f %ld\n", due - s->trace_t0,
+				arrived - s->trace_t0, arrived - due, k);
 	}
 }
 

@@ -13,6 +13,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/socket.h>
 
 #include "bench/bench_lat.h"
@@ -47,6 +48,10 @@ struct bench_sipsink {
 	bench_sipsink_due_fn due;
 	void *due_arg;
 	struct bench_lat lat; /* with `due` */
+	/* With `due`: a line per NOTIFY measured, "due arrival latency
+	 * subscription", seconds since trace_t0 (not owned; NULL: none). */
+	FILE *trace;
+	double trace_t0;
 	bool capture;
 	struct udp_batch
 		*ans; /* the 200s of a read; GSO groups after bench_sipsink_answer_gso (owned) */

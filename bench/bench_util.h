@@ -88,10 +88,15 @@ double bench_cpu_seconds(pid_t pid);
 /* CPU seconds used so far by the calling thread; by this whole process. */
 double bench_thread_cpu_seconds(void);
 double bench_self_cpu_seconds(void);
-/* Busy CPU seconds of the whole machine since boot, over every CPU (from
- * /proc/stat, 1/USER_HZ resolution); negative when unreadable. The busy time
- * of a window minus what the bench and pnad used is other load. */
+/* Busy CPU seconds of the whole machine since boot, over every CPU: the
+ * CPUs' time less their idle time (/proc/stat, 1/USER_HZ resolution);
+ * negative when unreadable. Only a difference means anything: the busy
+ * time of a window minus what the bench and pnad used is other load. */
 double bench_machine_busy_seconds(void);
+/* CPU seconds used so far by the DAMON monitor threads (kdamond.N, from
+ * /proc/PID/schedstat, nanosecond resolution): 0 without any, negative
+ * when /proc is unreadable. */
+double bench_kdamond_seconds(void);
 
 /* Copy the last `tail` bytes of file `path` to stderr, each line prefixed
  * with `prefix`. */

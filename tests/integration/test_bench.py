@@ -49,9 +49,10 @@ def check_books(phase, events, fan_total, xmpp_total=0):
 def test_run_books_balance_and_json(tmp_path):
     out = tmp_path / "run.json"
     events, subs = 20000, 600
+    trace = tmp_path / "latency.trace"
     rc, so, se = bench("run", "-a", "300", "-s", str(subs), "-x", "0", "-e", str(events),
                        "-c", "2", "-b", "8", "-l", "0.3", "-d", "60", "-R", "2",
-                       "--json", str(out))
+                       "--json", str(out), "--latency-trace", str(trace))
     assert rc == 0, so + se
     r = json.loads(out.read_text())
     assert r["workload"]["subscriptions_made"] == subs
@@ -72,6 +73,22 @@ def test_run_books_balance_and_json(tmp_path):
     assert r["latency"]["target_events_per_s"] > 0
     lat = r["latency"]["latency_s"]
     assert lat["samples"] > 0 and 0 < lat["p50"] <= lat["p99"] <= lat["p999"] <= lat["max"]
+    # The trace holds every latency measured: "due arrival latency subscription".
+    rows = [line.split() for line in trace.read_text().splitlines()]
+    assert len(rows) == lat["samples"]
+    for due, arrived, took, sub in rows:
+        assert abs(float(arrived) - float(due) - float(took)) < 2e-6
+        assert 0 <= int(sub) < subs and float(due) >= 0
+    assert abs(max(float(row[2]) for row in rows) - lat["max"]) < 2e-6
+    # The machine while the phase ran: the busy time (/proc/stat, in ticks of
+    # 10 ms per CPU) covers what pnad and the load generator (its sender
+    # thread counted once) used.
+    for phase in ("max", "latency"):
+        c = r[phase]["cores_busy"]
+        assert c["pnad"] > 0 and c["load_generator"] > 0 and c["other"] >= 0
+        ticks = 2 * 0.01 * r["machine"]["cpus"] / c["seconds"]
+        assert c["all"] + ticks >= c["pnad"] + c["load_generator"], c
+        assert r[phase]["cpu_s"]["sender"] <= r[phase]["cpu_s"]["load_generator"]
     for role in ("router", "shards", "sip"):
         assert r["max"]["cpu_s"][role] > 0, role
     assert r["max"]["memory"]["shm_bytes"] > 0 and r["max"]["memory"]["rss_bytes"] > 0
