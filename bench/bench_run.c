@@ -555,13 +555,14 @@ out:
 	return rc;
 }
 
-/* The relay both ways: the faster is the baseline. */
+/* The relay both ways, once: the faster way is the baseline's from then on. */
 struct relay_best {
 	struct relay_run best;
+	bool gso_wins;
 	double gso, single; /* rates */
 };
 
-static int relay_baseline(struct run_ctx *x, struct relay_best *b)
+static int relay_pick(struct run_ctx *x, struct relay_best *b)
 {
 	struct relay_run one;
 	int rc;
@@ -571,9 +572,21 @@ static int relay_baseline(struct run_ctx *x, struct relay_best *b)
 		return rc;
 	b->gso = b->best.rate;
 	b->single = one.rate;
-	if (one.rate > b->best.rate)
+	b->gso_wins = b->best.rate >= one.rate;
+	if (!b->gso_wins)
 		b->best = one;
 	return 0;
+}
+
+/* Two relay runs as one: their datagrams over their time. */
+static struct relay_run relay_join(const struct relay_run *a, const struct relay_run *b)
+{
+	struct relay_run j = { .datagrams = a->datagrams + b->datagrams,
+			       .secs = a->secs + b->secs,
+			       .cpu = a->cpu + b->cpu };
+
+	j.rate = j.secs > 0 ? (double)j.datagrams / j.secs : 0;
+	return j;
 }
 
 /* The relay baseline replays NOTIFYs captured from the first stream. */
@@ -589,21 +602,27 @@ static void keep_captures(struct run_ctx *x)
 
 /* The max phase: a warm-up run, not counted (pnad's first pass over its
  * rings and buffers takes page faults, costly on a VM, that no later run
- * pays), then rounds, each followed by the relay baseline both ways while
- * pnad idles. The machine's speed drifts between seconds, so a round's
- * ratio compares runs close in time; the median round (by ratio, by rate
- * without a baseline) is r->max. */
+ * pays), the relay both ways (the faster way is the baseline's), then
+ * rounds, each followed by the relay that way while pnad idles. The
+ * machine's speed drifts between seconds, so a round's baseline is the
+ * relay run just before it joined with the one just after (a linear drift
+ * cancels), and the median round (by ratio, by rate without a baseline) is
+ * r->max. */
 static int max_rounds(struct run_ctx *x, struct bench_pnad *p, struct bench_run_result *r)
 {
-	static struct relay_best base[BENCH_ROUNDS_MAX];
+	static struct relay_run base[BENCH_ROUNDS_MAX];
 	double key[BENCH_ROUNDS_MAX];
-	const struct relay_best *b;
+	struct relay_best pick = { 0 };
+	struct relay_run before, after;
 	int rc;
 
 	x->sink->capture = x->ncap == 0;
 	if ((rc = stream(x, p, "warm-up", 0, &r->warm)) < 0)
 		return rc;
 	keep_captures(x);
+	if (x->o->baseline && relay_pick(x, &pick) < 0)
+		bench_progress("run: the relay baseline failed; no ratio");
+	before = pick.best;
 	for (r->rounds = 0; r->rounds < x->o->rounds; r->rounds++) {
 		uint32_t k = r->rounds;
 		char name[32];
@@ -611,24 +630,26 @@ static int max_rounds(struct run_ctx *x, struct bench_pnad *p, struct bench_run_
 		snprintf(name, sizeof(name), "max %u/%u", k + 1, x->o->rounds);
 		if ((rc = stream(x, p, name, 0, &r->round[k])) < 0)
 			return rc;
-		memset(&base[k], 0, sizeof(base[k]));
-		if (x->o->baseline && relay_baseline(x, &base[k]) < 0)
+		memset(&after, 0, sizeof(after));
+		if (before.rate > 0 && run_relay(x, pick.gso_wins, &after) < 0)
 			bench_progress("run: the relay baseline failed; no ratio");
-		r->round_base[k] = base[k].best.rate;
-		key[k] = !x->o->baseline	 ? r->round[k].notifies_per_s
-			 : base[k].best.rate > 0 ? r->round[k].notifies_per_s / base[k].best.rate
-						 : 0;
+		base[k] = after.rate > 0 ? relay_join(&before, &after) : (struct relay_run){ 0 };
+		before = after;
+		r->round_base[k] = base[k].rate;
+		key[k] = !x->o->baseline ? r->round[k].notifies_per_s
+			 : base[k].rate > 0 ? r->round[k].notifies_per_s / base[k].rate
+					    : 0;
 	}
 	r->median = (uint32_t)bench_median_index(key, r->rounds);
 	r->max = r->round[r->median];
-	b = &base[r->median];
-	r->base_ran = b->best.rate > 0;
-	r->base_datagrams = b->best.datagrams;
-	r->base_secs = b->best.secs;
-	r->base_rate = b->best.rate;
-	r->base_cpu = b->best.cpu;
-	r->base_rate_gso = b->gso;
-	r->base_rate_single = b->single;
+	r->base_ran = base[r->median].rate > 0;
+	r->base_datagrams = base[r->median].datagrams;
+	r->base_secs = base[r->median].secs;
+	r->base_rate = base[r->median].rate;
+	r->base_cpu = base[r->median].cpu;
+	r->base_gso = pick.gso_wins;
+	r->base_rate_gso = pick.gso;
+	r->base_rate_single = pick.single;
 	return 0;
 }
 

@@ -12,7 +12,8 @@
  *            carries): event-to-NOTIFY latency measured from each event's
  *            scheduled time (no coordinated omission);
  *   baseline a relay that reads the same frames and sends one pre-built
- *            datagram per subscriber to the same sink (bench_sink's relay).
+ *            datagram per subscriber to the same sink (bench_sink's relay),
+ *            run before and after each round (max_rounds).
  * Every phase starts a fresh pnad (the baseline runs while the max
  * phase's pnad idles). bench_sweep and bench_plan use the
  * result structs below. Runs in the pna-bench process. */
@@ -99,11 +100,12 @@ struct bench_run_result {
 	uint32_t rounds;	     /* of the max phase, done */
 	uint32_t median;	     /* which one max is */
 	struct bench_phase round[BENCH_ROUNDS_MAX];
-	double round_base[BENCH_ROUNDS_MAX]; /* the baseline after each round */
-	/* The relay baseline after the median round, run with GSO groups and
-	 * with one datagram per send: its figures are the faster run's, the
+	double round_base[BENCH_ROUNDS_MAX]; /* each round's baseline */
+	/* The relay baseline of the median round: the relay runs just before
+	 * and just after it, joined, run the way that was faster after the
+	 * warm-up (GSO groups or one datagram per send, at those rates): the
 	 * limit of this machine. */
-	bool base_ran;
+	bool base_ran, base_gso;
 	uint64_t base_datagrams;
 	double base_secs, base_rate, base_cpu;
 	double base_rate_gso, base_rate_single;

@@ -148,11 +148,13 @@ void bench_run_print(FILE *f, const struct bench_run_result *r)
 			r->m.damon_on, r->m.damon_on == 1 ? " is" : "s are");
 	if (r->base_ran)
 		fprintf(f,
-			"baseline relay: %s NOTIFYs/s (%llu datagrams in %.2f s, %.2f CPU s; the "
-			"faster of GSO groups %s/s and one datagram per send %s/s); "
-			"pnad / baseline %.2f\n",
+			"baseline relay: %s NOTIFYs/s (%llu datagrams in %.2f s, %.2f CPU s, in the "
+			"runs just before and after the median round, %s: after the warm-up GSO "
+			"groups %s/s, one datagram per send %s/s); pnad / baseline %.2f\n",
 			bench_si(a, sizeof(a), r->base_rate), (unsigned long long)r->base_datagrams,
-			r->base_secs, r->base_cpu, bench_si(g, sizeof(g), r->base_rate_gso),
+			r->base_secs, r->base_cpu,
+			r->base_gso ? "GSO groups" : "one datagram per send",
+			bench_si(g, sizeof(g), r->base_rate_gso),
 			bench_si(one, sizeof(one), r->base_rate_single), r->ratio);
 	(void)b;
 }
@@ -286,6 +288,7 @@ void bench_run_json(struct bench_json *j, const char *key, const struct bench_ru
 	bench_json_num(j, "seconds", r->base_secs);
 	bench_json_num(j, "notifies_per_s", r->base_rate);
 	bench_json_num(j, "cpu_s", r->base_cpu);
+	bench_json_str(j, "way", r->base_gso ? "gso" : "single");
 	bench_json_num(j, "gso_notifies_per_s", r->base_rate_gso);
 	bench_json_num(j, "single_notifies_per_s", r->base_rate_single);
 	bench_json_end(j);
