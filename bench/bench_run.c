@@ -636,7 +636,7 @@ static int max_rounds(struct run_ctx *x, struct bench_pnad *p, struct bench_run_
 		base[k] = after.rate > 0 ? relay_join(&before, &after) : (struct relay_run){ 0 };
 		before = after;
 		r->round_base[k] = base[k].rate;
-		key[k] = !x->o->baseline ? r->round[k].notifies_per_s
+		key[k] = !x->o->baseline    ? r->round[k].notifies_per_s
 			 : base[k].rate > 0 ? r->round[k].notifies_per_s / base[k].rate
 					    : 0;
 	}

@@ -148,7 +148,8 @@ void bench_run_print(FILE *f, const struct bench_run_result *r)
 			r->m.damon_on, r->m.damon_on == 1 ? " is" : "s are");
 	if (r->base_ran)
 		fprintf(f,
-			"baseline relay: %s NOTIFYs/s (%llu datagrams in %.2f s, %.2f CPU s, in the "
+			"baseline relay: %s NOTIFYs/s (%llu datagrams in %.2f s, %.2f CPU s, in "
+			"the "
 			"runs just before and after the median round, %s: after the warm-up GSO "
 			"groups %s/s, one datagram per send %s/s); pnad / baseline %.2f\n",
 			bench_si(a, sizeof(a), r->base_rate), (unsigned long long)r->base_datagrams,

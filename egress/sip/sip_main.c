@@ -477,15 +477,19 @@ void sip_early_flush(struct sip_worker *w, uint16_t shard, uint64_t id)
 {
 	uint32_t k;
 	struct sip_early *e = early_find(w, shard, id, &k);
+	struct sub_note note;
 	struct sub_spec sp;
 	struct sip_dlg *d;
 
 	if (!e)
 		return;
+	/* given back before deliver, which can come back here (a fetch's
+	 * removal takes the shard's replies) */
+	note = e->note;
+	slots_put(&w->early_ids, (uint32_t)(e - w->early));
 	if (sip_table(w, shard) && sub_table_get(sip_table(w, shard), id, &sp) == 0 &&
 	    (d = sip_dlg_get(w->seg, shard, id, sip_dlg_cseq_base(w->now))))
-		deliver(w, shard, id, &e->note, view_of_spec(&sp), d, NULL);
-	slots_put(&w->early_ids, (uint32_t)(e - w->early)); /* after deliver read its note */
+		deliver(w, shard, id, &note, view_of_spec(&sp), d, NULL);
 }
 
 /* STATE notes waiting for a reply that will not come (a subscription the
@@ -494,9 +498,12 @@ void sip_early_flush(struct sip_worker *w, uint16_t shard, uint64_t id)
 static void early_expire(struct sip_worker *w)
 {
 	for (uint32_t k = slots_nlive(&w->early_ids); k-- > 0;) {
-		struct sip_early *e = &w->early[slots_live(&w->early_ids, k)];
+		struct sip_early *e;
 		struct sip_dlg *d;
 
+		if (k >= slots_nlive(&w->early_ids))
+			continue; /* a flush gave back more than this one */
+		e = &w->early[slots_live(&w->early_ids, k)];
 		if (w->now - e->since < 5)
 			continue;
 		d = sip_dlg_get(w->seg, e->shard, e->id, sip_dlg_cseq_base(w->now));

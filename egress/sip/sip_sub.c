@@ -295,7 +295,9 @@ static struct sip_pend *pend_alloc(struct sip_worker *w, uint32_t *slot)
 	if (i == SLOTS_NONE)
 		return NULL;
 	w->pend[i].used = true;
-	w->pend[i].gen++;
+	/* never 0: req_id 0 (slot 0, generation 0) is a remove's "no reply" */
+	if (++w->pend[i].gen == 0)
+		w->pend[i].gen = 1;
 	*slot = i;
 	return &w->pend[i];
 }

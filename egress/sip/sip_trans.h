@@ -43,8 +43,8 @@ void sip_trans_start(struct sip_trans *t, struct sip_tr *tr, int64_t now_ms);
 /* The slot a response's branch names (without the z9hG4bK cookie), or NULL. */
 struct sip_tr *sip_trans_match(struct sip_trans *t, struct sip_span branch);
 /* The slot is free and the next sip_trans_alloc hands it out again (the
- * last freed first): a datagram of its buf still queued (udp_batch) must
- * be flushed before anything can free it. */
+ * last freed first): nothing may keep pointing into its buf (sip_net_send
+ * copies what it queues). */
 void sip_trans_done(struct sip_trans *t, struct sip_tr *tr);
 /* A provisional response: the peer has the request (it leaves the send
  * window, sip_trans_fresh). */

@@ -131,11 +131,37 @@ static void test_trans_timers(void)
 	sip_trans_free(t);
 }
 
+/* Every other transaction started later: Timer F ends the first ones in
+ * the middle of the in-use list, whose last entries move into their
+ * places during the scan; each is still reached once, none twice. */
+static void test_trans_timers_interleaved(void)
+{
+	struct sip_trans *t = sip_trans_new(64);
+	char br[32];
+
+	resent = timed_out = 0;
+	for (int i = 0; i < 40; i++) {
+		struct sip_tr *tr = sip_trans_alloc(t, br, sizeof(br));
+
+		tr->to.tp = SIP_TP_TCP; /* no Timer E: F alone */
+		sip_trans_start(t, tr, i % 2 ? 1000 : 0);
+	}
+	sip_trans_tick(t, SIP_TF_MS, on_resend, on_timeout, NULL);
+	CHECK_EQ(timed_out, 20);
+	CHECK_EQ(sip_trans_active(t), 20);
+	sip_trans_tick(t, SIP_TF_MS + 1000, on_resend, on_timeout, NULL);
+	CHECK_EQ(timed_out, 40);
+	CHECK_EQ(resent, 0);
+	CHECK_EQ(sip_trans_active(t), 0);
+	sip_trans_free(t);
+}
+
 int main(void)
 {
 	test_order();
 	test_live();
 	test_trans_reuse();
 	test_trans_timers();
+	test_trans_timers_interleaved();
 	return check_summary();
 }
