@@ -58,6 +58,7 @@ void bench_run_defaults(struct bench_run_opts *o)
 	o->fanout = BENCH_FANOUT_UNIFORM;
 	o->latency_at = 0.5;
 	o->latency_secs = 5;
+	o->latency_warmup = 0.5;
 	o->duration = 20;
 	o->in_flight = 1024;
 	o->rounds = 3;
@@ -348,6 +349,7 @@ static int stream(struct run_ctx *x, struct bench_pnad *p, const char *phase, do
 	bench_pnad_cpu_begin(p);
 	t0 = last_move = bench_now();
 	x->sink->trace_t0 = t0;
+	x->sink->warm_until = rate > 0 ? t0 + x->o->latency_warmup : 0;
 	if ((rc = bench_sender_start(x->snd)) < 0)
 		goto out;
 	for (;;) {
@@ -402,6 +404,10 @@ static int stream(struct run_ctx *x, struct bench_pnad *p, const char *phase, do
 	ph->p99 = bench_lat_quantile(&x->sink->lat, 0.99);
 	ph->p999 = bench_lat_quantile(&x->sink->lat, 0.999);
 	ph->lat_max = x->sink->lat.max;
+	ph->warmup = rate > 0 ? x->o->latency_warmup : 0;
+	ph->warm_samples = x->sink->warm.n;
+	ph->warm_p99 = bench_lat_quantile(&x->sink->warm, 0.99);
+	ph->warm_max = x->sink->warm.max;
 	ph->bench_cpu = bench_self_cpu_seconds() - cpu0;
 	ph->wall = bench_now() - t0;
 	ph->busy = busy0 >= 0 ? bench_machine_busy_seconds() - busy0 : -1;
@@ -698,8 +704,9 @@ int bench_run_exec(const struct bench_run_opts *o, struct bench_run_result *r)
 	r->ratio = r->base_rate > 0 ? r->max.notifies_per_s / r->base_rate : 0;
 	if (rc == 0 && o->latency_at > 0) {
 		double rate = o->rate > 0 ? o->rate : latency_rate(&x, r);
-		/* Open loop, a phase lasts events / rate: latency_secs of them. */
-		uint64_t n = (uint64_t)(rate * o->latency_secs);
+		/* Open loop, a phase lasts events / rate: the warm-up, then
+		 * latency_secs measured. */
+		uint64_t n = (uint64_t)(rate * (o->latency_warmup + o->latency_secs));
 
 		n = n < o->conns ? o->conns : n;
 		if ((rc = ctx_load(&x, n < o->events ? n : o->events)) == 0)

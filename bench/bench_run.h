@@ -35,17 +35,18 @@ struct bench_run_opts {
 	uint32_t xmpp_subs; /* XMPP subscriptions (accounts 0..n-1, INBOX), 0: none */
 	uint64_t events;
 	enum bench_fanout fanout;
-	double rate;	     /* events/s of the latency phase; 0: latency_at x max */
-	double latency_at;   /* fraction of the max rate; 0 skips the phase */
-	double latency_secs; /* the latency phase streams this long (fewer events) */
-	double duration;     /* cap on each phase's streaming, seconds */
-	uint32_t in_flight;  /* max phase: events written without an outcome at
+	double rate;	       /* events/s of the latency phase; 0: latency_at x max */
+	double latency_at;     /* fraction of the max rate; 0 skips the phase */
+	double latency_secs;   /* the latency phase measures this long (fewer events) */
+	double latency_warmup; /* seconds streamed before those, not in the percentiles */
+	double duration;       /* cap on each phase's streaming, seconds */
+	uint32_t in_flight;    /* max phase: events written without an outcome at
 			      * the sinks (closed loop), 0: as fast as acked */
-	uint32_t rounds;     /* max phase: rounds after a warm-up, events split over them */
-	bool baseline;	     /* run the relay baseline */
-	bool progress;	     /* a status line on a terminal */
-	const char *pnad;    /* the pnad binary */
-	const char *dir;     /* temporary directory (config, logs) */
+	uint32_t rounds;       /* max phase: rounds after a warm-up, events split over them */
+	bool baseline;	       /* run the relay baseline */
+	bool progress;	       /* a status line on a terminal */
+	const char *pnad;      /* the pnad binary */
+	const char *dir;       /* temporary directory (config, logs) */
 	/* `pna-bench run` itself: */
 	const char *json;  /* report file, or NULL */
 	const char *trace; /* latency phase: a line per NOTIFY (bench_sipsink), or NULL */
@@ -79,6 +80,9 @@ struct bench_phase {
 	double events_per_s, notifies_per_s, stanzas_per_s;
 	uint64_t lat_samples;
 	double p50, p99, p999, lat_max; /* seconds */
+	double warmup;			/* seconds whose events' latencies are apart: */
+	uint64_t warm_samples;		/* ... how many */
+	double warm_p99, warm_max;	/* seconds */
 	struct bench_pnad_cpu cpu;
 	double sender_cpu; /* the sender thread */
 	double bench_cpu;  /* all of pna-bench: the sender and the sinks */

@@ -30,6 +30,10 @@ static void usage(FILE *f)
 		"  -r, --rate N          events/s of the latency phase (default: half the max)\n"
 		"  -l, --latency-at F    latency phase at F x the maximum load, 0: none (%.2f)\n"
 		"  -L, --latency-secs S  length of the latency phase, seconds (%.0f)\n"
+		"      --latency-warmup S\n"
+		"                        latency phase: stream S seconds first, their\n"
+		"                        latencies reported apart (a fresh pnad's cold\n"
+		"                        start), not in the percentiles (%.1f)\n"
 		"  -d, --duration SEC    cap on each phase (%.0f)\n"
 		"  -W, --in-flight N     max phase: at most N events written whose\n"
 		"                        notifications have not all come (nor been\n"
@@ -49,8 +53,8 @@ static void usage(FILE *f)
 		"                        not balance always exit 1\n"
 		"      --keep            keep the temporary directory (configs, logs)\n",
 		d.accounts, d.subs, (unsigned long long)d.events, d.conns, d.per_frame, d.shards,
-		d.latency_at, d.latency_secs, d.duration, d.in_flight, d.rounds, BENCH_ROUNDS_MAX,
-		TARGET_NOTIFIES / 1e3, TARGET_RATIO, TARGET_P99 * 1e3);
+		d.latency_at, d.latency_secs, d.latency_warmup, d.duration, d.in_flight, d.rounds,
+		BENCH_ROUNDS_MAX, TARGET_NOTIFIES / 1e3, TARGET_RATIO, TARGET_P99 * 1e3);
 }
 
 struct cli {
@@ -84,24 +88,36 @@ static int frac(const char *name, const char *s, double max, double *out)
 int bench_run_parse(int argc, char **argv, struct bench_run_opts *o)
 {
 	static const struct option lo[] = {
-		{ "accounts", 1, 0, 'a' },     { "subs", 1, 0, 's' },
-		{ "fanout", 1, 0, 'f' },       { "xmpp", 1, 0, 'x' },
-		{ "events", 1, 0, 'e' },       { "conns", 1, 0, 'c' },
-		{ "batch", 1, 0, 'b' },	       { "shards", 1, 0, 'S' },
-		{ "rate", 1, 0, 'r' },	       { "latency-at", 1, 0, 'l' },
-		{ "latency-secs", 1, 0, 'L' }, { "in-flight", 1, 0, 'W' },
-		{ "rounds", 1, 0, 'R' },       { "duration", 1, 0, 'd' },
-		{ "json", 1, 0, 'j' },	       { "latency-trace", 1, 0, 'T' },
-		{ "pnad", 1, 0, 'p' },	       { "check", 0, 0, 'C' },
-		{ "keep", 0, 0, 'K' },	       { "no-baseline", 0, 0, 'B' },
-		{ "help", 0, 0, 'h' },	       { 0, 0, 0, 0 },
+		{ "accounts", 1, 0, 'a' },
+		{ "subs", 1, 0, 's' },
+		{ "fanout", 1, 0, 'f' },
+		{ "xmpp", 1, 0, 'x' },
+		{ "events", 1, 0, 'e' },
+		{ "conns", 1, 0, 'c' },
+		{ "batch", 1, 0, 'b' },
+		{ "shards", 1, 0, 'S' },
+		{ "rate", 1, 0, 'r' },
+		{ "latency-at", 1, 0, 'l' },
+		{ "latency-secs", 1, 0, 'L' },
+		{ "in-flight", 1, 0, 'W' },
+		{ "rounds", 1, 0, 'R' },
+		{ "duration", 1, 0, 'd' },
+		{ "json", 1, 0, 'j' },
+		{ "latency-trace", 1, 0, 'T' },
+		{ "pnad", 1, 0, 'p' },
+		{ "check", 0, 0, 'C' },
+		{ "latency-warmup", 1, 0, 'w' },
+		{ "keep", 0, 0, 'K' },
+		{ "no-baseline", 0, 0, 'B' },
+		{ "help", 0, 0, 'h' },
+		{ 0, 0, 0, 0 },
 	};
 	bool xmpp_set = false;
 	uint64_t v;
 	int ch, rc = 0;
 
 	optind = 1;
-	while (rc == 0 && (ch = getopt_long(argc, argv, "a:s:f:x:e:c:b:S:r:l:L:d:W:R:j:T:p:h", lo,
+	while (rc == 0 && (ch = getopt_long(argc, argv, "a:s:f:x:e:c:b:S:r:l:L:d:W:R:j:T:p:hw:", lo,
 					    NULL)) != -1) {
 		switch (ch) {
 		case 'a':
@@ -151,6 +167,9 @@ int bench_run_parse(int argc, char **argv, struct bench_run_opts *o)
 			break;
 		case 'L':
 			rc = frac("latency-secs", optarg, 3600, &o->latency_secs);
+			break;
+		case 'w':
+			rc = frac("latency-warmup", optarg, 3600, &o->latency_warmup);
 			break;
 		case 'd':
 			rc = frac("duration", optarg, 3600, &o->duration);

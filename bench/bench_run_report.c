@@ -98,6 +98,13 @@ static void print_phase(FILE *f, const char *name, const struct bench_phase *p,
 			"max %.3f ms (%llu NOTIFYs)\n",
 			p->p50 * 1e3, p->p99 * 1e3, p->p999 * 1e3, p->lat_max * 1e3,
 			(unsigned long long)p->lat_samples);
+	if (p->warm_samples)
+		fprintf(f,
+			"  before them, %.1f s of warm-up on the fresh pnad: p99 %.3f ms, max %.3f "
+			"ms "
+			"(%llu NOTIFYs)\n",
+			p->warmup, p->warm_p99 * 1e3, p->warm_max * 1e3,
+			(unsigned long long)p->warm_samples);
 	fprintf(f,
 		"  CPU s per 1000 events: router %.4f, shards %.4f, SIP worker %.4f (%.4f per "
 		"1000 NOTIFYs), XMPP worker %.4f, supervisor+admin %.4f; load generator %.2f s "
@@ -203,6 +210,12 @@ static void json_phase(struct bench_json *j, const char *key, const struct bench
 	bench_json_num(j, "p99", p->p99);
 	bench_json_num(j, "p999", p->p999);
 	bench_json_num(j, "max", p->lat_max);
+	bench_json_end(j);
+	bench_json_obj(j, "warmup_latency_s");
+	bench_json_num(j, "seconds", p->warmup);
+	bench_json_int(j, "samples", (int64_t)p->warm_samples);
+	bench_json_num(j, "p99", p->warm_p99);
+	bench_json_num(j, "max", p->warm_max);
 	bench_json_end(j);
 	bench_json_obj(j, "cpu_s");
 	bench_json_num(j, "router", p->cpu.router);

@@ -103,6 +103,8 @@ void bench_sipsink_reset(struct bench_sipsink *s)
 	s->notifies = s->repeats = s->out_of_order = s->unknown = s->answered = 0;
 	s->t_first = s->t_last = 0;
 	bench_lat_reset(&s->lat);
+	bench_lat_reset(&s->warm);
+	s->warm_until = 0;
 }
 
 static bool hdr_is(const char *line, size_t len, const char *name, const char *compact)
@@ -223,7 +225,7 @@ static void on_notify(struct bench_sipsink *s, const char *m, double now, double
 		due = s->due(s->due_arg, s->sub_account[k], (uint32_t)(unseen + seen));
 		if (due < 0)
 			return;
-		bench_lat_add(&s->lat, arrived - due);
+		bench_lat_add(due < s->warm_until ? &s->warm : &s->lat, arrived - due);
 		if (s->trace)
 			fprintf(s->trace, "%.6f %.6f %.6f %ld\n", due - s->trace_t0,
 				arrived - s->trace_t0, arrived - due, k);

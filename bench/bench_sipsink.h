@@ -48,6 +48,10 @@ struct bench_sipsink {
 	bench_sipsink_due_fn due;
 	void *due_arg;
 	struct bench_lat lat; /* with `due` */
+	/* NOTIFYs whose event was due before warm_until (bench_now seconds)
+	 * count in warm, not in lat. */
+	double warm_until;
+	struct bench_lat warm;
 	/* With `due`: a line per NOTIFY measured, "due arrival latency
 	 * subscription", seconds since trace_t0 (not owned; NULL: none). */
 	FILE *trace;
