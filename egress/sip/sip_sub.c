@@ -593,8 +593,10 @@ static void answer_add(struct sip_worker *w, struct sip_pend *p, const struct si
 	d = sip_dlg_get(w->seg, p->shard, rep->spec.id, sip_dlg_cseq_base(w->now));
 	if (!d) {
 		SIP_COUNT(w->seg, busy, 1);
-		sip_remove_sub(w, p->shard, rep->spec.id);
+		/* answered first: the removal may take other replies while the
+		 * shard's ring is full, and those are parsed into the msg m is */
 		sip_respond(w, m, &p->from, 503, "Service Unavailable", NULL);
+		sip_remove_sub(w, p->shard, rep->spec.id);
 		return;
 	}
 	if (strlen(rep->spec.target) < sizeof(d->target))
