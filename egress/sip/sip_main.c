@@ -102,22 +102,20 @@ struct sub_table *sip_table(struct sip_worker *w, uint32_t shard)
 
 int sip_chan_send_retry(struct sip_worker *w, uint32_t shard, const struct sub_req *q)
 {
-	for (int i = 0; i < 100; i++) {
-		struct sub_rep rep;
-		uint32_t from;
+	struct sub_rep rep;
+	uint32_t from;
 
+	if (sub_chan_send(w->rt, SUB_ROLE_SIP, shard, q) == 0)
+		return 0;
+	for (int i = 0; i < 64 && sub_chan_recv(w->rt, SUB_ROLE_SIP, &rep, &from); i++) {
+		sip_sub_reply(w, &rep, from);
 		if (sub_chan_send(w->rt, SUB_ROLE_SIP, shard, q) == 0)
 			return 0;
-		/* replies free the shard's request ring: answer them first */
-		if (sub_chan_recv(w->rt, SUB_ROLE_SIP, &rep, &from))
-			sip_sub_reply(w, &rep, from);
-		else
-			usleep(1000);
 	}
 	return -EAGAIN;
 }
 
-void sip_remove_sub(struct sip_worker *w, uint16_t shard, uint64_t id)
+static int remove_send(struct sip_worker *w, uint16_t shard, uint64_t id)
 {
 	struct sub_req q;
 
@@ -126,9 +124,31 @@ void sip_remove_sub(struct sip_worker *w, uint16_t shard, uint64_t id)
 	q.op = SUB_OP_REMOVE;
 	q.now = w->now;
 	q.spec.id = id;
-	if (sip_chan_send_retry(w, shard, &q) < 0)
+	return sip_chan_send_retry(w, shard, &q);
+}
+
+void sip_remove_sub(struct sip_worker *w, uint16_t shard, uint64_t id)
+{
+	if (w->nrm_wait == 0 && remove_send(w, shard, id) == 0)
+		return;
+	if (w->nrm_wait == SIP_RM_WAIT_CAP) {
+		/* the shard's expiry ends it in the end */
 		log_warn("could not queue the removal of subscription %u-%llu", shard,
 			 (unsigned long long)id);
+		return;
+	}
+	w->rm_wait[w->nrm_wait++] = (struct sip_rm_wait){ shard, id };
+}
+
+/* The removals that waited, in order, while their shards take them. */
+static void rm_wait_tick(struct sip_worker *w)
+{
+	uint32_t i = 0;
+
+	while (i < w->nrm_wait && remove_send(w, w->rm_wait[i].shard, w->rm_wait[i].id) == 0)
+		i++;
+	memmove(w->rm_wait, w->rm_wait + i, (w->nrm_wait - i) * sizeof(*w->rm_wait));
+	w->nrm_wait -= i;
 }
 
 /* Where NOTIFYs of a dialog go: the TCP connection (or address) the
@@ -1042,6 +1062,7 @@ static void worker_loop(struct sip_worker *w)
 			sip_trans_tick(w->trans, w->now_ms, on_resend, on_timeout, w);
 			early_expire(w);
 			retry_tick(w);
+			rm_wait_tick(w);
 			sip_sub_sweep(w);
 			last_tick = w->now_ms;
 		}

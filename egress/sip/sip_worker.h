@@ -23,6 +23,7 @@
 #define SIP_PEND_BUF (SIP_MAX_HEAD + 2048)
 #define SIP_EARLY_CAP 1024
 #define SIP_RETRY_CAP 1024
+#define SIP_RM_WAIT_CAP 4096 /* removals waiting for room in a shard's ring */
 #define SIP_CONTACT_MAX 160
 #define SIP_RETRY_MAX 6	 /* attempts after the first: 1+2+4+8+16+32 s */
 #define SIP_DONE_CAP 512 /* final responses kept for retransmissions */
@@ -70,6 +71,12 @@ struct sip_retry {
 	int64_t due_ms;
 };
 
+/* A removal whose shard's request ring was full: sent again each tick. */
+struct sip_rm_wait {
+	uint16_t shard;
+	uint64_t id;
+};
+
 /* A final response to a SUBSCRIBE over UDP, kept for Timer J (RFC 3261
  * 17.2.2: 64*T1) so a retransmission of the request gets it again instead
  * of being handled twice. Direct-mapped by key: a collision only forgets. */
@@ -110,6 +117,8 @@ struct sip_worker {
 	uint32_t sweep_pos;	      /* next dialog slot sip_sub_sweep looks at */
 	uint32_t nretry;	      /* used entries of retry */
 	struct sip_retry retry[SIP_RETRY_CAP];
+	uint32_t nrm_wait; /* used entries of rm_wait, oldest first */
+	struct sip_rm_wait rm_wait[SIP_RM_WAIT_CAP];
 	struct sip_done done[SIP_DONE_CAP];
 	struct sip_nonce_table nonces; /* digest nonces issued (zeroed: empty) */
 };
@@ -134,12 +143,16 @@ int sip_notify_send(struct sip_worker *w, uint16_t shard, uint64_t id, const cha
 		    struct sip_dlg *d, const struct sub_note *n, const char *state);
 /* The full local tag of a dialog into out[64]. */
 void sip_local_tag(char *out, size_t cap, struct sip_span prefix, uint16_t shard, uint64_t id);
-/* Remove a subscription at its shard (no reply expected). */
+/* Remove a subscription at its shard (no reply expected); while the
+ * shard's ring is full the removal waits in rm_wait, sent again each tick. */
 void sip_remove_sub(struct sip_worker *w, uint16_t shard, uint64_t id);
 /* The read handle of a shard's subscription table (attached on first use:
  * the shard formats it after the worker started), or NULL. */
 struct sub_table *sip_table(struct sip_worker *w, uint32_t shard);
-/* sub_chan_send, draining replies while the ring is full (bounded). */
+/* sub_chan_send; while the ring is full, the replies waiting are handled
+ * (the shard may be blocked writing one) and the send tried again after
+ * each, a bounded number of times. Never sleeps: -EAGAIN when the shard
+ * does not make room, so one slow shard does not stop the worker. */
 int sip_chan_send_retry(struct sip_worker *w, uint32_t shard, const struct sub_req *q);
 /* Deliver a stashed early STATE note of (shard, id), if any. */
 void sip_early_flush(struct sip_worker *w, uint16_t shard, uint64_t id);

@@ -420,3 +420,72 @@ def test_coalesced_datagrams_are_read_one_by_one(pnad_factory, redis_server):
         assert re.search(r"^pnad_sip_udp_coalesced_reads_total [1-9]", text, re.M), text
     finally:
         sock.close()
+
+
+def test_a_shard_that_takes_no_requests_does_not_stall_the_worker(pnad_factory, redis_server):
+    """A shard that takes no requests (stopped here; busy or slow in life)
+    fills its request ring: the SUBSCRIBEs past it are answered 503 at
+    once, and the worker goes on answering everybody else. It used to
+    sleep up to 100 ms per such request, deaf to all the while."""
+    from sip_client import SipClient, header
+    port = free_port()
+    extra = ("sip_listen = 127.0.0.1:%d\nsip_domain = example.com\n"
+             "sip_trusted = 127.0.0.1\nctl_ring_bytes = 64K" % port)
+    pnad = pnad_factory(shards=1, redis="127.0.0.1:%d" % redis_server.port, extra=extra)
+    shard = [pid for pid in pnad.child_pids()
+             if open("/proc/%d/comm" % pid).read().strip() == "pnad-shard0"]
+    assert len(shard) == 1
+    flood = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    flood.bind(("127.0.0.1", 0))
+    fport = flood.getsockname()[1]
+    c = SipClient(port)
+    n = 200  # a 64 KiB ring holds 27 requests of 2.3 KB
+    os.kill(shard[0], signal.SIGSTOP)
+    try:
+        for i in range(n):
+            user = "flood%d" % i
+            flood.sendto((
+                "SUBSCRIBE sip:%s@example.com SIP/2.0\r\n"
+                "Via: SIP/2.0/UDP 127.0.0.1:%d;branch=z9hG4bKfl%d\r\n"
+                "From: <sip:%s@example.com>;tag=f%d\r\nTo: <sip:%s@example.com>\r\n"
+                "Call-ID: flood-%d\r\nCSeq: 1 SUBSCRIBE\r\n"
+                "Contact: <sip:%s@127.0.0.1:%d>\r\nMax-Forwards: 70\r\n"
+                "Event: message-summary\r\nExpires: 600\r\n"
+                "P-Asserted-Identity: <sip:%s@example.com>\r\nContent-Length: 0\r\n\r\n"
+                % (user, fport, i, user, i, user, i, user, fport, user)).encode(),
+                ("127.0.0.1", port))
+        t0 = time.time()
+        c.send("OPTIONS sip:example.com SIP/2.0\r\n"
+               "Via: SIP/2.0/UDP 127.0.0.1:%d;branch=z9hG4bKopt1\r\n"
+               "From: <sip:probe@example.com>;tag=p1\r\nTo: <sip:example.com>\r\n"
+               "Call-ID: probe-1\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\n"
+               "Content-Length: 0\r\n\r\n" % c.port)
+        answer = c.recv_response(timeout=5)
+        took = time.time() - t0
+        assert answer.startswith("SIP/2.0 200 "), answer
+        assert took < 1.0, "OPTIONS answered after %.1f s behind the flood" % took
+        busy = 0
+        flood.settimeout(2)
+        try:
+            while busy < n:
+                data = flood.recv(65535).decode("latin-1")
+                if data.startswith("SIP/2.0 503 "):
+                    busy += 1
+                    assert header(data, "Retry-After") == "5", data
+        except socket.timeout:
+            pass
+        assert busy > 0, "no SUBSCRIBE refused while the shard's ring was full"
+    finally:
+        os.kill(shard[0], signal.SIGCONT)
+    # the shard takes what its ring held: those SUBSCRIBEs get their 200
+    flood.settimeout(10)
+    ok = 0
+    try:
+        while ok == 0:
+            data = flood.recv(65535).decode("latin-1")
+            ok += data.startswith("SIP/2.0 200 ")
+    except socket.timeout:
+        pass
+    assert ok > 0, "no SUBSCRIBE answered 200 after the shard went on"
+    flood.close()
+    c.close()
