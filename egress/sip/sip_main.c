@@ -325,12 +325,11 @@ int sip_notify_send(struct sip_worker *w, uint16_t shard, uint64_t id, const cha
 
 /* --- jobs from the shards --- */
 
-/* The stashed STATE note of (shard, id), or NULL; *k its place in the
- * early list. */
-static struct sip_early *early_find(struct sip_worker *w, uint16_t shard, uint64_t id, uint32_t *k)
+/* The stashed STATE note of (shard, id), or NULL. */
+static struct sip_early *early_find(struct sip_worker *w, uint16_t shard, uint64_t id)
 {
-	for (*k = 0; *k < slots_nlive(&w->early_ids); (*k)++) {
-		struct sip_early *e = &w->early[slots_live(&w->early_ids, *k)];
+	for (uint32_t k = 0; k < slots_nlive(&w->early_ids); k++) {
+		struct sip_early *e = &w->early[slots_live(&w->early_ids, k)];
 
 		if (e->shard == shard && e->id == id)
 			return e;
@@ -341,8 +340,8 @@ static struct sip_early *early_find(struct sip_worker *w, uint16_t shard, uint64
 /* A newer note replaces the one stashed for the same subscription. */
 static void early_stash(struct sip_worker *w, uint16_t shard, uint64_t id, const struct sub_note *n)
 {
-	uint32_t k, slot;
-	struct sip_early *e = early_find(w, shard, id, &k);
+	uint32_t slot;
+	struct sip_early *e = early_find(w, shard, id);
 
 	if (!e) {
 		if ((slot = slots_take(&w->early_ids)) == SLOTS_NONE) {
@@ -495,8 +494,7 @@ static void notify_over(struct sip_worker *w, const struct sip_tr *tr, bool ok)
 
 void sip_early_flush(struct sip_worker *w, uint16_t shard, uint64_t id)
 {
-	uint32_t k;
-	struct sip_early *e = early_find(w, shard, id, &k);
+	struct sip_early *e = early_find(w, shard, id);
 	struct sub_note note;
 	struct sub_spec sp;
 	struct sip_dlg *d;
