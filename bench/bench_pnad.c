@@ -306,15 +306,9 @@ static bool is_shard(const struct bench_pnad *p, pid_t pid)
  * name pnad gives its children ("pnad-sip"). */
 static double *role(struct bench_pnad_cpu *c, pid_t pid)
 {
-	char path[64], name[32] = "";
-	FILE *f;
+	char name[32];
 
-	snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
-	if ((f = fopen(path, "re"))) {
-		if (!fgets(name, sizeof(name), f))
-			name[0] = 0;
-		fclose(f);
-	}
+	bench_proc_comm(pid, name, sizeof(name));
 	if (!strncmp(name, "pnad-sip", 8))
 		return &c->sip;
 	if (!strncmp(name, "pnad-xmpp", 9))

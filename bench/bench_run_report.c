@@ -100,9 +100,8 @@ static void print_phase(FILE *f, const char *name, const struct bench_phase *p,
 			(unsigned long long)p->lat_samples);
 	if (p->warm_samples)
 		fprintf(f,
-			"  before them, %.1f s of warm-up on the fresh pnad: p99 %.3f ms, max %.3f "
-			"ms "
-			"(%llu NOTIFYs)\n",
+			"  before them, %.1f s of warm-up on the fresh pnad: "
+			"p99 %.3f ms, max %.3f ms (%llu NOTIFYs)\n",
 			p->warmup, p->warm_p99 * 1e3, p->warm_max * 1e3,
 			(unsigned long long)p->warm_samples);
 	fprintf(f,
@@ -155,10 +154,10 @@ void bench_run_print(FILE *f, const struct bench_run_result *r)
 			r->m.damon_on, r->m.damon_on == 1 ? " is" : "s are");
 	if (r->base_ran)
 		fprintf(f,
-			"baseline relay: %s NOTIFYs/s (%llu datagrams in %.2f s, %.2f CPU s, in "
-			"the "
-			"runs just before and after the median round, %s: after the warm-up GSO "
-			"groups %s/s, one datagram per send %s/s); pnad / baseline %.2f\n",
+			"baseline relay: %s NOTIFYs/s (%llu datagrams in %.2f s, %.2f CPU s, "
+			"in the runs just before and after the median round, %s: "
+			"after the warm-up GSO groups %s/s, one datagram per send %s/s); "
+			"pnad / baseline %.2f\n",
 			bench_si(a, sizeof(a), r->base_rate), (unsigned long long)r->base_datagrams,
 			r->base_secs, r->base_cpu,
 			r->base_gso ? "GSO groups" : "one datagram per send",

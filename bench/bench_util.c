@@ -431,6 +431,21 @@ static void cpu_model(char *buf, size_t len)
 	fclose(f);
 }
 
+void bench_proc_comm(pid_t pid, char *buf, size_t len)
+{
+	char path[64];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
+	buf[0] = 0;
+	if ((f = fopen(path, "re"))) {
+		if (!fgets(buf, (int)len, f))
+			buf[0] = 0;
+		fclose(f);
+	}
+	buf[strcspn(buf, "\n")] = 0;
+}
+
 double bench_kdamond_seconds(void)
 {
 	DIR *d = opendir("/proc");
@@ -440,27 +455,16 @@ double bench_kdamond_seconds(void)
 	if (!d)
 		return -1;
 	while ((e = readdir(d))) {
-		char path[300], comm[32] = "";
-		unsigned long long ns;
-		FILE *f;
+		char comm[32];
+		pid_t pid;
+		double s;
 
-		if (e->d_name[0] < '0' || e->d_name[0] > '9')
+		if (e->d_name[0] < '1' || e->d_name[0] > '9')
 			continue;
-		snprintf(path, sizeof(path), "/proc/%s/comm", e->d_name);
-		if (!(f = fopen(path, "re")))
-			continue;
-		if (!fgets(comm, sizeof(comm), f))
-			comm[0] = 0;
-		fclose(f);
-		if (strncmp(comm, "kdamond", 7) != 0)
-			continue;
-		/* schedstat: nanoseconds on a CPU, waiting, timeslices */
-		snprintf(path, sizeof(path), "/proc/%s/schedstat", e->d_name);
-		if (!(f = fopen(path, "re")))
-			continue;
-		if (fscanf(f, "%llu", &ns) == 1)
-			sum += (double)ns * 1e-9;
-		fclose(f);
+		pid = (pid_t)atoi(e->d_name);
+		bench_proc_comm(pid, comm, sizeof(comm));
+		if (strncmp(comm, "kdamond", 7) == 0 && (s = bench_cpu_seconds(pid)) > 0)
+			sum += s;
 	}
 	closedir(d);
 	return sum;
