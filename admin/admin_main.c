@@ -110,7 +110,7 @@ static const struct sip_counters *sip_view(struct admin *a)
 {
 	char name[64];
 
-	if (!a->sip.base && strcmp(a->rt->conf->sip_listen, "none") != 0) {
+	if (!a->sip.base && pnad_conf_sip_on(a->rt->conf)) {
 		snprintf(name, sizeof(name), "/%s.sip", a->rt->conf->name);
 		if (shm_seg_attach_ro(name, SIP_SEG_KIND, &a->sip) < 0)
 			a->sip.base = NULL;
@@ -123,7 +123,7 @@ static const struct xmpp_counters *xmpp_view(struct admin *a)
 {
 	char name[64];
 
-	if (!a->xmpp.base && strcmp(a->rt->conf->xmpp_server, "none") != 0) {
+	if (!a->xmpp.base && pnad_conf_xmpp_on(a->rt->conf)) {
 		snprintf(name, sizeof(name), "/%s.xmpp", a->rt->conf->name);
 		if (shm_seg_attach_ro(name, XMPP_SEG_KIND, &a->xmpp) < 0)
 			a->xmpp.base = NULL;
@@ -655,9 +655,8 @@ int admin_main(struct pnad_rt *rt)
 		hooks.wake_fd = rt->role_efd[SUB_ROLE_ADMIN];
 	else
 		log_warn("no subscription segments: subscription requests answer 503");
-	if (strcmp(c->sip_listen, "none") != 0 &&
-	    admin_cred_open(c, (uint32_t)c->sip_credentials, hooks.wake_fd, &a.cred, err,
-			    sizeof(err)) < 0) {
+	if (pnad_conf_sip_on(c) && admin_cred_open(c, (uint32_t)c->sip_credentials, hooks.wake_fd,
+						   &a.cred, err, sizeof(err)) < 0) {
 		log_error("%s", err);
 		admin_fini(&a);
 		return 1;

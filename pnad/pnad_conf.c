@@ -350,6 +350,16 @@ int pnad_conf_store(const struct pnad_conf *c, const char *id, size_t len)
 	return -1;
 }
 
+bool pnad_conf_sip_on(const struct pnad_conf *c)
+{
+	return strcmp(c->sip_listen, "none") != 0;
+}
+
+bool pnad_conf_xmpp_on(const struct pnad_conf *c)
+{
+	return strcmp(c->xmpp_server, "none") != 0;
+}
+
 int pnad_conf_listen_addr(const struct pnad_conf *c, char *host, size_t hostlen, uint16_t *port)
 {
 	const char *colon = strrchr(c->listen, ':');

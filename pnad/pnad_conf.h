@@ -4,6 +4,7 @@
 #ifndef PNA_PNAD_CONF_H
 #define PNA_PNAD_CONF_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -78,6 +79,11 @@ int pnad_conf_load(const char *path, struct pnad_conf *c, char *err, size_t errl
 
 /* Index of store `id` (len bytes) or -1. */
 int pnad_conf_store(const struct pnad_conf *c, const char *id, size_t len);
+
+/* Whether the SIP egress worker runs (sip_listen is not "none"); the XMPP
+ * one (xmpp_server is not "none"). */
+bool pnad_conf_sip_on(const struct pnad_conf *c);
+bool pnad_conf_xmpp_on(const struct pnad_conf *c);
 
 /* Split c->listen into host and port. 0 or -EINVAL. */
 int pnad_conf_listen_addr(const struct pnad_conf *c, char *host, size_t hostlen, uint16_t *port);

@@ -364,9 +364,9 @@ int pnad_sup_run(const struct pnad_conf *conf)
 		abort();
 	add_child(&s, CHILD_ROUTER);
 	add_child(&s, CHILD_ADMIN);
-	if (strcmp(conf->sip_listen, "none") != 0)
+	if (pnad_conf_sip_on(conf))
 		add_child(&s, CHILD_SIP);
-	if (strcmp(conf->xmpp_server, "none") != 0)
+	if (pnad_conf_xmpp_on(conf))
 		add_child(&s, CHILD_XMPP);
 	for (uint32_t i = 0; i < s.rt.nshards; i++)
 		add_child(&s, (int)i);

@@ -68,10 +68,10 @@ static void prefault(struct shard *sh, const struct pnad_conf *c, const struct s
 {
 	if (pnad_ring_prefault(sh->ring, "the event ring") < 0)
 		return;
-	if (strcmp(c->sip_listen, "none") != 0 &&
+	if (pnad_conf_sip_on(c) &&
 	    pnad_ring_prefault(sub_seg_jobs(subs, SUB_SIP), "the SIP job ring") < 0)
 		return;
-	if (strcmp(c->xmpp_server, "none") != 0)
+	if (pnad_conf_xmpp_on(c))
 		pnad_ring_prefault(sub_seg_jobs(subs, SUB_XMPP), "the XMPP job ring");
 }
 
