@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,12 +53,13 @@ struct bench_sipsink *bench_sipsink_new(uint32_t nsubs, const uint32_t *sub_acco
 	s->seen = calloc(n, sizeof(*s->seen));
 	s->subscribed = calloc(n, 1);
 	s->cap = calloc(BENCH_SIPSINK_CAPTURE, BENCH_SIPSINK_DGRAM);
-	if (!s->sub_account || !s->last_cseq || !s->seen || !s->subscribed || !s->cap)
+	s->rbuf = malloc(BATCH * sizeof(*s->rbuf));
+	if (!s->sub_account || !s->last_cseq || !s->seen || !s->subscribed || !s->cap || !s->rbuf)
 		abort();
 	if (nsubs)
 		memcpy(s->sub_account, sub_account, nsubs * sizeof(*sub_account));
 	for (int i = 0; i < BATCH; i++) {
-		s->riov[i] = (struct iovec){ s->rbuf[i], BENCH_SIPSINK_DGRAM - 1 };
+		s->riov[i] = (struct iovec){ s->rbuf[i], BENCH_SIPSINK_READ - 1 };
 		s->rm[i].msg_hdr.msg_iov = &s->riov[i];
 		s->rm[i].msg_hdr.msg_iovlen = 1;
 	}
@@ -71,6 +73,9 @@ struct bench_sipsink *bench_sipsink_new(uint32_t nsubs, const uint32_t *sub_acco
 	 * ends there, not when this thread (sharing the CPUs with pnad) gets
 	 * to read it. */
 	setsockopt(s->fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof(one));
+	/* The sink stands for thousands of subscribers: a GSO send of NOTIFYs
+	 * reaches it whole, to be cut here, not in the kernel (in pnad's send). */
+	setsockopt(s->fd, SOL_UDP, UDP_GRO, &one, sizeof(one));
 	if (!(s->ans = malloc(sizeof(*s->ans))))
 		abort();
 	udp_batch_init(s->ans, s->fd);
@@ -94,6 +99,7 @@ void bench_sipsink_free(struct bench_sipsink *s)
 	free(s->seen);
 	free(s->subscribed);
 	free(s->cap);
+	free(s->rbuf);
 	free(s->ans);
 	free(s);
 }
@@ -247,53 +253,87 @@ static int sink_read(struct bench_sipsink *s)
 	return n > 0 ? n : 0;
 }
 
-/* When the datagram read into h reached the socket (its SO_TIMESTAMPNS
- * stamp, CLOCK_REALTIME), on bench_now()'s clock; `now` (the read) when the
- * kernel gave no stamp. */
-static double arrival(const struct msghdr *h, double now, double real_minus_mono)
+/* What the kernel said of read h: when its datagrams reached the socket
+ * (the SO_TIMESTAMPNS stamp, CLOCK_REALTIME) on bench_now()'s clock, `now`
+ * (the read) when it gave no stamp; and with UDP_GRO the length of each
+ * datagram in it but the last (0: one datagram). */
+static double read_meta(const struct msghdr *h, double now, double real_minus_mono, size_t *seg)
 {
+	double at = now;
+
+	*seg = 0;
 	for (struct cmsghdr *c = CMSG_FIRSTHDR(h); c; c = CMSG_NXTHDR((struct msghdr *)h, c)) {
 		struct timespec ts;
+		int gso;
 
-		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_TIMESTAMPNS)
-			continue;
-		memcpy(&ts, CMSG_DATA(c), sizeof(ts));
-		return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9 - real_minus_mono;
+		if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO) {
+			memcpy(&gso, CMSG_DATA(c), sizeof(gso));
+			*seg = gso > 0 ? (size_t)gso : 0;
+		} else if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
+			memcpy(&ts, CMSG_DATA(c), sizeof(ts));
+			at = (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9 - real_minus_mono;
+		}
 	}
-	return now;
+	return at;
 }
 
-/* Count and answer the n datagrams read: one sendmmsg for the 200s. */
+/* Send the 200s queued: a lost one costs the peer a retransmission,
+ * counted. */
+static void sink_flush(struct bench_sipsink *s)
+{
+	uint64_t before = s->ans->datagrams;
+
+	udp_batch_flush(s->ans);
+	s->answered += s->ans->datagrams - before;
+}
+
+/* Count one datagram m (len bytes, from `from`) and queue its 200; the
+ * queue goes out when full. */
+static void sink_one(struct bench_sipsink *s, char *m, size_t len, const struct msghdr *from,
+		     double now, double arrived)
+{
+	char *out, next = m[len]; /* the next datagram's first byte, in a GRO read */
+	size_t r;
+
+	if (len >= BENCH_SIPSINK_DGRAM)
+		return; /* not one of pnad's NOTIFYs */
+	if (udp_batch_full(s->ans))
+		sink_flush(s);
+	m[len] = 0;
+	if (strncmp(m, "NOTIFY ", 7)) {
+		on_response(s, m);
+		goto out;
+	}
+	on_notify(s, m, now, arrived);
+	if (s->capture && s->ncap < BENCH_SIPSINK_CAPTURE) {
+		memcpy(s->cap[s->ncap], m, len);
+		s->cap_len[s->ncap++] = (uint16_t)len;
+	}
+	out = s->sbuf[udp_batch_count(s->ans)];
+	if ((r = build_ok(m, len, out, REPLY_MAX)))
+		udp_batch_add(s->ans, out, r, from->msg_name, from->msg_namelen, false);
+out:
+	m[len] = next;
+}
+
+/* Count and answer the n reads made: one sendmmsg for the 200s of up to
+ * 64 NOTIFYs. */
 static void sink_answer(struct bench_sipsink *s, int n)
 {
 	double now = bench_now(), real_minus_mono = bench_realtime() - now;
-	uint64_t before;
-	int nq = 0;
 
 	for (int i = 0; i < n; i++) {
-		char *m = s->rbuf[i];
-		size_t len = s->rm[i].msg_len, r;
+		const struct msghdr *h = &s->rm[i].msg_hdr;
+		size_t len = s->rm[i].msg_len, seg, at;
+		double arrived = read_meta(h, now, real_minus_mono, &seg);
 
-		m[len] = 0;
-		if (strncmp(m, "NOTIFY ", 7)) {
-			on_response(s, m);
-			continue;
-		}
-		on_notify(s, m, now, arrival(&s->rm[i].msg_hdr, now, real_minus_mono));
-		if (s->capture && s->ncap < BENCH_SIPSINK_CAPTURE) {
-			memcpy(s->cap[s->ncap], m, len);
-			s->cap_len[s->ncap++] = (uint16_t)len;
-		}
-		r = build_ok(m, len, s->sbuf[nq], REPLY_MAX);
-		if (!r)
-			continue;
-		udp_batch_add(s->ans, s->sbuf[nq], r, (const struct sockaddr *)&s->raddr[i],
-			      s->rm[i].msg_hdr.msg_namelen, false);
-		nq++;
+		if (!seg)
+			seg = len;
+		for (at = 0; at < len; at += seg)
+			sink_one(s, s->rbuf[i] + at, len - at < seg ? len - at : seg, h, now,
+				 arrived);
 	}
-	before = s->ans->datagrams;
-	udp_batch_flush(s->ans); /* a lost 200 costs the peer a retransmission, counted */
-	s->answered += s->ans->datagrams - before;
+	sink_flush(s);
 }
 
 /* The socket is read before it is polled: under load there is nearly

@@ -1,12 +1,15 @@
 /* bench_sipsink: the SIP UDP sink of pna-bench. One UDP socket on loopback
  * that subscribes (SUBSCRIBE message-summary with P-Asserted-Identity, one
  * dialog per subscription, Call-ID "bs-<sub>"), then counts the NOTIFYs it
- * receives and answers each with 200 OK (one sendmmsg per recvmmsg batch), so
+ * receives and answers each with 200 OK (one sendmmsg per 64 at most), so
  * the notifier has no reason to retransmit. It checks CSeq per dialog
  * (a CSeq seen before is a retransmission, counted apart; a new one below
  * the highest seen is counted as out of order) and, with a `due` callback,
  * records the latency from the event a NOTIFY's counts reflect to its
- * arrival (the kernel's receive stamp). It can capture NOTIFYs for
+ * arrival (the kernel's receive stamp). The socket takes UDP_GRO: the
+ * NOTIFYs of one GSO send arrive in one read and are cut apart here, as a
+ * NIC with segmentation offload would leave them to the wire, instead of
+ * by the kernel in pnad's send (on loopback). It can capture NOTIFYs for
  * a baseline to replay. Runs in the pna-bench process, single-threaded. */
 #ifndef PNA_BENCH_SIPSINK_H
 #define PNA_BENCH_SIPSINK_H
@@ -22,6 +25,8 @@ struct udp_batch;
 
 #define BENCH_SIPSINK_BATCH 64
 #define BENCH_SIPSINK_DGRAM 4096
+/* One read with UDP_GRO: a GSO send's datagrams, together (< 64 KiB). */
+#define BENCH_SIPSINK_READ 65536
 #define BENCH_SIPSINK_CAPTURE 1024
 
 /* When the event that brought account `k` to `messages` messages was due
@@ -66,7 +71,7 @@ struct bench_sipsink {
 	struct iovec riov[BENCH_SIPSINK_BATCH];
 	struct sockaddr_storage raddr[BENCH_SIPSINK_BATCH];
 	char rctl[BENCH_SIPSINK_BATCH][64]; /* control data: the arrival stamp */
-	char rbuf[BENCH_SIPSINK_BATCH][BENCH_SIPSINK_DGRAM];
+	char (*rbuf)[BENCH_SIPSINK_READ];   /* BENCH_SIPSINK_BATCH reads (owned) */
 	char sbuf[BENCH_SIPSINK_BATCH][2048];
 };
 
