@@ -30,6 +30,7 @@ struct run_ctx {
 	struct bench_streams ss;
 	uint32_t *fan;		   /* per account: subscribers */
 	uint32_t *sub_account;	   /* per subscription: its account */
+	uint32_t *first_sub;	   /* per account: its first subscription (the rest follow) */
 	uint64_t matches_expected; /* SIP and XMPP */
 	uint64_t sip_expected;	   /* of them, SIP: what the relay sends */
 	/* Per stream i, per account index j of that stream: the indices of
@@ -79,7 +80,8 @@ static void build_fan(struct run_ctx *x)
 
 	x->fan = calloc(o->accounts, sizeof(*x->fan));
 	x->sub_account = malloc((o->subs ? o->subs : 1) * sizeof(*x->sub_account));
-	if (!x->fan || !x->sub_account)
+	x->first_sub = calloc(o->accounts, sizeof(*x->first_sub));
+	if (!x->fan || !x->sub_account || !x->first_sub)
 		abort();
 	if (o->fanout == BENCH_FANOUT_ZIPF)
 		for (uint32_t k = 0; k < o->accounts; k++)
@@ -92,9 +94,11 @@ static void build_fan(struct run_ctx *x)
 	}
 	for (uint32_t k = 0; given < o->subs; k = (k + 1) % o->accounts, given++)
 		x->fan[k]++; /* Zipf's rounding remainder, to the top accounts */
-	for (uint32_t k = 0; k < o->accounts; k++)
+	for (uint32_t k = 0; k < o->accounts; k++) {
+		x->first_sub[k] = s;
 		for (uint32_t i = 0; i < x->fan[k]; i++)
 			x->sub_account[s++] = k;
+	}
 }
 
 /* The schedule index (see struct run_ctx) and the matches to expect. */
@@ -168,6 +172,7 @@ static void ctx_free(struct run_ctx *x)
 	free(x->idx);
 	free(x->fan);
 	free(x->sub_account);
+	free(x->first_sub);
 	free(x->cap);
 	bench_streams_free(&x->ss);
 }
@@ -312,6 +317,21 @@ static void progress(const struct run_ctx *x, const char *phase, double t0, uint
 
 /* Stream the events into a subscribed pnad and count until every match is
  * a NOTIFY at the sink or coalesced, or nothing moves for IDLE_END. */
+/* The latencies the sink measured, into ph; `warmup`: the seconds of them
+ * counted apart. */
+static void phase_latency(struct bench_phase *ph, const struct bench_sipsink *s, double warmup)
+{
+	ph->lat_samples = s->lat.n;
+	ph->p50 = bench_lat_quantile(&s->lat, 0.5);
+	ph->p99 = bench_lat_quantile(&s->lat, 0.99);
+	ph->p999 = bench_lat_quantile(&s->lat, 0.999);
+	ph->lat_max = s->lat.max;
+	ph->warmup = warmup;
+	ph->warm_samples = s->warm.n;
+	ph->warm_p99 = bench_lat_quantile(&s->warm, 0.99);
+	ph->warm_max = s->warm.max;
+}
+
 static int stream(struct run_ctx *x, struct bench_pnad *p, const char *phase, double rate,
 		  struct bench_phase *ph)
 {
@@ -402,15 +422,7 @@ static int stream(struct run_ctx *x, struct bench_pnad *p, const char *phase, do
 	ph->events_per_s = ph->secs > 0 ? (double)st.acked / ph->secs : 0;
 	ph->notifies_per_s = ph->secs > 0 ? (double)(ph->b.received - ph->b.repeats) / ph->secs : 0;
 	ph->stanzas_per_s = ph->secs > 0 ? (double)ph->b.xmpp_received / ph->secs : 0;
-	ph->lat_samples = x->sink->lat.n;
-	ph->p50 = bench_lat_quantile(&x->sink->lat, 0.5);
-	ph->p99 = bench_lat_quantile(&x->sink->lat, 0.99);
-	ph->p999 = bench_lat_quantile(&x->sink->lat, 0.999);
-	ph->lat_max = x->sink->lat.max;
-	ph->warmup = rate > 0 ? x->o->latency_warmup : 0;
-	ph->warm_samples = x->sink->warm.n;
-	ph->warm_p99 = bench_lat_quantile(&x->sink->warm, 0.99);
-	ph->warm_max = x->sink->warm.max;
+	phase_latency(ph, x->sink, rate > 0 ? x->o->latency_warmup : 0);
 	ph->bench_cpu = bench_self_cpu_seconds() - cpu0;
 	ph->wall = bench_now() - t0;
 	ph->busy = busy0 >= 0 ? bench_machine_busy_seconds() - busy0 : -1;
@@ -504,12 +516,18 @@ struct relay_run {
 };
 
 /* The relay baseline: the same frames, blind, to bench_sink's relay, whose
- * datagrams (captured NOTIFYs) reach a fresh sink, in GSO groups or not. */
-static int run_relay(struct run_ctx *x, bool gso, struct relay_run *r)
+ * datagrams (captured NOTIFYs) reach a fresh sink, in GSO groups or not.
+ * With `lat`, paced at `rate` instead, the relay writing each NOTIFY for
+ * its event, timed by the sink into lat (the latency baseline). */
+static int run_relay(struct run_ctx *x, bool gso, double rate, struct bench_phase *lat,
+		     struct relay_run *r)
 {
-	struct bench_sipsink *s = bench_sipsink_new(0, NULL);
+	/* timing NOTIFYs, the sink maps their subscriptions to accounts */
+	struct bench_sipsink *s =
+		lat ? bench_sipsink_new(x->o->subs, x->sub_account) : bench_sipsink_new(0, NULL);
 	struct bench_relay relay = { .fan = x->fan,
 				     .naccounts = x->o->accounts,
+				     .first_sub = lat ? x->first_sub : NULL,
 				     .dgram = (const char *)x->cap,
 				     .dgram_len = x->cap_len,
 				     .ndgram = x->ncap,
@@ -526,12 +544,18 @@ static int run_relay(struct run_ctx *x, bool gso, struct relay_run *r)
 	struct bench_sender *snd = NULL;
 	struct bench_sink_result res;
 	char err[256];
-	double t0, last = 0;
+	double t0, last = 0, cap = x->o->duration, cpu0 = bench_self_cpu_seconds();
+	double busy0 = bench_machine_busy_seconds(), kd0 = bench_kdamond_seconds();
 	int rc;
 
-	if (!s || !x->ncap) {
+	if (!s || (!lat && !x->ncap)) {
 		bench_sipsink_free(s);
 		return -EINVAL;
+	}
+	if (lat) {
+		s->due = event_due; /* the paced sender's schedule, as for pnad */
+		s->due_arg = x;
+		cap = (double)x->ss.events / rate + 5 > cap ? (double)x->ss.events / rate + 5 : cap;
 	}
 	relay.udp_port = s->port;
 	if ((rc = bench_sink_start(&so, &k)) < 0)
@@ -542,10 +566,15 @@ static int run_relay(struct run_ctx *x, bool gso, struct relay_run *r)
 		fprintf(stderr, "pna-bench run: baseline: %s\n", err);
 		goto out;
 	}
+	if (lat) {
+		bench_sender_pace(snd, rate);
+		x->snd = snd;
+	}
 	t0 = bench_now();
+	s->warm_until = lat ? t0 + x->o->latency_warmup : 0;
 	if ((rc = bench_sender_start(snd)) < 0)
 		goto out;
-	while (s->notifies < x->sip_expected && bench_now() - t0 < x->o->duration) {
+	while (s->notifies < x->sip_expected && bench_now() - t0 < cap) {
 		if (bench_sipsink_poll(s, 5) > 0)
 			last = bench_now();
 		else if (last && bench_now() - last > IDLE_END)
@@ -555,9 +584,21 @@ static int run_relay(struct run_ctx *x, bool gso, struct relay_run *r)
 	r->secs = s->t_last - t0;
 	r->rate = r->secs > 0 ? (double)s->notifies / r->secs : 0;
 	r->cpu = bench_cpu_seconds(bench_sink_pid(k));
+	if (lat) {
+		lat->ran = s->notifies >= x->sip_expected && s->repeats == 0 && s->unknown == 0;
+		lat->target_rate = rate;
+		lat->secs = r->secs;
+		lat->notifies_per_s = r->rate;
+		phase_latency(lat, s, x->o->latency_warmup);
+		lat->bench_cpu = bench_self_cpu_seconds() - cpu0;
+		lat->wall = bench_now() - t0;
+		lat->busy = busy0 >= 0 ? bench_machine_busy_seconds() - busy0 : -1;
+		lat->kdamond = kd0 > 0 ? bench_kdamond_seconds() - kd0 : 0;
+	}
 	if (bench_sink_wait(k, 2, &res) == 0 && res.error)
 		fprintf(stderr, "pna-bench run: baseline relay: %s\n", res.reason);
 out:
+	x->snd = NULL;
 	bench_sender_close(snd, NULL);
 	bench_sink_stop(k);
 	bench_sipsink_free(s);
@@ -577,7 +618,8 @@ static int relay_pick(struct run_ctx *x, struct relay_best *b)
 	int rc;
 
 	memset(b, 0, sizeof(*b));
-	if ((rc = run_relay(x, true, &b->best)) < 0 || (rc = run_relay(x, false, &one)) < 0)
+	if ((rc = run_relay(x, true, 0, NULL, &b->best)) < 0 ||
+	    (rc = run_relay(x, false, 0, NULL, &one)) < 0)
 		return rc;
 	b->gso = b->best.rate;
 	b->single = one.rate;
@@ -640,7 +682,7 @@ static int max_rounds(struct run_ctx *x, struct bench_pnad *p, struct bench_run_
 		if ((rc = stream(x, p, name, 0, &r->round[k])) < 0)
 			return rc;
 		memset(&after, 0, sizeof(after));
-		if (before.rate > 0 && run_relay(x, pick.gso_wins, &after) < 0)
+		if (before.rate > 0 && run_relay(x, pick.gso_wins, 0, NULL, &after) < 0)
 			bench_progress("run: the relay baseline failed; no ratio");
 		base[k] = after.rate > 0 ? relay_join(&before, &after) : (struct relay_run){ 0 };
 		before = after;
@@ -673,6 +715,19 @@ static double latency_rate(const struct run_ctx *x, const struct bench_run_resul
 	double carried = (r->max.notifies_per_s + r->max.stanzas_per_s) / per_event;
 
 	return x->o->latency_at * (carried < r->max.events_per_s ? carried : r->max.events_per_s);
+}
+
+/* The relay at the latency phase's rate over its events (GSO groups, as
+ * pnad sends): what latency this machine allows a one-process relay. A
+ * failure costs the figure, not the run. */
+static void latency_baseline(struct run_ctx *x, double rate, struct bench_run_result *r)
+{
+	struct relay_run one = { 0 };
+
+	bench_progress("run: latency baseline: the relay at %.0f events/s", rate);
+	if (run_relay(x, true, rate, &r->base_lat, &one) < 0 || !r->base_lat.ran)
+		bench_progress("run: the relay's latency baseline failed; none");
+	r->base_lat_cpu = one.cpu;
 }
 
 bool bench_run_balanced(const struct bench_run_result *r)
@@ -714,6 +769,8 @@ int bench_run_exec(const struct bench_run_opts *o, struct bench_run_result *r)
 		n = n < o->conns ? o->conns : n;
 		if ((rc = ctx_load(&x, n < o->events ? n : o->events)) == 0)
 			rc = run_phase(&x, "latency", rate, r);
+		if (rc == 0 && o->baseline)
+			latency_baseline(&x, rate, r);
 	}
 out:
 	ctx_free(&x);

@@ -113,7 +113,13 @@ struct bench_run_result {
 	uint64_t base_datagrams;
 	double base_secs, base_rate, base_cpu;
 	double base_rate_gso, base_rate_single;
-	double ratio;		/* max.notifies_per_s / base_rate */
+	double ratio; /* max.notifies_per_s / base_rate */
+	/* The relay again, paced at the latency phase's rate over its events,
+	 * writing each NOTIFY for its event so the sink times it as it times
+	 * pnad's (GSO groups): the latency a one-process relay gets on this
+	 * machine at that load. Its CPU seconds apart (cpu is pnad's). */
+	struct bench_phase base_lat;
+	double base_lat_cpu;
 	double shm_per_sub_fit; /* read back from a sweep over subs: the fit's slope */
 };
 

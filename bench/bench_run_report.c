@@ -122,6 +122,25 @@ static void print_phase(FILE *f, const char *name, const struct bench_phase *p,
 	print_books(f, &p->b);
 }
 
+/* The latency baseline against pnad's latency phase. */
+static void print_base_lat(FILE *f, const struct bench_run_result *r)
+{
+	const struct bench_phase *p = &r->base_lat;
+	char a[16];
+
+	if (!p->ran)
+		return;
+	fprintf(f,
+		"latency baseline: the relay at %s events/s, each NOTIFY written for its event "
+		"(%.2f CPU s): p50 %.3f ms, p99 %.3f ms, p999 %.3f ms, max %.3f ms (%llu "
+		"NOTIFYs, after %.1f s of warm-up)",
+		bench_si(a, sizeof(a), p->target_rate), r->base_lat_cpu, p->p50 * 1e3, p->p99 * 1e3,
+		p->p999 * 1e3, p->lat_max * 1e3, (unsigned long long)p->lat_samples, p->warmup);
+	if (r->lat.lat_samples && p->p99 > 0)
+		fprintf(f, "; pnad's p99 / the relay's %.1f", r->lat.p99 / p->p99);
+	fprintf(f, "\n");
+}
+
 void bench_run_print(FILE *f, const struct bench_run_result *r)
 {
 	const struct bench_run_opts *o = &r->o;
@@ -163,6 +182,7 @@ void bench_run_print(FILE *f, const struct bench_run_result *r)
 			r->base_gso ? "GSO groups" : "one datagram per send",
 			bench_si(g, sizeof(g), r->base_rate_gso),
 			bench_si(one, sizeof(one), r->base_rate_single), r->ratio);
+	print_base_lat(f, r);
 	(void)b;
 }
 
@@ -191,18 +211,9 @@ static void json_books(struct bench_json *j, const struct bench_books *b)
 	bench_json_end(j);
 }
 
-static void json_phase(struct bench_json *j, const char *key, const struct bench_phase *p,
-		       uint32_t subs)
+/* A phase's latencies: the measured ones and the warm-up's apart. */
+static void json_latency(struct bench_json *j, const struct bench_phase *p)
 {
-	uint64_t ev = p->b.events_applied, nt = p->b.received - p->b.repeats;
-
-	bench_json_obj(j, key);
-	bench_json_bool(j, "ran", p->ran);
-	bench_json_num(j, "target_events_per_s", p->target_rate);
-	bench_json_num(j, "seconds", p->secs);
-	bench_json_num(j, "events_per_s", p->events_per_s);
-	bench_json_num(j, "notifies_per_s", p->notifies_per_s);
-	bench_json_num(j, "stanzas_per_s", p->stanzas_per_s);
 	bench_json_obj(j, "latency_s");
 	bench_json_int(j, "samples", (int64_t)p->lat_samples);
 	bench_json_num(j, "p50", p->p50);
@@ -216,6 +227,21 @@ static void json_phase(struct bench_json *j, const char *key, const struct bench
 	bench_json_num(j, "p99", p->warm_p99);
 	bench_json_num(j, "max", p->warm_max);
 	bench_json_end(j);
+}
+
+static void json_phase(struct bench_json *j, const char *key, const struct bench_phase *p,
+		       uint32_t subs)
+{
+	uint64_t ev = p->b.events_applied, nt = p->b.received - p->b.repeats;
+
+	bench_json_obj(j, key);
+	bench_json_bool(j, "ran", p->ran);
+	bench_json_num(j, "target_events_per_s", p->target_rate);
+	bench_json_num(j, "seconds", p->secs);
+	bench_json_num(j, "events_per_s", p->events_per_s);
+	bench_json_num(j, "notifies_per_s", p->notifies_per_s);
+	bench_json_num(j, "stanzas_per_s", p->stanzas_per_s);
+	json_latency(j, p);
 	bench_json_obj(j, "cpu_s");
 	bench_json_num(j, "router", p->cpu.router);
 	bench_json_num(j, "shards", p->cpu.shards);
@@ -304,6 +330,14 @@ void bench_run_json(struct bench_json *j, const char *key, const struct bench_ru
 	bench_json_str(j, "way", r->base_gso ? "gso" : "single");
 	bench_json_num(j, "gso_notifies_per_s", r->base_rate_gso);
 	bench_json_num(j, "single_notifies_per_s", r->base_rate_single);
+	bench_json_end(j);
+	bench_json_obj(j, "latency_baseline");
+	bench_json_bool(j, "ran", r->base_lat.ran);
+	bench_json_num(j, "target_events_per_s", r->base_lat.target_rate);
+	bench_json_num(j, "seconds", r->base_lat.secs);
+	bench_json_num(j, "notifies_per_s", r->base_lat.notifies_per_s);
+	bench_json_num(j, "cpu_s", r->base_lat_cpu);
+	json_latency(j, &r->base_lat);
 	bench_json_end(j);
 	bench_json_num(j, "ratio", r->ratio);
 	bench_json_end(j);

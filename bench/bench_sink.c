@@ -25,6 +25,7 @@
 #include "proto/proto_frame.h"
 
 #define SINK_LISTEN_ID UINT32_MAX
+#define RELAY_NOTE_MAX 512
 
 struct sink_conn {
 	int fd;
@@ -38,6 +39,8 @@ struct relay_out {
 	int fd;
 	uint32_t next; /* next datagram to cycle */
 	uint64_t answered;
+	uint32_t *msgs;		      /* with first_sub: per account, events so far */
+	char (*note)[RELAY_NOTE_MAX]; /* with first_sub: the datagrams queued in b */
 	struct udp_batch b;
 	char ans[64][512];
 	struct mmsghdr am[64];
@@ -115,6 +118,27 @@ static int relay_flush(struct sink_child *k)
 	return 0;
 }
 
+/* The NOTIFY of subscription `sub` for its account's `msgs`-th message,
+ * into buf; its length. Numbers are written at a fixed width, so that
+ * every one has the same length and a batch goes as one GSO send, as
+ * pnad's equal-length NOTIFYs do. */
+static size_t relay_note(char *buf, uint32_t sub, uint32_t msgs)
+{
+	int n = snprintf(
+		buf, RELAY_NOTE_MAX,
+		"NOTIFY sip:s%010u@127.0.0.1 SIP/2.0\r\n"
+		"Via: SIP/2.0/UDP 127.0.0.1;branch=z9hG4bK-r%010u-%010u\r\n"
+		"From: <sip:relay@127.0.0.1>;tag=r\r\nTo: <sip:s@127.0.0.1>;tag=bs%010u\r\n"
+		"Call-ID: bs-%010u\r\nCSeq: %010u NOTIFY\r\n"
+		"Event: message-summary\r\nSubscription-State: active\r\n"
+		"Content-Type: application/simple-message-summary\r\n"
+		"Content-Length: 51\r\n\r\n"
+		"Messages-Waiting: yes\r\nText-Message: %010u/0\r\n",
+		sub, sub, msgs, sub, sub, msgs + 1, msgs);
+
+	return n > 0 && n < RELAY_NOTE_MAX ? (size_t)n : 0;
+}
+
 /* One event of `account`: its subscribers' datagrams, queued. */
 static int relay_event(struct sink_child *k, const char *account)
 {
@@ -122,13 +146,20 @@ static int relay_event(struct sink_child *k, const char *account)
 	struct relay_out *o = k->out;
 	unsigned long a = account && !strncmp(account, "user", 4) ? strtoul(account + 4, NULL, 10)
 								  : ULONG_MAX;
-	uint32_t fan = a < r->naccounts ? r->fan[a] : 0;
+	uint32_t fan = a < r->naccounts ? r->fan[a] : 0, msgs = fan && o->msgs ? ++o->msgs[a] : 0;
 
 	for (uint32_t i = 0; i < fan; i++) {
-		uint32_t d = o->next++ % r->ndgram;
+		if (o->msgs) {
+			char *note = o->note[udp_batch_count(&o->b)];
 
-		udp_batch_add(&o->b, r->dgram + (size_t)d * r->dgram_stride, r->dgram_len[d], NULL,
-			      0, false);
+			udp_batch_add(&o->b, note, relay_note(note, r->first_sub[a] + i, msgs),
+				      NULL, 0, false);
+		} else {
+			uint32_t d = o->next++ % r->ndgram;
+
+			udp_batch_add(&o->b, r->dgram + (size_t)d * r->dgram_stride,
+				      r->dgram_len[d], NULL, 0, false);
+		}
 		if (udp_batch_full(&o->b) && relay_flush(k) < 0)
 			return -EIO;
 	}
@@ -260,6 +291,12 @@ static int child_setup(struct sink_child *k, int lfd)
 		k->out = calloc(1, sizeof(*k->out));
 		if (!k->out)
 			abort();
+		if (k->o->relay->first_sub) {
+			k->out->msgs = calloc(k->o->relay->naccounts + 1, sizeof(*k->out->msgs));
+			k->out->note = calloc(UDP_BATCH_MAX, sizeof(*k->out->note));
+			if (!k->out->msgs || !k->out->note)
+				abort();
+		}
 		k->out->fd = bench_udp_socket(&port);
 		if (k->out->fd < 0)
 			return child_fail(k, k->out->fd, "relay socket");

@@ -18,12 +18,17 @@
  * account "user<k>@...", fan[k] pre-built datagrams (dgram, cycled) go to
  * 127.0.0.1:udp_port through udp_batch, at most `window` of them unanswered
  * (the receiver answers each): pnad's job without routing, state or
- * matching. */
+ * matching. With first_sub, the datagrams are written for the event
+ * instead: one NOTIFY per subscription of the account (first_sub[k] and
+ * the fan[k] - 1 after it, Call-ID "bs-<sub>") carrying the account's
+ * message count (every event a new message), so that the SIP sink can
+ * time each against its event: the latency baseline. */
 struct bench_relay {
 	uint16_t udp_port;
 	const uint32_t *fan; /* naccounts entries */
 	uint32_t naccounts;
-	const char *dgram; /* ndgram datagrams, dgram_stride bytes apart */
+	const uint32_t *first_sub; /* naccounts entries, or NULL: cycle dgram */
+	const char *dgram;	   /* ndgram datagrams, dgram_stride bytes apart */
 	const uint16_t *dgram_len;
 	uint32_t ndgram, dgram_stride;
 	uint32_t window;

@@ -108,6 +108,17 @@ def test_run_books_balance_and_json(tmp_path):
     faster = "gso" if base["gso_notifies_per_s"] >= base["single_notifies_per_s"] else "single"
     assert base["way"] == faster
     assert r["ratio"] > 0
+    # The latency baseline: the relay paced at the latency phase's rate over
+    # its events, every NOTIFY written for its event and timed against it
+    # (a count mapped to the wrong event would time it wrong, or not at all).
+    lb = r["latency_baseline"]
+    assert lb["ran"] and lb["target_events_per_s"] == r["latency"]["target_events_per_s"]
+    blat, bwarm = lb["latency_s"], lb["warmup_latency_s"]
+    assert blat["samples"] + bwarm["samples"] == 2 * n
+    assert bwarm["seconds"] == 0.5 and bwarm["samples"] > 0
+    assert 0 < blat["p50"] <= blat["p99"] <= blat["p999"] <= blat["max"]
+    assert lb["cpu_s"] > 0
+    assert "latency baseline: the relay at" in so
     assert "books:" in so and "balanced" in so and "NOT BALANCED" not in so
 
 
