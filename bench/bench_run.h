@@ -13,7 +13,9 @@
  *            scheduled time (no coordinated omission);
  *   baseline a relay that reads the same frames and sends one pre-built
  *            datagram per subscriber to the same sink (bench_sink's relay),
- *            run before and after each round (max_rounds).
+ *            run before and after each round (max_rounds); after the
+ *            latency phase, paced at its rate over its events, writing
+ *            each NOTIFY for its event so the sink times it (base_lat).
  * Every phase starts a fresh pnad (the baseline runs while the max
  * phase's pnad idles). bench_sweep and bench_plan use the
  * result structs below. Runs in the pna-bench process. */
