@@ -107,7 +107,8 @@ int sip_chan_send_retry(struct sip_worker *w, uint32_t shard, const struct sub_r
 
 	if (sub_chan_send(w->rt, SUB_ROLE_SIP, shard, q) == 0)
 		return 0;
-	for (int i = 0; i < 64 && sub_chan_recv(w->rt, SUB_ROLE_SIP, &rep, &from); i++) {
+	for (int i = 0; !w->replying && i < 64 && sub_chan_recv(w->rt, SUB_ROLE_SIP, &rep, &from);
+	     i++) {
 		sip_sub_reply(w, &rep, from);
 		if (sub_chan_send(w->rt, SUB_ROLE_SIP, shard, q) == 0)
 			return 0;

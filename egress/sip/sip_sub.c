@@ -593,8 +593,8 @@ static void answer_add(struct sip_worker *w, struct sip_pend *p, const struct si
 	d = sip_dlg_get(w->seg, p->shard, rep->spec.id, sip_dlg_cseq_base(w->now));
 	if (!d) {
 		SIP_COUNT(w->seg, busy, 1);
-		/* answered first: the removal may take other replies while the
-		 * shard's ring is full, and those are parsed into the msg m is */
+		/* answered first, then the removal (which may wait in rm_wait
+		 * while the shard's ring is full) */
 		sip_respond(w, m, &p->from, 503, "Service Unavailable", NULL);
 		sip_remove_sub(w, p->shard, rep->spec.id);
 		return;
@@ -666,6 +666,7 @@ void sip_sub_reply(struct sip_worker *w, const struct sub_rep *rep, uint32_t sha
 	/* no longer pending for the scans, but its bytes are read below: the
 	 * slot is given back at the end, or the next SUBSCRIBE would take it */
 	p->used = false;
+	w->replying = true; /* msg is static: no nested reply may parse into it */
 	if (sip_parse(m, p->req, p->len, p->from.tp != SIP_TP_UDP, &why) < 0)
 		goto out;
 	if (rep->status == 0) {
@@ -690,6 +691,7 @@ void sip_sub_reply(struct sip_worker *w, const struct sub_rep *rep, uint32_t sha
 			    &(struct sip_resp_opts){ .extra = "Retry-After: 5\r\n" });
 	}
 out:
+	w->replying = false;
 	slots_put(&w->pend_ids, slot);
 }
 

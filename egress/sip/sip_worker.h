@@ -98,6 +98,7 @@ struct sip_worker {
 	int epfd;
 	int jobs_epfd;	 /* the role eventfd alone: the lazy wait (worker_loop) */
 	uint32_t ndirty; /* slots with SIP_OUT_DIRTY: their NOTIFY waits for an answer */
+	bool replying;	 /* in sip_sub_reply: sip_chan_send_retry handles no reply */
 	uint32_t now;	 /* unix seconds */
 	int64_t now_ms;	 /* monotonic */
 	uint64_t secret; /* local tag and nonce salt */
@@ -151,7 +152,9 @@ void sip_remove_sub(struct sip_worker *w, uint16_t shard, uint64_t id);
 struct sub_table *sip_table(struct sip_worker *w, uint32_t shard);
 /* sub_chan_send; while the ring is full, the replies waiting are handled
  * (the shard may be blocked writing one) and the send tried again after
- * each, a bounded number of times. Never sleeps: -EAGAIN when the shard
+ * each, a bounded number of times; not from within a reply's handling
+ * (sip_sub_reply parses into one static message, and the loop that called
+ * it goes on reading replies anyway). Never sleeps: -EAGAIN when the shard
  * does not make room, so one slow shard does not stop the worker. */
 int sip_chan_send_retry(struct sip_worker *w, uint32_t shard, const struct sub_req *q);
 /* Deliver a stashed early STATE note of (shard, id), if any. */
