@@ -315,8 +315,6 @@ static void progress(const struct run_ctx *x, const char *phase, double t0, uint
 		el > 0 ? (double)got / el / 1e3 : 0, left);
 }
 
-/* Stream the events into a subscribed pnad and count until every match is
- * a NOTIFY at the sink or coalesced, or nothing moves for IDLE_END. */
 /* The latencies the sink measured, into ph; `warmup`: the seconds of them
  * counted apart. */
 static void phase_latency(struct bench_phase *ph, const struct bench_sipsink *s, double warmup)
@@ -332,6 +330,17 @@ static void phase_latency(struct bench_phase *ph, const struct bench_sipsink *s,
 	ph->warm_max = s->warm.max;
 }
 
+/* How long a phase may stream: an open-loop one lasts events / rate
+ * whatever the cap says. */
+static double phase_cap(const struct run_ctx *x, double rate)
+{
+	double open = rate > 0 ? (double)x->ss.events / rate + 5 : 0;
+
+	return open > x->o->duration ? open : x->o->duration;
+}
+
+/* Stream the events into a subscribed pnad and count until every match is
+ * a NOTIFY at the sink or coalesced, or nothing moves for IDLE_END. */
 static int stream(struct run_ctx *x, struct bench_pnad *p, const char *phase, double rate,
 		  struct bench_phase *ph)
 {
@@ -340,10 +349,7 @@ static int stream(struct run_ctx *x, struct bench_pnad *p, const char *phase, do
 	char err[256];
 	double t0, last_move, shown = 0, cpu0 = bench_self_cpu_seconds();
 	double busy0 = bench_machine_busy_seconds(), kd0 = bench_kdamond_seconds();
-	/* An open-loop phase lasts events / rate whatever the cap says. */
-	double cap = rate > 0 && (double)x->ss.events / rate + 5 > x->o->duration
-			     ? (double)x->ss.events / rate + 5
-			     : x->o->duration;
+	double cap = phase_cap(x, rate);
 	uint64_t seen = 0;
 	int rc;
 
@@ -544,8 +550,7 @@ static int run_relay(struct run_ctx *x, bool gso, double rate, struct bench_phas
 	struct bench_sender *snd = NULL;
 	struct bench_sink_result res;
 	char err[256];
-	double t0, last = 0, cap = x->o->duration, cpu0 = bench_self_cpu_seconds();
-	double busy0 = bench_machine_busy_seconds(), kd0 = bench_kdamond_seconds();
+	double t0, last = 0, cap = phase_cap(x, lat ? rate : 0);
 	int rc;
 
 	if (!s || (!lat && !x->ncap)) {
@@ -555,7 +560,6 @@ static int run_relay(struct run_ctx *x, bool gso, double rate, struct bench_phas
 	if (lat) {
 		s->due = event_due; /* the paced sender's schedule, as for pnad */
 		s->due_arg = x;
-		cap = (double)x->ss.events / rate + 5 > cap ? (double)x->ss.events / rate + 5 : cap;
 	}
 	relay.udp_port = s->port;
 	if ((rc = bench_sink_start(&so, &k)) < 0)
@@ -581,7 +585,7 @@ static int run_relay(struct run_ctx *x, bool gso, double rate, struct bench_phas
 			break;
 	}
 	r->datagrams = s->notifies;
-	r->secs = s->t_last - t0;
+	r->secs = (s->t_last > t0 ? s->t_last : bench_now()) - t0;
 	r->rate = r->secs > 0 ? (double)s->notifies / r->secs : 0;
 	r->cpu = bench_cpu_seconds(bench_sink_pid(k));
 	if (lat) {
@@ -590,10 +594,6 @@ static int run_relay(struct run_ctx *x, bool gso, double rate, struct bench_phas
 		lat->secs = r->secs;
 		lat->notifies_per_s = r->rate;
 		phase_latency(lat, s, x->o->latency_warmup);
-		lat->bench_cpu = bench_self_cpu_seconds() - cpu0;
-		lat->wall = bench_now() - t0;
-		lat->busy = busy0 >= 0 ? bench_machine_busy_seconds() - busy0 : -1;
-		lat->kdamond = kd0 > 0 ? bench_kdamond_seconds() - kd0 : 0;
 	}
 	if (bench_sink_wait(k, 2, &res) == 0 && res.error)
 		fprintf(stderr, "pna-bench run: baseline relay: %s\n", res.reason);

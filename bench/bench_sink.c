@@ -292,7 +292,8 @@ static int child_setup(struct sink_child *k, int lfd)
 		if (!k->out)
 			abort();
 		if (k->o->relay->first_sub) {
-			k->out->msgs = calloc(k->o->relay->naccounts + 1, sizeof(*k->out->msgs));
+			k->out->msgs = calloc(k->o->relay->naccounts + 1,
+					      sizeof(*k->out->msgs)) /* never 0 bytes */;
 			k->out->note = calloc(UDP_BATCH_MAX, sizeof(*k->out->note));
 			if (!k->out->msgs || !k->out->note)
 				abort();

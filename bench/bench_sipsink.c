@@ -15,6 +15,8 @@
 #include "lib/udp_batch.h"
 
 #define BATCH BENCH_SIPSINK_BATCH
+/* sbuf holds the 200s a udp_batch has queued */
+_Static_assert(BENCH_SIPSINK_BATCH == UDP_BATCH_MAX, "one 200 buffer per queued datagram");
 #define SOCK_BUF (4 << 20)
 #define REPLY_MAX 2048
 
@@ -295,14 +297,16 @@ static void sink_one(struct bench_sipsink *s, char *m, size_t len, const struct 
 	char *out, next = m[len]; /* the next datagram's first byte, in a GRO read */
 	size_t r;
 
-	if (len >= BENCH_SIPSINK_DGRAM)
-		return; /* not one of pnad's NOTIFYs */
+	if (len >= BENCH_SIPSINK_DGRAM) {
+		s->unknown++; /* not one of pnad's NOTIFYs, nor a reply to us */
+		return;
+	}
 	if (udp_batch_full(s->ans))
 		sink_flush(s);
 	m[len] = 0;
 	if (strncmp(m, "NOTIFY ", 7)) {
 		on_response(s, m);
-		goto out;
+		goto restore;
 	}
 	on_notify(s, m, now, arrived);
 	if (s->capture && s->ncap < BENCH_SIPSINK_CAPTURE) {
@@ -312,7 +316,7 @@ static void sink_one(struct bench_sipsink *s, char *m, size_t len, const struct 
 	out = s->sbuf[udp_batch_count(s->ans)];
 	if ((r = build_ok(m, len, out, REPLY_MAX)))
 		udp_batch_add(s->ans, out, r, from->msg_name, from->msg_namelen, false);
-out:
+restore:
 	m[len] = next;
 }
 

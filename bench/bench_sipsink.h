@@ -45,7 +45,7 @@ struct bench_sipsink {
 	uint64_t notifies;	   /* NOTIFY datagrams received */
 	uint64_t repeats;	   /* of them, retransmissions (CSeq seen already) */
 	uint64_t out_of_order;	   /* CSeq below one seen: never expected */
-	uint64_t unknown;	   /* Call-ID not one of ours */
+	uint64_t unknown;	   /* Call-ID not one of ours, or too long to be a NOTIFY */
 	uint64_t answered;	   /* 200s sent */
 	double t_first, t_last;	   /* of NOTIFYs */
 	uint64_t subs_ok;	   /* 200s to our SUBSCRIBEs (not reset) */
@@ -62,15 +62,15 @@ struct bench_sipsink {
 	FILE *trace;
 	double trace_t0;
 	bool capture;
-	struct udp_batch
-		*ans; /* the 200s of a read; GSO groups after bench_sipsink_answer_gso (owned) */
+	struct udp_batch *
+		ans; /* 200s queued, sent when 64 are and after the reads; GSO groups after bench_sipsink_answer_gso (owned) */
 	uint32_t ncap;
 	uint16_t cap_len[BENCH_SIPSINK_CAPTURE];
 	char (*cap)[BENCH_SIPSINK_DGRAM];
 	struct mmsghdr rm[BENCH_SIPSINK_BATCH];
 	struct iovec riov[BENCH_SIPSINK_BATCH];
 	struct sockaddr_storage raddr[BENCH_SIPSINK_BATCH];
-	char rctl[BENCH_SIPSINK_BATCH][64]; /* control data: the arrival stamp */
+	char rctl[BENCH_SIPSINK_BATCH][64]; /* control data: arrival stamp, GRO segment size */
 	char (*rbuf)[BENCH_SIPSINK_READ];   /* BENCH_SIPSINK_BATCH reads (owned) */
 	char sbuf[BENCH_SIPSINK_BATCH][2048];
 };
@@ -87,7 +87,8 @@ void bench_sipsink_free(struct bench_sipsink *s);
 /* Zero the per-phase counts and the latencies. */
 void bench_sipsink_reset(struct bench_sipsink *s);
 /* Take what has arrived (waiting up to timeout_ms for the first datagram),
- * answer the NOTIFYs. How many datagrams were read. */
+ * answer the NOTIFYs. How many reads (each one datagram, or with UDP_GRO
+ * several of one GSO send); 0: nothing came. */
 int bench_sipsink_poll(struct bench_sipsink *s, int timeout_ms);
 /* Subscribe every subscription at 127.0.0.1:sip_port, at most `window`
  * SUBSCRIBEs unanswered, and take the initial NOTIFY of every one. 0, or -ETIMEDOUT
