@@ -185,15 +185,20 @@ static int write_outputs(const struct sweep *w, struct fit *fits)
 	snprintf(path, sizeof(path), "%s/sweep.dat", w->out);
 	if (!(f = fopen(path, "w")))
 		return -errno;
-	fprintf(f, "# N events/s notifies/s p50_ms p99_ms shm_MB rss_MB cpu_s base_notifies/s\n");
+	fprintf(f, "# N events/s notifies/s p50_ms p99_ms shm_MB rss_MB cpu_s base_notifies/s "
+		   "base_p99_ms\n");
 	for (uint32_t i = 0; i < w->n; i++) {
 		const struct bench_run_result *r = &w->r[i];
 		const struct bench_phase *l = r->lat.ran ? &r->lat : &r->max;
 
-		fprintf(f, "%.0f %.0f %.0f %.4f %.4f %.3f %.3f %.4f %.0f\n", w->x[i],
+		char base_p99[32] = "NaN"; /* gnuplot leaves the point out */
+
+		if (r->base_lat.ran)
+			snprintf(base_p99, sizeof(base_p99), "%.4f", r->base_lat.p99 * 1e3);
+		fprintf(f, "%.0f %.0f %.0f %.4f %.4f %.3f %.3f %.4f %.0f %s\n", w->x[i],
 			phase_of(w, r)->events_per_s, phase_of(w, r)->notifies_per_s, l->p50 * 1e3,
 			l->p99 * 1e3, cost(w, r, 1) / 1e6, cost(w, r, 2) / 1e6, cost(w, r, 0),
-			r->base_rate);
+			r->base_rate, base_p99);
 	}
 	fclose(f);
 	snprintf(path, sizeof(path), "%s/sweep.json", w->out);
@@ -230,7 +235,8 @@ static int plots(const struct sweep *w, const struct fit *fits)
 		  "DATA using 1:9 with linespoints title 'baseline relay NOTIFYs/s'" },
 		{ "latency", "ms, event to NOTIFY",
 		  "plot DATA using 1:4 with linespoints title 'p50', "
-		  "DATA using 1:5 with linespoints title 'p99'" },
+		  "DATA using 1:5 with linespoints title 'p99', "
+		  "DATA using 1:10 with linespoints title 'relay p99 (latency baseline)'" },
 		{ "memory", "MB",
 		  "plot DATA using 1:6 with points pt 7 title 'shared memory', "
 		  "%g + %g * x with lines title 'linear fit, shared', "
@@ -267,10 +273,9 @@ static int plots(const struct sweep *w, const struct fit *fits)
 static void summary(const struct sweep *w, const struct fit *fits)
 {
 	printf("\npna-bench sweep over %s: %u runs\n", over_names[w->over], w->n);
-	printf("| %s | events/s | NOTIFYs/s | baseline | p99 ms | pnad CPU s (fit) | shared MB "
-	       "(fit) "
-	       "| RSS MB (fit) | books |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- "
-	       "|\n",
+	printf("| %s | events/s | NOTIFYs/s | baseline | p99 ms | relay p99 ms | pnad CPU s (fit) "
+	       "| shared MB (fit) | RSS MB (fit) | books |\n"
+	       "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n",
 	       over_names[w->over]);
 	for (uint32_t i = 0; i < w->n; i++) {
 		const struct bench_run_result *r = &w->r[i];
@@ -279,13 +284,13 @@ static void summary(const struct sweep *w, const struct fit *fits)
 
 		for (int c = 0; c < 3; c++)
 			fx[c] = fits[c].a + fits[c].b * w->x[i];
-		printf("| %.0f | %.0f | %.0f | %.0f | %.3f | %.3f (%.3f) | %.1f (%.1f) | %.1f "
-		       "(%.1f) "
-		       "| %s |\n",
+		printf("| %.0f | %.0f | %.0f | %.0f | %.3f | %.3f | %.3f (%.3f) | %.1f (%.1f) | "
+		       "%.1f "
+		       "(%.1f) | %s |\n",
 		       w->x[i], phase_of(w, r)->events_per_s, phase_of(w, r)->notifies_per_s,
-		       r->base_rate, l->p99 * 1e3, cost(w, r, 0), fx[0], cost(w, r, 1) / 1e6,
-		       fx[1] / 1e6, cost(w, r, 2) / 1e6, fx[2] / 1e6,
-		       bench_run_balanced(r) ? "balanced" : "NOT BALANCED");
+		       r->base_rate, l->p99 * 1e3, r->base_lat.ran ? r->base_lat.p99 * 1e3 : 0,
+		       cost(w, r, 0), fx[0], cost(w, r, 1) / 1e6, fx[1] / 1e6, cost(w, r, 2) / 1e6,
+		       fx[2] / 1e6, bench_run_balanced(r) ? "balanced" : "NOT BALANCED");
 	}
 	printf("linear fits: CPU %.3g s + %.3g s per %s (R2 %.3f); shared memory %.3g B + %.3g B "
 	       "per %s (R2 %.3f); RSS %.3g B + %.3g B per %s (R2 %.3f)\n",
