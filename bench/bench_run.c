@@ -530,7 +530,7 @@ static int run_relay(struct run_ctx *x, bool gso, double rate, struct bench_phas
 {
 	/* timing NOTIFYs, the sink maps their subscriptions to accounts */
 	struct bench_sipsink *s =
-		lat ? bench_sipsink_new(x->o->subs, x->sub_account) : bench_sipsink_new(0, NULL);
+		bench_sipsink_new(lat ? x->o->subs : 0, lat ? x->sub_account : NULL);
 	struct bench_relay relay = { .fan = x->fan,
 				     .naccounts = x->o->accounts,
 				     .first_sub = lat ? x->first_sub : NULL,

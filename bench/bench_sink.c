@@ -151,9 +151,10 @@ static int relay_event(struct sink_child *k, const char *account)
 	for (uint32_t i = 0; i < fan; i++) {
 		if (o->msgs) {
 			char *note = o->note[udp_batch_count(&o->b)];
+			size_t len = relay_note(note, r->first_sub[a] + i, msgs);
 
-			udp_batch_add(&o->b, note, relay_note(note, r->first_sub[a] + i, msgs),
-				      NULL, 0, false);
+			if (len) /* always: the widths are fixed */
+				udp_batch_add(&o->b, note, len, NULL, 0, false);
 		} else {
 			uint32_t d = o->next++ % r->ndgram;
 
@@ -292,8 +293,7 @@ static int child_setup(struct sink_child *k, int lfd)
 		if (!k->out)
 			abort();
 		if (k->o->relay->first_sub) {
-			k->out->msgs = calloc(k->o->relay->naccounts + 1,
-					      sizeof(*k->out->msgs)) /* never 0 bytes */;
+			k->out->msgs = calloc(k->o->relay->naccounts + 1, sizeof(*k->out->msgs));
 			k->out->note = calloc(UDP_BATCH_MAX, sizeof(*k->out->note));
 			if (!k->out->msgs || !k->out->note)
 				abort();

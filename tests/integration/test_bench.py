@@ -205,7 +205,12 @@ def test_sweep_writes_plots_and_fits(tmp_path):
     for name in ("throughput", "latency", "memory", "cpu"):
         assert (out / f"{name}.png").stat().st_size > 1000, name
         assert (out / f"{name}.svg").stat().st_size > 1000, name
-    assert len((out / "sweep.dat").read_text().splitlines()) == 3
+    dat = (out / "sweep.dat").read_text().splitlines()
+    assert len(dat) == 3
+    # The latency baseline's p99 column: left out of the plot (NaN) when
+    # the baseline did not run, never a made-up 0.
+    assert dat[0].split()[-1] == "base_p99_ms"
+    assert all(row.split()[9] == "NaN" for row in dat[1:])
 
 
 def test_run_max_phase_closed_loop(tmp_path):
