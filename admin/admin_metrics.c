@@ -522,6 +522,9 @@ static const struct {
 	  XC(out_full) },
 	{ "pnad_xmpp_sent_bytes_total", "counter", "Bytes written to the component link.",
 	  XC(bytes_out) },
+	{ "pnad_xmpp_coalesced_waits_total", "counter",
+	  "Passes after which the worker looked again in xmpp_coalesce_us instead of being woken.",
+	  XC(coalesced_waits) },
 	{ "pnad_xmpp_queued_bytes", "gauge", "Bytes waiting in the output buffer.",
 	  XC(queued_bytes) },
 };

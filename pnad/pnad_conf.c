@@ -274,6 +274,9 @@ static const struct conf_key pnad_keys[] = {
 	       "seconds without input from the XMPP server before a XEP-0199 ping"),
 	INTKEY("xmpp_ping_timeout", xmpp_ping_timeout, 1, 600, "10", 0,
 	       "seconds an unanswered ping waits before the link is declared dead"),
+	INTKEY("xmpp_coalesce_us", xmpp_coalesce_us, 0, 100000, "1000", 0,
+	       "microseconds the XMPP worker gathers notifications into one write "
+	       "while they keep coming (0: one write per wake-up)"),
 	{ .name = "unlink_on_exit",
 	  .type = CONF_BOOL,
 	  .off = F(unlink_on_exit),

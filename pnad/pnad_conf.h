@@ -70,6 +70,7 @@ struct pnad_conf {
 	int64_t xmpp_connections;
 	int64_t xmpp_ping_idle;	   /* seconds without input before a ping */
 	int64_t xmpp_ping_timeout; /* seconds a ping may go unanswered */
+	int64_t xmpp_coalesce_us;  /* gathering interval while notes keep coming */
 	uint32_t nstores;
 	struct pnad_store stores[PNAD_MAX_STORES];
 };

@@ -37,6 +37,7 @@ struct xmpp_counters {
 	uint64_t pend_timeouts;	     /* shard requests that got no answer in time */
 	uint64_t out_full;	     /* stanzas not rendered: the output buffer was full */
 	uint64_t bytes_out;	     /* bytes written to the link */
+	uint64_t coalesced_waits;    /* passes followed by xmpp_coalesce_us, not a wake-up */
 	uint64_t queued_bytes;	     /* gauge: bytes waiting in the output buffer */
 	uint64_t link_up;	     /* gauge: 1 while the component is attached */
 };

@@ -288,6 +288,31 @@ def test_inbox_subscribe_and_event(prosody, pnad_factory, clients):
     assert m["pnad_xmpp_sent_bytes_total"] > 500 and m["pnad_xmpp_malformed_total"] == 0, m
 
 
+@pytest.mark.parametrize("coalesce_us", [1000, 0])
+def test_a_stream_of_events_is_delivered_whole(prosody, pnad_factory, clients, coalesce_us):
+    """While jobs keep coming the worker gathers them for xmpp_coalesce_us
+    instead of being woken per frame (0: woken every time). Either way every
+    event reaches the subscriber, in a stanza of its own or folded into a
+    later one (coalesced counts the folds), and the last state is exact."""
+    n = 300
+    pnad = xmpp_pnad(pnad_factory, prosody.comp, "xmpp_coalesce_us = %d\n" % coalesce_us)
+    attached(pnad)
+    alice = clients(prosody, "alice")
+    subscribe_ok(alice, "alice@example.com/mail_events/INBOX")
+    alice.events(pred=lambda e: e["kind"] == "state")
+    feed(pnad, [{"event": "MessageNew", "account": "alice@example.com", "mailbox": "INBOX",
+                 "uid": u, "uidvalidity": 42, "messages": u, "unseen": u}
+                for u in range(1, n + 1)], args=("-b", "1"))
+    last, seen = alice.events(timeout=30, pred=lambda e: e["kind"] == "event"
+                              and e["uid"] == str(n))
+    evs = [e for e in seen if e["kind"] == "event"]
+    assert sum(1 + int(e["coalesced"]) for e in evs) == n, evs
+    assert [int(e["uid"]) for e in evs] == sorted(int(e["uid"]) for e in evs)
+    assert (last["messages"], last["unseen"]) == (str(n), str(n))
+    waits = xmpp_metrics(pnad)["pnad_xmpp_coalesced_waits_total"]
+    assert waits >= 1 if coalesce_us else waits == 0
+
+
 def test_subtree_on_account_node(prosody, pnad_factory, clients):
     pnad = xmpp_pnad(pnad_factory, prosody.comp)
     attached(pnad)
