@@ -13,8 +13,16 @@ struct bench_plan_need {
 	double redis_bytes_per_sub;
 };
 
-/* What one event and one NOTIFY cost, from a run report. */
+/* CPU seconds per event (router, shards) and per NOTIFY (SIP worker). */
+struct bench_plan_costs {
+	double router, shard, sip;
+};
+
+/* What one event and one NOTIFY cost, from a run report: per role the
+ * costlier of the max phase and the paced latency phase (when it ran). */
 struct bench_plan_measured {
+	struct bench_plan_costs max, paced;
+	bool paced_ran;
 	double router_s_per_event, shard_s_per_event, sip_s_per_notify; /* CPU s */
 	double shm_per_sub;						/* bytes */
 	bool shm_from_fit; /* shm_per_sub is a sweep's slope */

@@ -357,10 +357,32 @@ static double num(json_object *o, const char *path)
 	return v ? json_object_get_double(v) : -1;
 }
 
+/* The members of phase `key` that bench_plan needs; whether it ran. */
+static bool load_phase(json_object *top, const char *key, struct bench_phase *p)
+{
+	char path[64];
+
+#define PHASE_NUM(member) (snprintf(path, sizeof(path), "%s.%s", key, member), num(top, path))
+	p->events_per_s = PHASE_NUM("events_per_s");
+	p->notifies_per_s = PHASE_NUM("notifies_per_s");
+	p->b.events_applied = (uint64_t)PHASE_NUM("books.events_applied");
+	p->b.received = (uint64_t)PHASE_NUM("books.received");
+	p->b.repeats = (uint64_t)PHASE_NUM("books.repeats");
+	p->cpu.router = PHASE_NUM("cpu_s.router");
+	p->cpu.shards = PHASE_NUM("cpu_s.shards");
+	p->cpu.sip = PHASE_NUM("cpu_s.sip");
+	p->shm_bytes = (uint64_t)PHASE_NUM("memory.shm_bytes");
+	p->rss_bytes = (uint64_t)PHASE_NUM("memory.rss_bytes");
+	p->p99 = PHASE_NUM("latency_s.p99");
+#undef PHASE_NUM
+	p->ran = p->events_per_s > 0 && p->b.events_applied && p->cpu.router >= 0 &&
+		 p->cpu.shards >= 0 && p->cpu.sip >= 0;
+	return p->ran;
+}
+
 int bench_run_load(const char *path, struct bench_run_result *r)
 {
 	json_object *root = json_object_from_file(path), *top;
-	struct bench_phase *p = &r->max;
 
 	memset(r, 0, sizeof(*r));
 	if (!root) {
@@ -381,24 +403,14 @@ int bench_run_load(const char *path, struct bench_run_result *r)
 		top = root;
 	r->subs_made = (uint32_t)num(top, "workload.subscriptions_made");
 	r->o.accounts = (uint32_t)num(top, "workload.accounts");
-	p->events_per_s = num(top, "max.events_per_s");
-	p->notifies_per_s = num(top, "max.notifies_per_s");
-	p->b.events_applied = (uint64_t)num(top, "max.books.events_applied");
-	p->b.received = (uint64_t)num(top, "max.books.received");
-	p->b.repeats = (uint64_t)num(top, "max.books.repeats");
-	p->cpu.router = num(top, "max.cpu_s.router");
-	p->cpu.shards = num(top, "max.cpu_s.shards");
-	p->cpu.sip = num(top, "max.cpu_s.sip");
-	p->shm_bytes = (uint64_t)num(top, "max.memory.shm_bytes");
-	p->rss_bytes = (uint64_t)num(top, "max.memory.rss_bytes");
-	r->lat.p99 = num(top, "latency.latency_s.p99");
 	r->m.nproc = (long)num(top, "machine.cpus");
-	json_object_put(root);
-	if (p->events_per_s <= 0 || !p->b.events_applied || p->cpu.router < 0 ||
-	    p->cpu.shards < 0 || p->cpu.sip < 0 || !r->subs_made) {
+	load_phase(top, "latency", &r->lat);
+	if (!load_phase(top, "max", &r->max) || !r->subs_made) {
+		json_object_put(root);
 		fprintf(stderr, "pna-bench: %s: not a pna-bench run report (max phase missing)\n",
 			path);
 		return -EINVAL;
 	}
+	json_object_put(root);
 	return 0;
 }

@@ -186,6 +186,25 @@ def test_plan_from_measured(tmp_path):
     assert abs(float(rows["router cores (at 60 % busy)"]) - router_cores) < 0.01 + router_cores / 50
     assert chart.with_suffix(".png").stat().st_size > 1000
     assert chart.with_suffix(".svg").read_text().lstrip().startswith("<?xml")
+    assert "no paced phase" in so
+    # With a paced latency phase, each role is sized on the costlier of
+    # the two phases: here the router's paced cost is 3x, the shards' half.
+    j = json.loads(run.read_text())
+    j["latency"] = json.loads(json.dumps(j["max"]))
+    j["latency"]["cpu_s"]["router"] *= 3
+    j["latency"]["cpu_s"]["shards"] *= 0.5
+    paced = tmp_path / "paced.json"
+    paced.write_text(json.dumps(j))
+    rc, so2, se = bench("plan", "--mailboxes", "10M", "--msgs-per-day", "80",
+                        "--events-per-msg", "4", "--peak-factor", "4",
+                        "--subs-per-mailbox", "1.5", "--measured", str(paced))
+    assert rc == 0, so2 + se
+    rows2 = {line.split("|")[1].strip(): line.split("|")[2].strip()
+             for line in so2.splitlines() if line.startswith("| ") and "---" not in line}
+    assert "the paced latency phase" in so2
+    assert abs(float(rows2["router cores (at 60 % busy)"]) - 3 * router_cores) < \
+        0.03 + 3 * router_cores / 50
+    assert rows2["shard cores"] == rows["shard cores"]
     rc, so, se = bench("plan", "--mailboxes", "10M", "--measured", str(tmp_path / "none.json"))
     assert rc == 2 and "not a JSON file" in se
 
