@@ -189,11 +189,13 @@ static int measured(const char *path, struct bench_plan_measured *m)
 static void print(const struct plan_in *in, const struct bench_plan_measured *m,
 		  const struct bench_plan_result *r)
 {
-	char a[16], b[16], c[16], paced[128] = "no paced phase (run with a latency phase)";
+	char a[16], b[16], c[16],
+		paced[160] = "no paced phase in the report (a run with a latency phase has one)";
 
 	if (m->paced_ran)
 		snprintf(paced, sizeof(paced),
-			 "the paced latency phase (router %.2f, shards %.2f, SIP worker %.2f us)",
+			 "paced latency phase: router %.2f, shards %.2f, SIP worker %.2f us; "
+			 "each role sized on the costlier",
 			 m->paced.router * 1e6, m->paced.shard * 1e6, m->paced.sip * 1e6);
 	printf("pna-bench plan: %s mailboxes, %.0f messages/day each, %.1f events per message, "
 	       "peak %.1fx, %.2f subscriptions per mailbox\n",
@@ -206,8 +208,7 @@ static void print(const struct plan_in *in, const struct bench_plan_measured *m,
 	       m->shm_from_fit
 		       ? "the sweep's slope"
 		       : "a run's total: fixed costs included, a sweep over subs gives the slope");
-	printf("  the costlier of the max phase (router %.2f, shards %.2f, SIP worker %.2f us) "
-	       "and %s\n",
+	printf("  max phase: router %.2f, shards %.2f, SIP worker %.2f us; %s\n",
 	       m->max.router * 1e6, m->max.shard * 1e6, m->max.sip * 1e6, paced);
 	printf("\n| quantity | value |\n| --- | --- |\n");
 	printf("| events/s, daily mean | %s |\n", bench_si(a, sizeof(a), r->ev_avg));

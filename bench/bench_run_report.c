@@ -357,25 +357,37 @@ static double num(json_object *o, const char *path)
 	return v ? json_object_get_double(v) : -1;
 }
 
-/* The members of phase `key` that bench_plan needs; whether it ran. */
+/* A count: 0 when missing (num's -1 is no uint64_t). */
+static uint64_t count(json_object *o, const char *path)
+{
+	double v = num(o, path);
+
+	return v > 0 ? (uint64_t)v : 0;
+}
+
+/* The members of phase `key` that bench_plan needs; whether it ran to its
+ * end (a phase stopped at the cap or failed reports "ran": false). */
 static bool load_phase(json_object *top, const char *key, struct bench_phase *p)
 {
 	char path[64];
+	json_object *o, *ran;
 
-#define PHASE_NUM(member) (snprintf(path, sizeof(path), "%s.%s", key, member), num(top, path))
-	p->events_per_s = PHASE_NUM("events_per_s");
-	p->notifies_per_s = PHASE_NUM("notifies_per_s");
-	p->b.events_applied = (uint64_t)PHASE_NUM("books.events_applied");
-	p->b.received = (uint64_t)PHASE_NUM("books.received");
-	p->b.repeats = (uint64_t)PHASE_NUM("books.repeats");
-	p->cpu.router = PHASE_NUM("cpu_s.router");
-	p->cpu.shards = PHASE_NUM("cpu_s.shards");
-	p->cpu.sip = PHASE_NUM("cpu_s.sip");
-	p->shm_bytes = (uint64_t)PHASE_NUM("memory.shm_bytes");
-	p->rss_bytes = (uint64_t)PHASE_NUM("memory.rss_bytes");
-	p->p99 = PHASE_NUM("latency_s.p99");
-#undef PHASE_NUM
-	p->ran = p->events_per_s > 0 && p->b.events_applied && p->cpu.router >= 0 &&
+#define PHASE(member) (snprintf(path, sizeof(path), "%s.%s", key, member), path)
+	p->events_per_s = num(top, PHASE("events_per_s"));
+	p->notifies_per_s = num(top, PHASE("notifies_per_s"));
+	p->b.events_applied = count(top, PHASE("books.events_applied"));
+	p->b.received = count(top, PHASE("books.received"));
+	p->b.repeats = count(top, PHASE("books.repeats"));
+	p->cpu.router = num(top, PHASE("cpu_s.router"));
+	p->cpu.shards = num(top, PHASE("cpu_s.shards"));
+	p->cpu.sip = num(top, PHASE("cpu_s.sip"));
+	p->shm_bytes = count(top, PHASE("memory.shm_bytes"));
+	p->rss_bytes = count(top, PHASE("memory.rss_bytes"));
+	p->p99 = num(top, PHASE("latency_s.p99"));
+#undef PHASE
+	p->ran = json_object_object_get_ex(top, key, &o) &&
+		 json_object_object_get_ex(o, "ran", &ran) && json_object_get_boolean(ran) &&
+		 p->events_per_s > 0 && p->b.events_applied && p->cpu.router >= 0 &&
 		 p->cpu.shards >= 0 && p->cpu.sip >= 0;
 	return p->ran;
 }
@@ -401,8 +413,8 @@ int bench_run_load(const char *path, struct bench_run_result *r)
 		top = json_object_array_get_idx(top, json_object_array_length(top) - 1);
 	else if (!json_object_object_get_ex(root, "run", &top))
 		top = root;
-	r->subs_made = (uint32_t)num(top, "workload.subscriptions_made");
-	r->o.accounts = (uint32_t)num(top, "workload.accounts");
+	r->subs_made = (uint32_t)count(top, "workload.subscriptions_made");
+	r->o.accounts = (uint32_t)count(top, "workload.accounts");
 	r->m.nproc = (long)num(top, "machine.cpus");
 	load_phase(top, "latency", &r->lat);
 	if (!load_phase(top, "max", &r->max) || !r->subs_made) {

@@ -72,6 +72,7 @@ struct xmpp {
 	size_t ooff; /* bytes of ob already written */
 	int ep, fd;
 	uint32_t armed; /* the events fd is registered for: epoll_ctl only on a change */
+	bool took_last; /* the last pass took jobs: they are coming in a stream */
 	enum conn_state state;
 	uint64_t state_ms, retry_ms, last_rx_ms, ping_ms;
 	unsigned attempts;
@@ -553,14 +554,14 @@ static void do_job(struct xmpp *x, const struct sub_job_sieve *j)
 }
 
 /* The jobs the shards have queued, while the output buffer has room; how
- * many were taken. */
-static unsigned drain_jobs(struct xmpp *x)
+ * many were taken, and in *full whether the buffer stopped it (jobs left). */
+static unsigned drain_jobs(struct xmpp *x, bool *full)
 {
 	static struct sub_job_sieve job;
 	unsigned n = 0;
 
 	x->env.now = (uint32_t)time(NULL);
-	while (x->ob.len < OUT_LOW && sub_chan_job(x->rt, SUB_XMPP, &job)) {
+	while (!(*full = x->ob.len >= OUT_LOW) && sub_chan_job(x->rt, SUB_XMPP, &job)) {
 		do_job(x, &job);
 		n++;
 	}
@@ -694,50 +695,67 @@ static void rearm(struct xmpp *x)
 }
 
 /* How long the pass may sleep once its output is written: until the next
- * timer, or no time if jobs came after the last look. After a pass that
- * took jobs, while they keep coming, the worker looks again in
- * xmpp_coalesce_us without asking the shards to wake it: one wake-up per
- * interval instead of one per frame the shard matched (each costs the
- * shard an eventfd write and both sides a context switch, ~20 us of CPU on
- * a VM), and one write of several frames' stanzas to the server. A
- * notification waits at most that long more; a pass that takes nothing
- * goes back to sleeping until woken. */
-static int64_t sleep_ns(struct xmpp *x, unsigned took, uint64_t now)
+ * timer, or no time if jobs are left or came after the last look. While
+ * jobs keep coming (this pass and the one before took some), the worker
+ * looks again in xmpp_coalesce_us without setting its waiting flags, so
+ * the shards do not wake it: one wake-up per interval instead of one per
+ * frame they matched (each costs the shard an eventfd write and both
+ * sides a context switch, ~20 us of CPU on a VM), and one write of several
+ * frames' stanzas to the server. A notification, or a shard's reply to a
+ * subscribe, waits at most that long more. A lone job costs one wake-up as
+ * before; a stream, one look more at its end. Otherwise the flags are set
+ * (sub_chan_wait) and the worker sleeps until woken. */
+static int64_t arm_sleep(struct xmpp *x, unsigned took, bool full, uint64_t now)
 {
 	int64_t ns = wait_ns(x, now);
+	bool stream = took && x->took_last;
 
+	x->took_last = took != 0;
 	if (x->state != C_READY || x->ob.len >= OUT_LOW)
 		return ns;
-	if (took && x->conf->xmpp_coalesce_us) {
+	if (full)
+		return 0;
+	if (stream && x->conf->xmpp_coalesce_us) {
 		x->c->coalesced_waits++;
 		return x->conf->xmpp_coalesce_us * 1000;
 	}
 	return sub_chan_wait(x->rt, SUB_ROLE_XMPP) ? ns : 0;
 }
 
+/* epoll_pwait2 (Linux 5.11) for a sub-millisecond sleep; before it,
+ * epoll_wait rounded up to the next millisecond. */
+static int wait_events(struct xmpp *x, struct epoll_event *evs, int max, int64_t ns)
+{
+	struct timespec ts = { ns / 1000000000, ns % 1000000000 };
+	int n = epoll_pwait2(x->ep, evs, max, &ts, NULL);
+
+	if (n < 0 && errno == ENOSYS)
+		n = epoll_wait(x->ep, evs, max, (int)((ns + 999999) / 1000000));
+	return n;
+}
+
 static void pass(struct xmpp *x)
 {
 	struct epoll_event evs[4];
-	struct timespec ts;
 	uint64_t now = now_ms(), v;
 	unsigned took = 0;
+	bool full = false;
 	int64_t ns;
 	int n;
 
 	if (x->state == C_READY) {
 		drain_replies(x);
-		took = drain_jobs(x);
+		took = drain_jobs(x, &full);
 	}
 	if (x->fd >= 0 && x->ob.len && flush(x) < 0)
 		disconnect(x, "write failed");
 	/* After the flush: a full buffer that the socket took at once must not
 	 * leave pending jobs waiting for the next timer (found by pna-bench
 	 * xmpp: the worker slept up to a second every 512 KiB). */
-	ns = sleep_ns(x, took, now);
-	ts = (struct timespec){ ns / 1000000000, ns % 1000000000 };
+	ns = arm_sleep(x, took, full, now);
 	x->c->queued_bytes = x->ob.len - x->ooff;
 	rearm(x);
-	n = epoll_pwait2(x->ep, evs, 4, &ts, NULL);
+	n = wait_events(x, evs, 4, ns);
 	for (int i = 0; i < n; i++) {
 		if (evs[i].data.u32 == 0) {
 			if (read(x->rt->role_efd[SUB_ROLE_XMPP], &v, sizeof(v)) < 0)

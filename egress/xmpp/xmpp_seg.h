@@ -40,6 +40,7 @@ struct xmpp_counters {
 	uint64_t coalesced_waits;    /* passes followed by xmpp_coalesce_us, not a wake-up */
 	uint64_t queued_bytes;	     /* gauge: bytes waiting in the output buffer */
 	uint64_t link_up;	     /* gauge: 1 while the component is attached */
+	uint64_t spare[16];	     /* zero: room for counters without a new layout */
 };
 
 struct xmpp_seg {

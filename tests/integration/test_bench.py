@@ -201,10 +201,18 @@ def test_plan_from_measured(tmp_path):
     assert rc == 0, so2 + se
     rows2 = {line.split("|")[1].strip(): line.split("|")[2].strip()
              for line in so2.splitlines() if line.startswith("| ") and "---" not in line}
-    assert "the paced latency phase" in so2
+    assert "paced latency phase:" in so2
     assert abs(float(rows2["router cores (at 60 % busy)"]) - 3 * router_cores) < \
         0.03 + 3 * router_cores / 50
     assert rows2["shard cores"] == rows["shard cores"]
+    # A latency phase that did not run to its end is not a measurement.
+    j["latency"]["ran"] = False
+    paced.write_text(json.dumps(j))
+    rc, so3, se = bench("plan", "--mailboxes", "10M", "--msgs-per-day", "80",
+                        "--events-per-msg", "4", "--peak-factor", "4",
+                        "--subs-per-mailbox", "1.5", "--measured", str(paced))
+    assert rc == 0 and "no paced phase" in so3, so3 + se
+    assert rows["router cores (at 60 % busy)"] in so3
     rc, so, se = bench("plan", "--mailboxes", "10M", "--measured", str(tmp_path / "none.json"))
     assert rc == 2 and "not a JSON file" in se
 
