@@ -200,15 +200,30 @@ class Client:
         raise AssertionError("no matching event; saw %r" % seen)
 
     def close(self):
-        try:
-            self.call(self._stop(), timeout=5)
-        except Exception:
-            pass
+        """Disconnect, then end slixmpp's own tasks before the loop stops:
+        left pending, they ran into a closed loop at exit and printed
+        'Event loop is closed' tracebacks after the tests. Once is enough."""
+        if self.loop.is_closed():
+            return
+        for step in (self._stop, self._cancel_rest):
+            try:
+                self.call(step(), timeout=5)
+            except Exception:
+                pass
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(5)
+        if not self.thread.is_alive():
+            self.loop.close()
 
     async def _stop(self):
-        self.x.disconnect()
+        await self.x.disconnect(wait=1)
+
+    @staticmethod
+    async def _cancel_rest():
+        rest = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for t in rest:
+            t.cancel()
+        await asyncio.gather(*rest, return_exceptions=True)
 
 
 @pytest.fixture
