@@ -175,6 +175,17 @@ static double cost(const struct sweep *w, const struct bench_run_result *r, int 
 
 static const char *const cost_names[] = { "pnad_cpu_s", "shm_bytes", "rss_bytes" };
 
+/* The latency baseline's p99 in ms into buf, or "NaN" when it did not run
+ * (gnuplot leaves the point out; the table shows it as such). */
+static const char *relay_p99_ms(const struct bench_run_result *r, char *buf, size_t len)
+{
+	if (r->base_lat.ran)
+		snprintf(buf, len, "%.4f", r->base_lat.p99 * 1e3);
+	else
+		snprintf(buf, len, "NaN");
+	return buf;
+}
+
 static int write_outputs(const struct sweep *w, struct fit *fits)
 {
 	char path[4200];
@@ -191,14 +202,12 @@ static int write_outputs(const struct sweep *w, struct fit *fits)
 		const struct bench_run_result *r = &w->r[i];
 		const struct bench_phase *l = r->lat.ran ? &r->lat : &r->max;
 
-		char base_p99[32] = "NaN"; /* gnuplot leaves the point out */
+		char base_p99[32];
 
-		if (r->base_lat.ran)
-			snprintf(base_p99, sizeof(base_p99), "%.4f", r->base_lat.p99 * 1e3);
 		fprintf(f, "%.0f %.0f %.0f %.4f %.4f %.3f %.3f %.4f %.0f %s\n", w->x[i],
 			phase_of(w, r)->events_per_s, phase_of(w, r)->notifies_per_s, l->p50 * 1e3,
 			l->p99 * 1e3, cost(w, r, 1) / 1e6, cost(w, r, 2) / 1e6, cost(w, r, 0),
-			r->base_rate, base_p99);
+			r->base_rate, relay_p99_ms(r, base_p99, sizeof(base_p99)));
 	}
 	fclose(f);
 	snprintf(path, sizeof(path), "%s/sweep.json", w->out);
@@ -281,14 +290,15 @@ static void summary(const struct sweep *w, const struct fit *fits)
 		const struct bench_run_result *r = &w->r[i];
 		const struct bench_phase *l = r->lat.ran ? &r->lat : &r->max;
 		double fx[3];
+		char base_p99[32];
 
 		for (int c = 0; c < 3; c++)
 			fx[c] = fits[c].a + fits[c].b * w->x[i];
-		printf("| %.0f | %.0f | %.0f | %.0f | %.3f | %.3f | %.3f (%.3f) | %.1f (%.1f) | "
+		printf("| %.0f | %.0f | %.0f | %.0f | %.3f | %s | %.3f (%.3f) | %.1f (%.1f) | "
 		       "%.1f "
 		       "(%.1f) | %s |\n",
 		       w->x[i], phase_of(w, r)->events_per_s, phase_of(w, r)->notifies_per_s,
-		       r->base_rate, l->p99 * 1e3, r->base_lat.ran ? r->base_lat.p99 * 1e3 : 0,
+		       r->base_rate, l->p99 * 1e3, relay_p99_ms(r, base_p99, sizeof(base_p99)),
 		       cost(w, r, 0), fx[0], cost(w, r, 1) / 1e6, fx[1] / 1e6, cost(w, r, 2) / 1e6,
 		       fx[2] / 1e6, bench_run_balanced(r) ? "balanced" : "NOT BALANCED");
 	}

@@ -238,6 +238,9 @@ def test_sweep_writes_plots_and_fits(tmp_path):
     # the baseline did not run, never a made-up 0.
     assert dat[0].split()[-1] == "base_p99_ms"
     assert all(row.split()[9] == "NaN" for row in dat[1:])
+    table = [l.split("|") for l in so.splitlines() if l.startswith("| 200 ") or
+             l.startswith("| 400 ")]
+    assert len(table) == 2 and all(r[6].strip() == "NaN" for r in table), so
 
 
 def test_run_max_phase_closed_loop(tmp_path):
