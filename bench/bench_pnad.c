@@ -290,8 +290,10 @@ void bench_pnad_memory(const struct bench_pnad *p, uint64_t *shm_bytes, uint64_t
 void bench_pnad_cpu_begin(struct bench_pnad *p)
 {
 	p->nprocs = bench_proc_tree(p->pid, p->procs, BENCH_PNAD_MAX_PROCS);
-	for (size_t i = 0; i < p->nprocs; i++)
+	for (size_t i = 0; i < p->nprocs; i++) {
 		p->cpu0[i] = bench_cpu_seconds(p->procs[i]);
+		bench_proc_switches(p->procs[i], &p->sleeps0[i], &p->preempted0[i]);
+	}
 }
 
 static bool is_shard(const struct bench_pnad *p, pid_t pid)
@@ -302,20 +304,42 @@ static bool is_shard(const struct bench_pnad *p, pid_t pid)
 	return false;
 }
 
-/* The role of a process that is neither the router nor a shard, by the
- * name pnad gives its children ("pnad-sip"). */
-static double *role(struct bench_pnad_cpu *c, pid_t pid)
+/* The role of a process: the router and the shards by the pids in their
+ * segments, the others by the name pnad gives its children ("pnad-sip"). */
+static enum bench_pnad_role role_of(const struct bench_pnad *p, pid_t pid, pid_t router)
 {
 	char name[32];
 
+	if (pid == router)
+		return BENCH_ROLE_ROUTER;
+	if (is_shard(p, pid))
+		return BENCH_ROLE_SHARDS;
 	bench_proc_comm(pid, name, sizeof(name));
 	if (!strncmp(name, "pnad-sip", 8))
-		return &c->sip;
+		return BENCH_ROLE_SIP;
 	if (!strncmp(name, "pnad-xmpp", 9))
-		return &c->xmpp;
+		return BENCH_ROLE_XMPP;
 	if (!strncmp(name, "pnad-admin", 10))
+		return BENCH_ROLE_ADMIN;
+	return BENCH_ROLE_OTHER;
+}
+
+static double *cpu_of(struct bench_pnad_cpu *c, enum bench_pnad_role role)
+{
+	switch (role) {
+	case BENCH_ROLE_ROUTER:
+		return &c->router;
+	case BENCH_ROLE_SHARDS:
+		return &c->shards;
+	case BENCH_ROLE_SIP:
+		return &c->sip;
+	case BENCH_ROLE_XMPP:
+		return &c->xmpp;
+	case BENCH_ROLE_ADMIN:
 		return &c->admin;
-	return &c->other;
+	default:
+		return &c->other;
+	}
 }
 
 void bench_pnad_cpu_end(const struct bench_pnad *p, struct bench_pnad_cpu *c)
@@ -325,16 +349,19 @@ void bench_pnad_cpu_end(const struct bench_pnad *p, struct bench_pnad_cpu *c)
 	memset(c, 0, sizeof(*c));
 	for (size_t i = 0; i < p->nprocs; i++) {
 		double d = bench_cpu_seconds(p->procs[i]) - p->cpu0[i];
+		enum bench_pnad_role role;
+		uint64_t sl, pr;
 
 		if (p->cpu0[i] < 0 || d < 0)
 			continue; /* gone (a restarted child): its time is lost */
-		if (p->procs[i] == router)
-			c->router += d;
-		else if (is_shard(p, p->procs[i]))
-			c->shards += d;
-		else
-			*role(c, p->procs[i]) += d;
+		role = role_of(p, p->procs[i], router);
+		*cpu_of(c, role) += d;
 		c->total += d;
+		if (bench_proc_switches(p->procs[i], &sl, &pr) == 0 && sl >= p->sleeps0[i] &&
+		    pr >= p->preempted0[i]) {
+			c->sleeps[role] += sl - p->sleeps0[i];
+			c->preempted[role] += pr - p->preempted0[i];
+		}
 	}
 }
 

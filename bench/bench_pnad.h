@@ -46,6 +46,7 @@ struct bench_pnad {
 	struct shm_seg xmpp;			    /* likewise */
 	pid_t procs[BENCH_PNAD_MAX_PROCS];	    /* see bench_pnad_cpu_begin */
 	double cpu0[BENCH_PNAD_MAX_PROCS];
+	uint64_t sleeps0[BENCH_PNAD_MAX_PROCS], preempted0[BENCH_PNAD_MAX_PROCS];
 	size_t nprocs;
 };
 
@@ -54,10 +55,25 @@ struct bench_shard_sum {
 	uint64_t applied, replayed, no_state, table_full;
 };
 
-/* CPU seconds of pnad's processes between cpu_begin and cpu_end. */
+/* The roles of pnad's processes, as bench_pnad_cpu_end tells them apart. */
+enum bench_pnad_role {
+	BENCH_ROLE_ROUTER,
+	BENCH_ROLE_SHARDS,
+	BENCH_ROLE_SIP,
+	BENCH_ROLE_XMPP,
+	BENCH_ROLE_ADMIN,
+	BENCH_ROLE_OTHER, /* the supervisor */
+	BENCH_ROLES
+};
+
+/* What pnad's processes used between cpu_begin and cpu_end: CPU seconds by
+ * role, and how often each role slept (voluntary context switches: a
+ * wake-up each, the paced regime's cost on a VM) and was preempted
+ * (involuntary ones). */
 struct bench_pnad_cpu {
 	double total, router, shards, sip, xmpp, admin;
 	double other; /* the supervisor */
+	uint64_t sleeps[BENCH_ROLES], preempted[BENCH_ROLES];
 };
 
 /* Write the config (segments from an earlier pnad of this name removed

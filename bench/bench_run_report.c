@@ -11,6 +11,37 @@ static double per_k(double cpu, uint64_t n)
 	return n ? cpu * 1000.0 / (double)n : 0;
 }
 
+/* Frames of the phase: its events in frames of per_frame (the last of a
+ * connection's may be short; 0 when nothing was applied). */
+static double frames_of(const struct bench_phase *p, uint32_t per_frame)
+{
+	return per_frame ? (double)p->b.events_applied / per_frame : 0;
+}
+
+static double per_frame(uint64_t n, double frames)
+{
+	return frames > 0 ? (double)n / frames : 0;
+}
+
+/* How often the event path's roles slept (each a wake-up) and were
+ * preempted per frame: in the paced regime a stage sleeps between frames,
+ * and on a VM each wake-up costs more CPU than the frame's work. */
+static void print_switches(FILE *f, const struct bench_phase *p, uint32_t n)
+{
+	const uint64_t *s = p->cpu.sleeps, *q = p->cpu.preempted;
+	double fr = frames_of(p, n);
+
+	if (fr <= 0)
+		return;
+	fprintf(f,
+		"  sleeps per frame of %u events: router %.2f, shards %.2f, SIP worker %.2f, XMPP "
+		"worker %.2f (preempted: %.2f, %.2f, %.2f, %.2f)\n",
+		n, per_frame(s[BENCH_ROLE_ROUTER], fr), per_frame(s[BENCH_ROLE_SHARDS], fr),
+		per_frame(s[BENCH_ROLE_SIP], fr), per_frame(s[BENCH_ROLE_XMPP], fr),
+		per_frame(q[BENCH_ROLE_ROUTER], fr), per_frame(q[BENCH_ROLE_SHARDS], fr),
+		per_frame(q[BENCH_ROLE_SIP], fr), per_frame(q[BENCH_ROLE_XMPP], fr));
+}
+
 static void print_books(FILE *f, const struct bench_books *b)
 {
 	fprintf(f,
@@ -111,6 +142,7 @@ static void print_phase(FILE *f, const char *name, const struct bench_phase *p,
 		per_k(p->cpu.router, ev), per_k(p->cpu.shards, ev), per_k(p->cpu.sip, ev),
 		per_k(p->cpu.sip, nt), per_k(p->cpu.xmpp, ev),
 		per_k(p->cpu.other + p->cpu.admin, ev), p->bench_cpu, p->sender_cpu);
+	print_switches(f, p, r->o.per_frame);
 	print_machine(f, r, p);
 	fprintf(f,
 		"  memory: shared %s B (%.0f B per subscription), RSS %s B (%.0f B per "
@@ -229,9 +261,21 @@ static void json_latency(struct bench_json *j, const struct bench_phase *p)
 	bench_json_end(j);
 }
 
-static void json_phase(struct bench_json *j, const char *key, const struct bench_phase *p,
-		       uint32_t subs)
+static void json_roles(struct bench_json *j, const char *key, const uint64_t *n, double frames)
 {
+	bench_json_obj(j, key);
+	bench_json_num(j, "router", per_frame(n[BENCH_ROLE_ROUTER], frames));
+	bench_json_num(j, "shards", per_frame(n[BENCH_ROLE_SHARDS], frames));
+	bench_json_num(j, "sip", per_frame(n[BENCH_ROLE_SIP], frames));
+	bench_json_num(j, "xmpp", per_frame(n[BENCH_ROLE_XMPP], frames));
+	bench_json_end(j);
+}
+
+static void json_phase(struct bench_json *j, const char *key, const struct bench_phase *p,
+		       const struct bench_run_result *r)
+{
+	uint32_t subs = r->subs_made;
+	double frames = frames_of(p, r->o.per_frame);
 	uint64_t ev = p->b.events_applied, nt = p->b.received - p->b.repeats;
 
 	bench_json_obj(j, key);
@@ -273,6 +317,11 @@ static void json_phase(struct bench_json *j, const char *key, const struct bench
 	bench_json_num(j, "sip_per_notify", per_k(p->cpu.sip, nt));
 	bench_json_num(j, "xmpp_per_stanza", per_k(p->cpu.xmpp, p->b.xmpp_received));
 	bench_json_end(j);
+	bench_json_obj(j, "per_frame");
+	bench_json_num(j, "frames", frames);
+	json_roles(j, "sleeps", p->cpu.sleeps, frames);
+	json_roles(j, "preempted", p->cpu.preempted, frames);
+	bench_json_end(j);
 	bench_json_obj(j, "memory");
 	bench_json_int(j, "shm_bytes", (int64_t)p->shm_bytes);
 	bench_json_int(j, "rss_bytes", (int64_t)p->rss_bytes);
@@ -308,7 +357,7 @@ void bench_run_json(struct bench_json *j, const char *key, const struct bench_ru
 	bench_json_int(j, "shards", o->shards);
 	bench_json_int(j, "max_in_flight", o->in_flight);
 	bench_json_end(j);
-	json_phase(j, "max", &r->max, r->subs_made);
+	json_phase(j, "max", &r->max, r);
 	bench_json_arr(j, "max_rounds");
 	for (uint32_t k = 0; k < r->rounds; k++) {
 		bench_json_obj(j, NULL);
@@ -320,7 +369,7 @@ void bench_run_json(struct bench_json *j, const char *key, const struct bench_ru
 	bench_json_end(j);
 	bench_json_int(j, "max_median_round", r->median);
 	bench_json_bool(j, "balanced", bench_run_balanced(r));
-	json_phase(j, "latency", &r->lat, r->subs_made);
+	json_phase(j, "latency", &r->lat, r);
 	bench_json_obj(j, "baseline");
 	bench_json_bool(j, "ran", r->base_ran);
 	bench_json_int(j, "datagrams", (int64_t)r->base_datagrams);

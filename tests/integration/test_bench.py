@@ -97,6 +97,15 @@ def test_run_books_balance_and_json(tmp_path):
         assert r[phase]["cpu_s"]["sender"] <= r[phase]["cpu_s"]["load_generator"]
     for role in ("router", "shards", "sip"):
         assert r["max"]["cpu_s"][role] > 0, role
+    # Paced, the event path's stages sleep between frames (the wake-ups that
+    # make a paced event cost more CPU than one of the max phase): about
+    # once a frame each, counted from the phase's start, not pnad's.
+    pf = r["latency"]["per_frame"]
+    assert pf["frames"] == pytest.approx(r["latency"]["books"]["events_applied"] / 8)
+    for role in ("router", "shards", "sip"):
+        assert 0.3 <= pf["sleeps"][role] <= 2.5, pf
+        assert 0 <= pf["preempted"][role] <= 4, pf
+    assert "sleeps per frame of 8 events: router" in so
     assert r["max"]["memory"]["shm_bytes"] > 0 and r["max"]["memory"]["rss_bytes"] > 0
     # The median round's baseline: the relay runs just before and after it,
     # joined; run the way (GSO groups or one datagram per send) that was
