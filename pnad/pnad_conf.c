@@ -277,6 +277,12 @@ static const struct conf_key pnad_keys[] = {
 	INTKEY("xmpp_coalesce_us", xmpp_coalesce_us, 0, 100000, "1000", 0,
 	       "microseconds the XMPP worker gathers notifications into one write "
 	       "while they keep coming (0: one write per wake-up)"),
+	{ .name = "sched_batch",
+	  .type = CONF_BOOL,
+	  .off = F(sched_batch),
+	  .def = "yes",
+	  .help = "the router, shards and egress workers run as SCHED_BATCH: a stage "
+		  "woken by the one before it does not preempt it (docs/architecture.md)" },
 	{ .name = "unlink_on_exit",
 	  .type = CONF_BOOL,
 	  .off = F(unlink_on_exit),

@@ -30,6 +30,7 @@ struct pnad_conf {
 	int64_t recv_buffers;	 /* provided receive buffers (io_uring) */
 	int64_t recv_buffer_size;
 	int unlink_on_exit; /* remove segments on a clean stop */
+	int sched_batch;    /* the event path's processes run as SCHED_BATCH */
 	/* Subscriptions (issue #3). */
 	int64_t subscriptions;	  /* subscription capacity of each shard */
 	int64_t sub_string_bytes; /* intern pool of each shard */

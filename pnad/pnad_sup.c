@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <liburing.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -173,6 +174,25 @@ static void name_child(const struct child *ch)
 	prctl(PR_SET_NAME, name);
 }
 
+/* The event path (router, shards, egress workers) runs as SCHED_BATCH
+ * unless sched_batch = no. Each stage wakes the next just before it sleeps
+ * itself; woken as SCHED_OTHER onto the waker's CPU, the next stage would
+ * preempt it there, and the waker would run again only to go to sleep: two
+ * context switches more a frame, at several microseconds each on a VM. A
+ * SCHED_BATCH task does not preempt on wake-up; it runs when the CPU's task
+ * sleeps or its slice ends, or at once on an idle CPU, and gets the same
+ * share of CPU. Admin stays SCHED_OTHER. (docs/architecture.md) */
+static void set_policy(const struct sup *s, const struct child *ch)
+{
+	struct sched_param sp = { .sched_priority = 0 };
+
+	if (!s->rt.conf->sched_batch || ch->shard == CHILD_ADMIN)
+		return;
+	if (sched_setscheduler(0, SCHED_BATCH, &sp) < 0)
+		log_warn("pnad-%s: SCHED_BATCH: %s (sched_batch; the process keeps its policy)",
+			 ch->shard >= 0 ? "shard" : child_roles[-ch->shard], strerror(errno));
+}
+
 static int spawn(struct sup *s, struct child *ch)
 {
 	pid_t pid = fork();
@@ -186,6 +206,7 @@ static int spawn(struct sup *s, struct child *ch)
 
 		close(s->sfd);
 		name_child(ch);
+		set_policy(s, ch);
 		switch (ch->shard) {
 		case CHILD_ROUTER:
 			rc = router_main(&s->rt);

@@ -104,3 +104,27 @@ def test_sigterm_stops_every_process(pnad_factory):
                    open("/proc/%d/stat" % pid).read().split()[2] == "Z",
                    what="child %d to exit" % pid)
     assert not [f for f in os.listdir("/dev/shm") if f.startswith(pnad.name + ".")]
+
+
+def _policies(pnad):
+    """{process name: scheduling policy} of pnad's children."""
+    return {open("/proc/%d/comm" % pid).read().strip(): os.sched_getscheduler(pid)
+            for pid in pnad.child_pids()}
+
+
+def test_event_path_runs_sched_batch(pnad_factory):
+    """The router and the shards run as SCHED_BATCH (a stage woken by the one
+    before it does not preempt it), admin and the supervisor as before; a
+    restarted shard too; sched_batch = no leaves every process alone."""
+    pnad = pnad_factory(shards=2)
+    pol = _policies(pnad)
+    assert pol == {"pnad-router": os.SCHED_BATCH, "pnad-shard0": os.SCHED_BATCH,
+                   "pnad-shard1": os.SCHED_BATCH, "pnad-admin": os.SCHED_OTHER}, pol
+    assert os.sched_getscheduler(pnad.proc.pid) == os.SCHED_OTHER
+    victim = int(pnad.stats()["shard.1.pid"])
+    os.kill(victim, signal.SIGKILL)
+    st = wait_until(lambda: (lambda s: s if int(s["shard.1.pid"]) not in (0, victim) else None)(
+        pnad.stats()), what="shard 1 restart")
+    assert os.sched_getscheduler(int(st["shard.1.pid"])) == os.SCHED_BATCH
+    off = pnad_factory(shards=1, extra="sched_batch = no")
+    assert set(_policies(off).values()) == {os.SCHED_OTHER}
