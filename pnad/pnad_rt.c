@@ -1,8 +1,12 @@
-/* pnad_rt: signal handling and ring mapping every pnad process shares. */
+/* pnad_rt: signal handling, ring mapping and wake-ups every pnad process
+ * shares. */
 #include "pnad/pnad_rt.h"
 
+#include <errno.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <unistd.h>
 
 #include "lib/log.h"
 #include "lib/ring.h"
@@ -34,6 +38,14 @@ void pnad_child_signals(void)
 	sigemptyset(&all);
 	sigprocmask(SIG_SETMASK, &all, NULL);
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
+}
+
+void pnad_wake(int fd)
+{
+	static const uint64_t one = 1;
+
+	if (write(fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		log_error("eventfd write: %s", strerror(errno));
 }
 
 int pnad_ring_prefault(struct ring *r, const char *what)

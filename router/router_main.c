@@ -357,7 +357,6 @@ static void space_waits(struct router *r)
  * router decodes the rest; a shard that is awake costs one flag load. */
 static void wake_shards(struct router *r)
 {
-	static const uint64_t one = 1;
 	struct ingest_table *t = r->t;
 
 	for (uint32_t s = 0; s < t->nshards; s++) {
@@ -365,7 +364,7 @@ static void wake_shards(struct router *r)
 			continue;
 		t->published[s] = 0;
 		if (ring_consumer_waiting(t->rings[s]))
-			(void)!write(r->rt->shards[s].data_efd, &one, sizeof(one));
+			pnad_wake(r->rt->shards[s].data_efd);
 	}
 }
 

@@ -39,15 +39,6 @@ static void count(uint64_t *c)
 	__atomic_store_n(c, __atomic_load_n(c, __ATOMIC_RELAXED) + 1, __ATOMIC_RELAXED);
 }
 
-static void efd_wake(int fd)
-{
-	uint64_t one = 1;
-
-	/* EAGAIN means the counter is already non-zero: the wake is there. */
-	if (write(fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
-		log_error("eventfd write: %s", strerror(errno));
-}
-
 /* Block SIGTERM and SIGINT for the event loop; *old gets the mask that
  * sleep_on_data's ppoll restores while it sleeps. */
 static void block_stop_signals(sigset_t *old)
@@ -148,7 +139,7 @@ static unsigned drain(struct shard *sh)
 	}
 	ring_release_to(sh->ring, pos[n]);
 	if (ring_producer_waiting(sh->ring))
-		efd_wake(sh->space_efd);
+		pnad_wake(sh->space_efd);
 	return n;
 }
 
@@ -202,7 +193,7 @@ int shard_main(struct pnad_rt *rt, uint32_t index)
 		if (n)
 			continue;
 		if (ring_producer_waiting(sh.ring))
-			efd_wake(sh.space_efd);
+			pnad_wake(sh.space_efd);
 		if (ring_consumer_wait(sh.ring) && shard_subs_idle(sh.subs))
 			sleep_on_data(&sh);
 	}

@@ -22,6 +22,7 @@
 #include "lib/hash.h"
 #include "lib/log.h"
 #include "lib/redis_link.h"
+#include "pnad/pnad_rt.h"
 #include "shard/sub_json.h"
 
 #define BATCH_RECORDS 512 /* outbox records per pipeline round trip */
@@ -397,21 +398,17 @@ err_free:
 
 void shard_persist_kick(struct shard_persist *p)
 {
-	static const uint64_t one = 1;
-
 	if (ring_consumer_waiting(p->outbox))
-		(void)!write(p->efd, &one, sizeof(one));
+		pnad_wake(p->efd);
 }
 
 void shard_persist_stop(struct shard_persist *p)
 {
-	static const uint64_t one = 1;
-
 	if (!p)
 		return;
 	p->stop_at = now_ms() + STOP_FLUSH_MS;
 	__atomic_store_n(&p->stop, 1, __ATOMIC_RELEASE);
-	(void)!write(p->efd, &one, sizeof(one));
+	pnad_wake(p->efd);
 	pthread_join(p->th, NULL);
 	__atomic_store_n(&p->c->redis_up, 0, __ATOMIC_RELAXED);
 	persist_free(p);

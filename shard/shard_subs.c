@@ -64,13 +64,6 @@ static void count(uint64_t *c, uint64_t n)
 	__atomic_store_n(c, __atomic_load_n(c, __ATOMIC_RELAXED) + n, __ATOMIC_RELAXED);
 }
 
-static void efd_wake(int fd)
-{
-	uint64_t one = 1;
-
-	(void)!write(fd, &one, sizeof(one));
-}
-
 /* --- outbox --- */
 
 /* Room for `n` more records in the Redis outbox? */
@@ -122,7 +115,7 @@ static void wake_role(struct shard_subs *s, int role)
 	if (role == SUB_ROLE_XMPP)
 		wake |= ring_consumer_waiting(sub_seg_jobs(s->seg, SUB_XMPP));
 	if (wake)
-		efd_wake(s->rt->role_efd[role]);
+		pnad_wake(s->rt->role_efd[role]);
 }
 
 /* A job was queued for `role`. Every WAKE_EARLY SIP jobs of a pass, a SIP

@@ -15,13 +15,6 @@ uint32_t sub_chan_shard_of(const struct pnad_rt *rt, const char *account)
 	return hash_jump(hash64(account, strlen(account)), rt->nshards);
 }
 
-static void efd_wake(int fd)
-{
-	uint64_t one = 1;
-
-	(void)!write(fd, &one, sizeof(one));
-}
-
 int sub_chan_send(const struct pnad_rt *rt, enum sub_role role, uint32_t shard,
 		  const struct sub_req *req)
 {
@@ -33,7 +26,7 @@ int sub_chan_send(const struct pnad_rt *rt, enum sub_role role, uint32_t shard,
 	memcpy(p, req, sizeof(*req));
 	ring_commit(r, sizeof(*req));
 	if (ring_consumer_waiting(r))
-		efd_wake(rt->shards[shard].data_efd);
+		pnad_wake(rt->shards[shard].data_efd);
 	return 0;
 }
 
