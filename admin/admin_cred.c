@@ -16,6 +16,7 @@
 
 #include "lib/log.h"
 #include "lib/redis_link.h"
+#include "pnad/pnad_rt.h"
 
 #define TIMEOUT_MS 1000
 #define RETRY_MS 1000
@@ -52,10 +53,8 @@ struct admin_cred {
 
 static void wake(struct admin_cred *ac)
 {
-	uint64_t one = 1;
-
 	if (ac->wake_fd >= 0)
-		(void)!write(ac->wake_fd, &one, sizeof(one));
+		pnad_wake(ac->wake_fd);
 }
 
 /* Called with mu held. */

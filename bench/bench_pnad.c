@@ -311,31 +311,31 @@ static enum bench_pnad_role role_of(const struct bench_pnad *p, pid_t pid, pid_t
 	char name[32];
 
 	if (pid == router)
-		return BENCH_ROLE_ROUTER;
+		return BENCH_PNAD_ROLE_ROUTER;
 	if (is_shard(p, pid))
-		return BENCH_ROLE_SHARDS;
+		return BENCH_PNAD_ROLE_SHARDS;
 	bench_proc_comm(pid, name, sizeof(name));
 	if (!strncmp(name, "pnad-sip", 8))
-		return BENCH_ROLE_SIP;
+		return BENCH_PNAD_ROLE_SIP;
 	if (!strncmp(name, "pnad-xmpp", 9))
-		return BENCH_ROLE_XMPP;
+		return BENCH_PNAD_ROLE_XMPP;
 	if (!strncmp(name, "pnad-admin", 10))
-		return BENCH_ROLE_ADMIN;
-	return BENCH_ROLE_OTHER;
+		return BENCH_PNAD_ROLE_ADMIN;
+	return BENCH_PNAD_ROLE_OTHER;
 }
 
 static double *cpu_of(struct bench_pnad_cpu *c, enum bench_pnad_role role)
 {
 	switch (role) {
-	case BENCH_ROLE_ROUTER:
+	case BENCH_PNAD_ROLE_ROUTER:
 		return &c->router;
-	case BENCH_ROLE_SHARDS:
+	case BENCH_PNAD_ROLE_SHARDS:
 		return &c->shards;
-	case BENCH_ROLE_SIP:
+	case BENCH_PNAD_ROLE_SIP:
 		return &c->sip;
-	case BENCH_ROLE_XMPP:
+	case BENCH_PNAD_ROLE_XMPP:
 		return &c->xmpp;
-	case BENCH_ROLE_ADMIN:
+	case BENCH_PNAD_ROLE_ADMIN:
 		return &c->admin;
 	default:
 		return &c->other;

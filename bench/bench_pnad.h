@@ -57,13 +57,13 @@ struct bench_shard_sum {
 
 /* The roles of pnad's processes, as bench_pnad_cpu_end tells them apart. */
 enum bench_pnad_role {
-	BENCH_ROLE_ROUTER,
-	BENCH_ROLE_SHARDS,
-	BENCH_ROLE_SIP,
-	BENCH_ROLE_XMPP,
-	BENCH_ROLE_ADMIN,
-	BENCH_ROLE_OTHER, /* the supervisor */
-	BENCH_ROLES
+	BENCH_PNAD_ROLE_ROUTER,
+	BENCH_PNAD_ROLE_SHARDS,
+	BENCH_PNAD_ROLE_SIP,
+	BENCH_PNAD_ROLE_XMPP,
+	BENCH_PNAD_ROLE_ADMIN,
+	BENCH_PNAD_ROLE_OTHER, /* the supervisor */
+	BENCH_PNAD_ROLES
 };
 
 /* What pnad's processes used between cpu_begin and cpu_end: CPU seconds by
@@ -73,7 +73,7 @@ enum bench_pnad_role {
 struct bench_pnad_cpu {
 	double total, router, shards, sip, xmpp, admin;
 	double other; /* the supervisor */
-	uint64_t sleeps[BENCH_ROLES], preempted[BENCH_ROLES];
+	uint64_t sleeps[BENCH_PNAD_ROLES], preempted[BENCH_PNAD_ROLES];
 };
 
 /* Write the config (segments from an earlier pnad of this name removed

@@ -13,9 +13,9 @@ static double per_k(double cpu, uint64_t n)
 
 /* Frames of the phase: its events in frames of per_frame (the last of a
  * connection's may be short; 0 when nothing was applied). */
-static double frames_of(const struct bench_phase *p, uint32_t per_frame)
+static double frames_of(const struct bench_phase *p, uint32_t events_per_frame)
 {
-	return per_frame ? (double)p->b.events_applied / per_frame : 0;
+	return events_per_frame ? (double)p->b.events_applied / events_per_frame : 0;
 }
 
 static double per_frame(uint64_t n, double frames)
@@ -36,10 +36,11 @@ static void print_switches(FILE *f, const struct bench_phase *p, uint32_t n)
 	fprintf(f,
 		"  sleeps per frame of %u events: router %.2f, shards %.2f, SIP worker %.2f, XMPP "
 		"worker %.2f (preempted: %.2f, %.2f, %.2f, %.2f)\n",
-		n, per_frame(s[BENCH_ROLE_ROUTER], fr), per_frame(s[BENCH_ROLE_SHARDS], fr),
-		per_frame(s[BENCH_ROLE_SIP], fr), per_frame(s[BENCH_ROLE_XMPP], fr),
-		per_frame(q[BENCH_ROLE_ROUTER], fr), per_frame(q[BENCH_ROLE_SHARDS], fr),
-		per_frame(q[BENCH_ROLE_SIP], fr), per_frame(q[BENCH_ROLE_XMPP], fr));
+		n, per_frame(s[BENCH_PNAD_ROLE_ROUTER], fr),
+		per_frame(s[BENCH_PNAD_ROLE_SHARDS], fr), per_frame(s[BENCH_PNAD_ROLE_SIP], fr),
+		per_frame(s[BENCH_PNAD_ROLE_XMPP], fr), per_frame(q[BENCH_PNAD_ROLE_ROUTER], fr),
+		per_frame(q[BENCH_PNAD_ROLE_SHARDS], fr), per_frame(q[BENCH_PNAD_ROLE_SIP], fr),
+		per_frame(q[BENCH_PNAD_ROLE_XMPP], fr));
 }
 
 static void print_books(FILE *f, const struct bench_books *b)
@@ -264,10 +265,10 @@ static void json_latency(struct bench_json *j, const struct bench_phase *p)
 static void json_roles(struct bench_json *j, const char *key, const uint64_t *n, double frames)
 {
 	bench_json_obj(j, key);
-	bench_json_num(j, "router", per_frame(n[BENCH_ROLE_ROUTER], frames));
-	bench_json_num(j, "shards", per_frame(n[BENCH_ROLE_SHARDS], frames));
-	bench_json_num(j, "sip", per_frame(n[BENCH_ROLE_SIP], frames));
-	bench_json_num(j, "xmpp", per_frame(n[BENCH_ROLE_XMPP], frames));
+	bench_json_num(j, "router", per_frame(n[BENCH_PNAD_ROLE_ROUTER], frames));
+	bench_json_num(j, "shards", per_frame(n[BENCH_PNAD_ROLE_SHARDS], frames));
+	bench_json_num(j, "sip", per_frame(n[BENCH_PNAD_ROLE_SIP], frames));
+	bench_json_num(j, "xmpp", per_frame(n[BENCH_PNAD_ROLE_XMPP], frames));
 	bench_json_end(j);
 }
 

@@ -318,41 +318,23 @@ double bench_cpu_seconds(pid_t pid)
 	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-/* The two counters of one task's status file, added to *v and *iv. */
-static void task_switches(const char *path, uint64_t *v, uint64_t *iv)
-{
-	char line[128];
-	unsigned long long n;
-	FILE *f = fopen(path, "re");
-
-	if (!f)
-		return; /* the thread ended meanwhile */
-	while (fgets(line, sizeof(line), f)) {
-		if (sscanf(line, "voluntary_ctxt_switches: %llu", &n) == 1)
-			*v += n;
-		else if (sscanf(line, "nonvoluntary_ctxt_switches: %llu", &n) == 1)
-			*iv += n;
-	}
-	fclose(f);
-}
-
 int bench_proc_switches(pid_t pid, uint64_t *voluntary, uint64_t *involuntary)
 {
-	char dir[64], path[64 + 256 + 8];
-	struct dirent *d;
-	DIR *tasks;
+	char path[64], line[128];
+	unsigned long long n;
+	FILE *f;
 
 	*voluntary = *involuntary = 0;
-	snprintf(dir, sizeof(dir), "/proc/%d/task", (int)pid);
-	if (!(tasks = opendir(dir)))
-		return -1;
-	while ((d = readdir(tasks))) {
-		if (d->d_name[0] < '1' || d->d_name[0] > '9')
-			continue;
-		snprintf(path, sizeof(path), "%s/%s/status", dir, d->d_name);
-		task_switches(path, voluntary, involuntary);
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	if (!(f = fopen(path, "re")))
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "voluntary_ctxt_switches: %llu", &n) == 1)
+			*voluntary = n;
+		else if (sscanf(line, "nonvoluntary_ctxt_switches: %llu", &n) == 1)
+			*involuntary = n;
 	}
-	closedir(tasks);
+	fclose(f);
 	return 0;
 }
 

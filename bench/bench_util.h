@@ -85,9 +85,10 @@ size_t bench_proc_tree(pid_t pid, pid_t *out, size_t cap);
 /* CPU seconds used so far by process `pid` (all its threads, live and
  * exited), nanosecond resolution; negative when it is gone. */
 double bench_cpu_seconds(pid_t pid);
-/* Context switches of process `pid` so far, over its live threads
- * (/proc/<pid>/task/<tid>/status): voluntary (it slept: each is a wake-up
- * to come) and involuntary (it was preempted). -1 when it is gone. */
+/* Context switches so far of the main thread of process `pid` (its event
+ * loop in pnad; /proc/<pid>/status): voluntary (it slept: each is a
+ * wake-up to come) and involuntary (it was preempted). 0, or -errno when
+ * it is gone. */
 int bench_proc_switches(pid_t pid, uint64_t *voluntary, uint64_t *involuntary);
 /* CPU seconds used so far by the calling thread; by this whole process. */
 double bench_thread_cpu_seconds(void);

@@ -3,6 +3,7 @@
 #include "pnad/pnad_rt.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -43,9 +44,13 @@ void pnad_child_signals(void)
 void pnad_wake(int fd)
 {
 	static const uint64_t one = 1;
+	static bool logged;
 
-	if (write(fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
-		log_error("eventfd write: %s", strerror(errno));
+	/* the persist thread wakes too: the flag is taken atomically */
+	if (write(fd, &one, sizeof(one)) < 0 && errno != EAGAIN &&
+	    !__atomic_exchange_n(&logged, true, __ATOMIC_RELAXED)) {
+		log_error("eventfd write (a wake-up): %s", strerror(errno));
+	}
 }
 
 int pnad_ring_prefault(struct ring *r, const char *what)

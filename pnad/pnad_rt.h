@@ -41,9 +41,10 @@ struct ring;
  * so that no event waits on the page fault of a first touch. A failure is
  * logged as an error: /dev/shm cannot hold the segments. 0 or -errno. */
 int pnad_ring_prefault(struct ring *r, const char *what);
-/* Wake the process that sleeps on eventfd fd (data_efd, role_efd): one
- * write of 1. EAGAIN (the counter is already non-zero) means the wake is
- * there; any other failure is logged. */
+/* Wake whoever sleeps on eventfd fd (data_efd, role_efd, space_efd, a
+ * thread's): add 1 to its counter. A write fails only on a counter at its
+ * limit (EAGAIN, the wake is there) or a bad fd (a bug): the first other
+ * failure is logged, once, not at every event. */
 void pnad_wake(int fd);
 
 /* Entry points of the child processes; return the exit status. */

@@ -161,17 +161,24 @@ static void close_segments(struct sup *s, int unlink_them)
 
 static const char *const child_roles[] = { "shard", "router", "admin", "sip", "xmpp" };
 
-/* "pnad-router", "pnad-shard3": what ps, top and pna-bench show for the
- * process (they are forked, not exec'd, so all would be "pnad"). */
+/* "pnad-router", "pnad-shard3": what ps, top, pna-bench and the log call
+ * the process. */
+static const char *child_name(const struct child *ch, char *buf, size_t len)
+{
+	if (ch->shard >= 0)
+		snprintf(buf, len, "pnad-shard%d", ch->shard);
+	else
+		snprintf(buf, len, "pnad-%s", child_roles[-ch->shard]);
+	return buf;
+}
+
+/* They are forked, not exec'd: without a name of their own all would be
+ * "pnad". */
 static void name_child(const struct child *ch)
 {
 	char name[32]; /* the kernel keeps 15 characters */
 
-	if (ch->shard >= 0)
-		snprintf(name, sizeof(name), "pnad-shard%d", ch->shard);
-	else
-		snprintf(name, sizeof(name), "pnad-%s", child_roles[-ch->shard]);
-	prctl(PR_SET_NAME, name);
+	prctl(PR_SET_NAME, child_name(ch, name, sizeof(name)));
 }
 
 /* The event path (router, shards, egress workers) runs as SCHED_BATCH
@@ -185,12 +192,13 @@ static void name_child(const struct child *ch)
 static void set_policy(const struct sup *s, const struct child *ch)
 {
 	struct sched_param sp = { .sched_priority = 0 };
+	char name[32];
 
 	if (!s->rt.conf->sched_batch || ch->shard == CHILD_ADMIN)
 		return;
 	if (sched_setscheduler(0, SCHED_BATCH, &sp) < 0)
-		log_warn("pnad-%s: SCHED_BATCH: %s (sched_batch; the process keeps its policy)",
-			 ch->shard >= 0 ? "shard" : child_roles[-ch->shard], strerror(errno));
+		log_warn("%s: SCHED_BATCH: %s (sched_batch; the process keeps its policy)",
+			 child_name(ch, name, sizeof(name)), strerror(errno));
 }
 
 static int spawn(struct sup *s, struct child *ch)
@@ -242,7 +250,7 @@ static struct child *child_of(struct sup *s, pid_t pid)
 static void on_child_exit(struct sup *s, struct child *ch, int wstatus)
 {
 	time_t now = time(NULL);
-	const char *what = child_roles[ch->shard < 0 ? -ch->shard : 0];
+	char what[32];
 
 	ch->pid = 0;
 	if (WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == EX_IOURING) {
@@ -251,12 +259,11 @@ static void on_child_exit(struct sup *s, struct child *ch, int wstatus)
 		pnad_stopping = 1;
 		return;
 	}
+	child_name(ch, what, sizeof(what));
 	if (WIFSIGNALED(wstatus))
-		log_warn("%s %d killed by signal %d; restarting", what, ch->shard,
-			 WTERMSIG(wstatus));
+		log_warn("%s killed by signal %d; restarting", what, WTERMSIG(wstatus));
 	else
-		log_warn("%s %d exited with status %d; restarting", what, ch->shard,
-			 WEXITSTATUS(wstatus));
+		log_warn("%s exited with status %d; restarting", what, WEXITSTATUS(wstatus));
 	if (now - ch->window_start > RESTART_WINDOW) {
 		ch->window_start = now;
 		ch->restarts_in_window = 0;

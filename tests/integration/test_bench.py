@@ -98,13 +98,11 @@ def test_run_books_balance_and_json(tmp_path):
     for role in ("router", "shards", "sip"):
         assert r["max"]["cpu_s"][role] > 0, role
     # Paced, the event path's stages sleep between frames (the wake-ups that
-    # make a paced event cost more CPU than one of the max phase): about
-    # once a frame each, counted from the phase's start, not pnad's.
-    pf = r["latency"]["per_frame"]
-    assert pf["frames"] == pytest.approx(r["latency"]["books"]["events_applied"] / 8)
+    # make a paced event cost more CPU than one of the max phase's, where a
+    # stage finds the next frame waiting): far more often a frame.
+    paced, closed = r["latency"]["per_frame"]["sleeps"], r["max"]["per_frame"]["sleeps"]
     for role in ("router", "shards", "sip"):
-        assert 0.3 <= pf["sleeps"][role] <= 2.5, pf
-        assert 0 <= pf["preempted"][role] <= 4, pf
+        assert paced[role] > 2 * closed[role] and paced[role] > 0.1, (paced, closed)
     assert "sleeps per frame of 8 events: router" in so
     assert r["max"]["memory"]["shm_bytes"] > 0 and r["max"]["memory"]["rss_bytes"] > 0
     # The median round's baseline: the relay runs just before and after it,

@@ -8,7 +8,7 @@ import subprocess
 import threading
 import time
 
-from conftest import BIN, feed, finish_feed, start_feed, wait_until
+from conftest import BIN, feed, finish_feed, free_port, start_feed, wait_until
 from workload import account_name, canonical, check_accounts, interleave, mail_stream
 
 STORES = tuple(("s%d" % i, "secret-%d" % i) for i in range(1, 5))
@@ -113,13 +113,21 @@ def _policies(pnad):
 
 
 def test_event_path_runs_sched_batch(pnad_factory):
-    """The router and the shards run as SCHED_BATCH (a stage woken by the one
-    before it does not preempt it), admin and the supervisor as before; a
-    restarted shard too; sched_batch = no leaves every process alone."""
-    pnad = pnad_factory(shards=2)
-    pol = _policies(pnad)
+    """The router, the shards and the SIP worker run as SCHED_BATCH (a stage
+    woken by the one before it does not preempt it), admin and the
+    supervisor as before; a restarted shard too; sched_batch = no leaves
+    every process with the policy pnad started with."""
+    pnad = pnad_factory(shards=2, extra="sip_listen = 127.0.0.1:%d\nsip_domain = example.com"
+                        % free_port())
+    # (each shard writes its pid once it runs: after the supervisor's fork
+    # set its name and policy)
+    wait_until(lambda: all(int(pnad.stats()["shard.%d.pid" % i]) > 0 for i in (0, 1)),
+               what="both shards to run")
+    pol = wait_until(lambda: (lambda p: p if len(p) == 5 else None)(_policies(pnad)),
+                     what="the SIP worker to run")
     assert pol == {"pnad-router": os.SCHED_BATCH, "pnad-shard0": os.SCHED_BATCH,
-                   "pnad-shard1": os.SCHED_BATCH, "pnad-admin": os.SCHED_OTHER}, pol
+                   "pnad-shard1": os.SCHED_BATCH, "pnad-sip": os.SCHED_BATCH,
+                   "pnad-admin": os.SCHED_OTHER}, pol
     assert os.sched_getscheduler(pnad.proc.pid) == os.SCHED_OTHER
     victim = int(pnad.stats()["shard.1.pid"])
     os.kill(victim, signal.SIGKILL)
