@@ -63,6 +63,7 @@ void bench_run_defaults(struct bench_run_opts *o)
 	o->latency_at = 0.5;
 	o->latency_secs = 5;
 	o->latency_warmup = 0.5;
+	o->stall_probe = 1;
 	o->duration = 20;
 	o->in_flight = 1024;
 	o->rounds = 3;
@@ -739,6 +740,19 @@ bool bench_run_balanced(const struct bench_run_result *r)
 	return ok;
 }
 
+/* What the host does to a busy CPU, measured while no pnad runs; a
+ * failed probe is said and leaves stalls.secs 0. */
+static void probe_stalls(double secs, struct bench_run_result *r)
+{
+	int rc;
+
+	bench_progress("run: probing the CPUs' stalls for %.1f s", secs);
+	if ((rc = bench_stall_probe(secs, &r->stalls)) < 0) {
+		fprintf(stderr, "pna-bench run: stall probe: %s\n", strerror(-rc));
+		r->stalls.secs = 0;
+	}
+}
+
 int bench_run_exec(const struct bench_run_opts *o, struct bench_run_result *r)
 {
 	struct run_ctx x = { .o = o };
@@ -767,7 +781,10 @@ int bench_run_exec(const struct bench_run_opts *o, struct bench_run_result *r)
 		uint64_t n = (uint64_t)(rate * (o->latency_warmup + o->latency_secs));
 
 		n = n < o->conns ? o->conns : n;
-		if ((rc = ctx_load(&x, n < o->events ? n : o->events)) == 0)
+		rc = ctx_load(&x, n < o->events ? n : o->events);
+		if (rc == 0 && o->stall_probe > 0)
+			probe_stalls(o->stall_probe, r);
+		if (rc == 0)
 			rc = run_phase(&x, "latency", rate, r);
 		if (rc == 0 && o->baseline)
 			latency_baseline(&x, rate, r);

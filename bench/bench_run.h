@@ -28,6 +28,7 @@
 #include <stdio.h>
 
 #include "bench/bench_pnad.h"
+#include "bench/bench_stall.h"
 #include "bench/bench_util.h"
 
 enum bench_fanout { BENCH_FANOUT_UNIFORM, BENCH_FANOUT_ZIPF };
@@ -41,6 +42,7 @@ struct bench_run_opts {
 	double latency_at;     /* fraction of the max rate; 0 skips the phase */
 	double latency_secs;   /* the latency phase measures this long (fewer events) */
 	double latency_warmup; /* seconds streamed before those, not in the percentiles */
+	double stall_probe;    /* before the latency phase: bench_stall_probe seconds, 0: none */
 	double duration;       /* cap on each phase's streaming, seconds */
 	uint32_t in_flight;    /* max phase: events written without an outcome at
 			      * the sinks (closed loop), 0: as fast as acked */
@@ -123,6 +125,9 @@ struct bench_run_result {
 	struct bench_phase base_lat;
 	double base_lat_cpu;
 	double shm_per_sub_fit; /* read back from a sweep over subs: the fit's slope */
+	/* The host's stalls of busy CPUs, probed just before the latency
+	 * phase (stalls.secs 0: not probed): the floor under its tail. */
+	struct bench_stall stalls;
 };
 
 /* Defaults of `pna-bench run` (the short run of `make bench`). */

@@ -34,6 +34,9 @@ static void usage(FILE *f)
 		"                        latency phase: stream S seconds first, their\n"
 		"                        latencies reported apart (a fresh pnad's cold\n"
 		"                        start), not in the percentiles (%.1f)\n"
+		"      --stall-probe S   before the latency phase, spin S seconds on every\n"
+		"                        CPU and report how long the host held them off\n"
+		"                        (pna-bench stalls), 0: not (%.1f)\n"
 		"  -d, --duration SEC    cap on each phase (%.0f)\n"
 		"  -W, --in-flight N     max phase: at most N events written whose\n"
 		"                        notifications have not all come (nor been\n"
@@ -53,8 +56,9 @@ static void usage(FILE *f)
 		"                        not balance always exit 1\n"
 		"      --keep            keep the temporary directory (configs, logs)\n",
 		d.accounts, d.subs, (unsigned long long)d.events, d.conns, d.per_frame, d.shards,
-		d.latency_at, d.latency_secs, d.latency_warmup, d.duration, d.in_flight, d.rounds,
-		BENCH_ROUNDS_MAX, TARGET_NOTIFIES / 1e3, TARGET_RATIO, TARGET_P99 * 1e3);
+		d.latency_at, d.latency_secs, d.latency_warmup, d.stall_probe, d.duration,
+		d.in_flight, d.rounds, BENCH_ROUNDS_MAX, TARGET_NOTIFIES / 1e3, TARGET_RATIO,
+		TARGET_P99 * 1e3);
 }
 
 struct cli {
@@ -72,45 +76,21 @@ static int num(const char *name, const char *s, uint64_t min, uint64_t max, uint
 	return 0;
 }
 
-static int frac(const char *name, const char *s, double max, double *out)
-{
-	char *end;
-	double v = strtod(s, &end);
-
-	if (end == s || *end || !(v >= 0 && v <= max)) {
-		fprintf(stderr, "pna-bench run: --%s %s: expected 0..%g\n", name, s, max);
-		return -EINVAL;
-	}
-	*out = v;
-	return 0;
-}
-
 int bench_run_parse(int argc, char **argv, struct bench_run_opts *o)
 {
 	static const struct option lo[] = {
-		{ "accounts", 1, 0, 'a' },
-		{ "subs", 1, 0, 's' },
-		{ "fanout", 1, 0, 'f' },
-		{ "xmpp", 1, 0, 'x' },
-		{ "events", 1, 0, 'e' },
-		{ "conns", 1, 0, 'c' },
-		{ "batch", 1, 0, 'b' },
-		{ "shards", 1, 0, 'S' },
-		{ "rate", 1, 0, 'r' },
-		{ "latency-at", 1, 0, 'l' },
-		{ "latency-secs", 1, 0, 'L' },
-		{ "in-flight", 1, 0, 'W' },
-		{ "rounds", 1, 0, 'R' },
-		{ "duration", 1, 0, 'd' },
-		{ "json", 1, 0, 'j' },
-		{ "latency-trace", 1, 0, 'T' },
-		{ "pnad", 1, 0, 'p' },
-		{ "check", 0, 0, 'C' },
-		{ "latency-warmup", 1, 0, 'w' },
-		{ "keep", 0, 0, 'K' },
-		{ "no-baseline", 0, 0, 'B' },
-		{ "help", 0, 0, 'h' },
-		{ 0, 0, 0, 0 },
+		{ "accounts", 1, 0, 'a' },	 { "subs", 1, 0, 's' },
+		{ "fanout", 1, 0, 'f' },	 { "xmpp", 1, 0, 'x' },
+		{ "events", 1, 0, 'e' },	 { "conns", 1, 0, 'c' },
+		{ "batch", 1, 0, 'b' },		 { "shards", 1, 0, 'S' },
+		{ "rate", 1, 0, 'r' },		 { "latency-at", 1, 0, 'l' },
+		{ "latency-secs", 1, 0, 'L' },	 { "in-flight", 1, 0, 'W' },
+		{ "rounds", 1, 0, 'R' },	 { "duration", 1, 0, 'd' },
+		{ "json", 1, 0, 'j' },		 { "latency-trace", 1, 0, 'T' },
+		{ "pnad", 1, 0, 'p' },		 { "check", 0, 0, 'C' },
+		{ "latency-warmup", 1, 0, 'w' }, { "stall-probe", 1, 0, 'P' },
+		{ "keep", 0, 0, 'K' },		 { "no-baseline", 0, 0, 'B' },
+		{ "help", 0, 0, 'h' },		 { 0, 0, 0, 0 },
 	};
 	bool xmpp_set = false;
 	uint64_t v;
@@ -157,7 +137,7 @@ int bench_run_parse(int argc, char **argv, struct bench_run_opts *o)
 			o->rate = (double)v;
 			break;
 		case 'l':
-			rc = frac("latency-at", optarg, 1, &o->latency_at);
+			rc = bench_opt_real("run", "latency-at", optarg, 1, &o->latency_at);
 			break;
 		case 'W':
 			rc = num("in-flight", optarg, 0, 1u << 24, &o->in_flight);
@@ -166,13 +146,17 @@ int bench_run_parse(int argc, char **argv, struct bench_run_opts *o)
 			rc = num("rounds", optarg, 1, BENCH_ROUNDS_MAX, &o->rounds);
 			break;
 		case 'L':
-			rc = frac("latency-secs", optarg, 3600, &o->latency_secs);
+			rc = bench_opt_real("run", "latency-secs", optarg, 3600, &o->latency_secs);
 			break;
 		case 'w':
-			rc = frac("latency-warmup", optarg, 3600, &o->latency_warmup);
+			rc = bench_opt_real("run", "latency-warmup", optarg, 3600,
+					    &o->latency_warmup);
+			break;
+		case 'P':
+			rc = bench_opt_real("run", "stall-probe", optarg, 3600, &o->stall_probe);
 			break;
 		case 'd':
-			rc = frac("duration", optarg, 3600, &o->duration);
+			rc = bench_opt_real("run", "duration", optarg, 3600, &o->duration);
 			break;
 		case 'j':
 			o->json = optarg;

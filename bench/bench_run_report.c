@@ -204,6 +204,8 @@ void bench_run_print(FILE *f, const struct bench_run_result *r)
 			"  note: %u DAMON monitor%s on here (kdamond): each sample holds a vCPU "
 			"for milliseconds, which this p99 includes (docs/capacity.md)\n",
 			r->m.damon_on, r->m.damon_on == 1 ? " is" : "s are");
+	if (r->lat.ran && r->stalls.secs > 0)
+		bench_stall_print(f, "  just before, this host's ", &r->stalls);
 	if (r->base_ran)
 		fprintf(f,
 			"baseline relay: %s NOTIFYs/s (%llu datagrams in %.2f s, %.2f CPU s, "
@@ -344,6 +346,7 @@ void bench_run_json(struct bench_json *j, const char *key, const struct bench_ru
 	bench_json_str(j, "kernel", r->m.kernel);
 	bench_json_str(j, "date", r->m.date);
 	bench_json_int(j, "damon_monitors_on", r->m.damon_on);
+	bench_stall_json(j, "stalls", &r->stalls);
 	bench_json_end(j);
 	bench_json_obj(j, "workload");
 	bench_json_int(j, "accounts", o->accounts);

@@ -681,6 +681,19 @@ int bench_opt_num(const char *cmd, const char *name, const char *s, uint64_t min
 	return 0;
 }
 
+int bench_opt_real(const char *cmd, const char *name, const char *s, double max, double *out)
+{
+	char *end;
+	double v = strtod(s, &end);
+
+	if (end == s || *end || !(v >= 0 && v <= max)) {
+		fprintf(stderr, "pna-bench %s: --%s %s: expected 0..%g\n", cmd, name, s, max);
+		return -EINVAL;
+	}
+	*out = v;
+	return 0;
+}
+
 void bench_flood_defaults(struct bench_flood_opts *o)
 {
 	*o = (struct bench_flood_opts){

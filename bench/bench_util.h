@@ -37,6 +37,9 @@ const char *bench_si(char *buf, size_t len, double v);
  * min..max" on stderr. */
 int bench_opt_num(const char *cmd, const char *name, const char *s, uint64_t min, uint64_t max,
 		  uint64_t *out);
+/* An option's real number (seconds, a fraction) within [0, max]. 0, or
+ * -EINVAL after "pna-bench <cmd>: --<name> <s>: expected 0..max". */
+int bench_opt_real(const char *cmd, const char *name, const char *s, double max, double *out);
 
 /* The options `pna-bench sip` and `pna-bench xmpp` share: accounts (-a,
  * one subscription each), events (-e), events per frame (-b), a cap on the

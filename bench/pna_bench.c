@@ -10,6 +10,7 @@
 #include "bench/bench_plan.h"
 #include "bench/bench_run.h"
 #include "bench/bench_sip.h"
+#include "bench/bench_stall.h"
 #include "bench/bench_subs.h"
 #include "bench/bench_sweep.h"
 #include "bench/bench_xmpp.h"
@@ -36,6 +37,8 @@ static const struct command commands[] = {
 	  "NOTIFYs/s over UDP to a counting sink, against a same-run baseline" },
 	{ "xmpp", bench_xmpp_main,
 	  "stanzas/s through the component link to a counting sink, against a same-run baseline" },
+	{ "stalls", bench_stall_main,
+	  "how long this host holds a busy CPU off its thread: the floor under a latency" },
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))

@@ -6,6 +6,7 @@ these check the accounting, not the speed (bench/ prints the figures)."""
 import json
 import os
 import re
+import sys
 
 import pytest
 import subprocess
@@ -57,6 +58,13 @@ def test_run_books_balance_and_json(tmp_path):
     r = json.loads(out.read_text())
     assert r["workload"]["subscriptions_made"] == subs
     assert r["machine"]["damon_monitors_on"] >= 0  # what the latency tail may include
+    # Just before the latency phase, a second of spinning on every CPU: how
+    # long the host held them off (the floor under the phase's tail).
+    st = r["machine"]["stalls"]
+    assert st["seconds"] == 1 and len(st["cpus"]) == len(os.sched_getaffinity(0))
+    assert 0 <= st["lost_fraction"] < 1 and st["long_stalls"] <= st["stalls"]
+    assert st["stalls"] == sum(c["stalls"] for c in st["cpus"])
+    assert "just before, this host's stalls of busy CPUs (1.0 s" in so
     # Two rounds after a warm-up, the events split over them; each balanced,
     # each with its own baseline; the reported one is the median.
     assert len(r["max_rounds"]) == 2 and r["balanced"] is True
@@ -159,6 +167,35 @@ def test_run_with_xmpp_sink(tmp_path):
     check_books(r["max"], 10000, 10000, xmpp)
     assert r["max"]["books"]["xmpp_received"] > 0
     assert r["max"]["cpu_s"]["xmpp"] > 0
+
+
+def test_stalls_sees_a_task_sharing_a_cpu(tmp_path):
+    """pna-bench stalls: a busy task pinned beside the probe's spinner on
+    one CPU takes about half of it, in time slices; the probe must count
+    that time as lost, in stalls over 1 ms, queued behind that task, and
+    name it as what ran meanwhile."""
+    cpu = min(os.sched_getaffinity(0))
+    out = tmp_path / "stalls.json"
+    hog = subprocess.Popen(["taskset", "-c", str(cpu), sys.executable, "-c",
+                            "import sys; sys.stdout.write('go\\n'); sys.stdout.flush()\n"
+                            "while True: pass"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert hog.stdout.readline() == "go\n"
+        rc, so, se = bench("stalls", "-t", "1", "-j", str(out))
+    finally:
+        hog.kill()
+        hog.wait()
+    assert rc == 0, so + se
+    r = json.loads(out.read_text())
+    shared = next(c for c in r["cpus"] if c["cpu"] == cpu)
+    assert shared["lost_s"] > 0.25 * shared["seconds"], shared
+    assert shared["long_stalls"] > 10 and shared["longest_s"] > 1e-3, shared
+    assert r["queued_fraction"] > 0.5 and shared["run_delay_s"] > 0.5 * shared["lost_s"]
+    assert r["others"][0]["comm"].startswith("python") and r["others"][0]["cpu_s"] > 0.25, r
+    assert r["lost_fraction"] > 0.25 / len(r["cpus"])
+    assert f"cpu {cpu}:" in so and "meanwhile ran python" in so
+    rc, so, se = bench("stalls", "-t", "x")
+    assert rc == 2 and "--secs x: expected 0..3600" in se
 
 
 def test_run_rejects_bad_options():

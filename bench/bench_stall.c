@@ -1,0 +1,383 @@
+/* bench_stall: spinners that time how long the host keeps them off their
+ * CPUs. See bench_stall.h. */
+#include <dirent.h>
+#include <errno.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bench/bench_stall.h"
+
+struct spinner {
+	pthread_t t;
+	const int *go; /* 0: wait, 1: spin, -1: return (a sibling did not start) */
+	double secs;
+	struct bench_stall_cpu r;
+};
+
+/* Seconds this thread has waited on a run queue (the second field of
+ * /proc/thread-self/schedstat, in ns); -1 when the kernel does not say. */
+static double run_delay(void)
+{
+	unsigned long long run, wait;
+	FILE *f = fopen("/proc/thread-self/schedstat", "r");
+	int n = f ? fscanf(f, "%llu %llu", &run, &wait) : 0;
+
+	if (f)
+		fclose(f);
+	return n == 2 ? (double)wait / 1e9 : -1;
+}
+
+static void gap(struct bench_stall_cpu *r, double g)
+{
+	if (g <= BENCH_STALL_MIN_S)
+		return;
+	r->stalls++;
+	r->long_stalls += g > BENCH_STALL_LONG_S;
+	r->lost += g;
+	r->longest = g > r->longest ? g : r->longest;
+}
+
+static void *spin(void *arg)
+{
+	struct spinner *s = arg;
+	double d0, d1, t0, prev, t;
+	int go;
+
+	/* all start together: the stalls of one CPU depend on the others' load */
+	while ((go = __atomic_load_n(s->go, __ATOMIC_ACQUIRE)) == 0)
+		;
+	if (go < 0)
+		return NULL;
+	d0 = run_delay();
+	t0 = prev = t = bench_now();
+	while (t - t0 < s->secs) {
+		t = bench_now();
+		gap(&s->r, t - prev);
+		prev = t;
+	}
+	d1 = run_delay();
+	s->r.secs = t - t0;
+	s->r.run_delay = d0 >= 0 && d1 >= 0 ? d1 - d0 : -1;
+	return NULL;
+}
+
+/* The CPUs this process may run on, at most BENCH_STALL_CPUS: how many,
+ * or -errno. */
+static int allowed_cpus(int *cpus)
+{
+	cpu_set_t set;
+	int n = 0;
+
+	if (sched_getaffinity(0, sizeof(set), &set) < 0)
+		return -errno;
+	for (int c = 0; c < CPU_SETSIZE && n < BENCH_STALL_CPUS; c++)
+		if (CPU_ISSET(c, &set))
+			cpus[n++] = c;
+	return n;
+}
+
+static int start_spinner(struct spinner *s, int cpu)
+{
+	pthread_attr_t a;
+	cpu_set_t set;
+	int rc;
+
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	s->r.cpu = cpu;
+	if ((rc = pthread_attr_init(&a)) != 0)
+		return -rc;
+	rc = pthread_attr_setaffinity_np(&a, sizeof(set), &set);
+	if (rc == 0)
+		rc = pthread_create(&s->t, &a, spin, s);
+	pthread_attr_destroy(&a);
+	return -rc;
+}
+
+static void sum_up(struct bench_stall *out)
+{
+	double secs = 0, lost = 0, queued = 0;
+	bool known = true;
+
+	for (uint32_t i = 0; i < out->ncpu; i++) {
+		const struct bench_stall_cpu *c = &out->cpu[i];
+
+		out->stalls += c->stalls;
+		out->long_stalls += c->long_stalls;
+		out->longest = c->longest > out->longest ? c->longest : out->longest;
+		secs += c->secs;
+		lost += c->lost;
+		/* the wait is counted from the first tick queued, so it
+		 * may show a little above the gaps it made */
+		queued += c->run_delay < c->lost ? c->run_delay : c->lost;
+		known = known && c->run_delay >= 0;
+	}
+	out->lost_frac = secs > 0 ? lost / secs : 0;
+	out->queued_frac = !known ? -1 : lost > 0 ? queued / lost : 0;
+}
+
+/* --- what else ran --- */
+
+struct proc_cpu {
+	pid_t pid;
+	double cpu;
+};
+
+struct procs {
+	struct proc_cpu *p;
+	size_t n, cap;
+};
+
+static int by_pid(const void *a, const void *b)
+{
+	pid_t x = ((const struct proc_cpu *)a)->pid, y = ((const struct proc_cpu *)b)->pid;
+
+	return (x > y) - (x < y);
+}
+
+/* Every process but this one with its CPU seconds so far, by pid. */
+static void procs_read(struct procs *ps)
+{
+	DIR *d = opendir("/proc");
+	pid_t self = getpid();
+	struct dirent *e;
+
+	ps->n = 0;
+	while (d && (e = readdir(d))) {
+		pid_t pid = (pid_t)atoi(e->d_name);
+		double s;
+
+		if (pid <= 0 || pid == self || (s = bench_cpu_seconds(pid)) < 0)
+			continue;
+		if (ps->n == ps->cap) {
+			ps->cap = ps->cap ? 2 * ps->cap : 256;
+			if (!(ps->p = realloc(ps->p, ps->cap * sizeof(*ps->p))))
+				abort();
+		}
+		ps->p[ps->n++] = (struct proc_cpu){ pid, s };
+	}
+	if (d)
+		closedir(d);
+	if (ps->n)
+		qsort(ps->p, ps->n, sizeof(*ps->p), by_pid);
+}
+
+static const struct proc_cpu *procs_find(const struct procs *ps, pid_t pid)
+{
+	size_t lo = 0, hi = ps->n;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (ps->p[mid].pid == pid)
+			return &ps->p[mid];
+		if (ps->p[mid].pid < pid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+/* Keep o sorted busiest first, the busiest BENCH_STALL_OTHERS. */
+static void others_add(struct bench_stall_other *o, pid_t pid, double cpu)
+{
+	int i = BENCH_STALL_OTHERS;
+
+	while (i > 0 && o[i - 1].cpu < cpu)
+		i--;
+	if (i == BENCH_STALL_OTHERS)
+		return;
+	memmove(&o[i + 1], &o[i], (BENCH_STALL_OTHERS - 1 - (size_t)i) * sizeof(*o));
+	o[i].cpu = cpu;
+	bench_proc_comm(pid, o[i].comm, sizeof(o[i].comm));
+}
+
+/* The processes that ran between `before` and now. */
+static void others_since(const struct procs *before, struct bench_stall_other *o)
+{
+	struct procs now = { 0 };
+
+	procs_read(&now);
+	for (size_t i = 0; i < now.n; i++) {
+		const struct proc_cpu *b = procs_find(before, now.p[i].pid);
+		double cpu = now.p[i].cpu - (b ? b->cpu : 0);
+
+		if (cpu > 0)
+			others_add(o, now.p[i].pid, cpu);
+	}
+	free(now.p);
+}
+
+int bench_stall_probe(double secs, struct bench_stall *out)
+{
+	struct spinner sp[BENCH_STALL_CPUS];
+	int cpus[BENCH_STALL_CPUS];
+	int n = allowed_cpus(cpus), started = 0, go = 0, rc = 0;
+	struct procs before = { 0 };
+
+	memset(out, 0, sizeof(*out));
+	memset(sp, 0, sizeof(sp));
+	out->secs = secs;
+	if (n <= 0)
+		return n < 0 ? n : -ENOENT;
+	for (; started < n; started++) {
+		sp[started].go = &go;
+		sp[started].secs = secs;
+		if ((rc = start_spinner(&sp[started], cpus[started])) < 0)
+			break;
+	}
+	if (started == n)
+		procs_read(&before);
+	__atomic_store_n(&go, started < n ? -1 : 1, __ATOMIC_RELEASE);
+	for (int i = 0; i < started; i++)
+		pthread_join(sp[i].t, NULL);
+	if (started < n)
+		return rc;
+	others_since(&before, out->others);
+	free(before.p);
+	out->ncpu = (uint32_t)n;
+	for (int i = 0; i < n; i++)
+		out->cpu[i] = sp[i].r;
+	sum_up(out);
+	return 0;
+}
+
+void bench_stall_print(FILE *f, const char *indent, const struct bench_stall *s)
+{
+	fprintf(f,
+		"%sstalls of busy CPUs (%.1f s, %u spinning): %.2f %% of their time lost in %llu "
+		"stalls > %.1f ms, %llu > %.0f ms, the longest %.2f ms",
+		indent, s->secs, s->ncpu, 100 * s->lost_frac, (unsigned long long)s->stalls,
+		BENCH_STALL_MIN_S * 1e3, (unsigned long long)s->long_stalls,
+		BENCH_STALL_LONG_S * 1e3, s->longest * 1e3);
+	if (s->queued_frac >= 0 && s->stalls)
+		fprintf(f, "; %.0f %% of it queued behind other tasks, the rest interrupts or "
+			   "the hypervisor",
+			100 * s->queued_frac);
+	for (int i = 0; i < BENCH_STALL_OTHERS && s->others[i].cpu > 0; i++)
+		fprintf(f, "%s%s %.1f ms", i ? ", " : "; meanwhile ran ", s->others[i].comm,
+			s->others[i].cpu * 1e3);
+	fputc('\n', f);
+}
+
+void bench_stall_json(struct bench_json *j, const char *key, const struct bench_stall *s)
+{
+	bench_json_obj(j, key);
+	bench_json_num(j, "seconds", s->secs);
+	bench_json_int(j, "stalls", (int64_t)s->stalls);
+	bench_json_int(j, "long_stalls", (int64_t)s->long_stalls);
+	bench_json_num(j, "lost_fraction", s->lost_frac);
+	bench_json_num(j, "longest_s", s->longest);
+	bench_json_num(j, "queued_fraction", s->queued_frac);
+	bench_json_arr(j, "others");
+	for (int i = 0; i < BENCH_STALL_OTHERS && s->others[i].cpu > 0; i++) {
+		bench_json_obj(j, NULL);
+		bench_json_str(j, "comm", s->others[i].comm);
+		bench_json_num(j, "cpu_s", s->others[i].cpu);
+		bench_json_end(j);
+	}
+	bench_json_end(j);
+	bench_json_arr(j, "cpus");
+	for (uint32_t i = 0; i < s->ncpu; i++) {
+		const struct bench_stall_cpu *c = &s->cpu[i];
+
+		bench_json_obj(j, NULL);
+		bench_json_int(j, "cpu", c->cpu);
+		bench_json_num(j, "seconds", c->secs);
+		bench_json_int(j, "stalls", (int64_t)c->stalls);
+		bench_json_int(j, "long_stalls", (int64_t)c->long_stalls);
+		bench_json_num(j, "lost_s", c->lost);
+		bench_json_num(j, "longest_s", c->longest);
+		bench_json_num(j, "run_delay_s", c->run_delay);
+		bench_json_end(j);
+	}
+	bench_json_end(j);
+	bench_json_end(j);
+}
+
+/* --- pna-bench stalls --- */
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: pna-bench stalls [options]\n"
+		   "  -t, --secs S          spin S seconds on every CPU at once (5)\n"
+		   "  -j, --json FILE       write the figures as JSON\n"
+		   "How long this host keeps a busy thread off its CPU: the floor under\n"
+		   "any latency measured here (docs/capacity.md).\n");
+}
+
+static void print_cpus(const struct bench_stall *s)
+{
+	for (uint32_t i = 0; i < s->ncpu; i++) {
+		const struct bench_stall_cpu *c = &s->cpu[i];
+
+		printf("  cpu %d: %llu stalls (%llu > %.0f ms), %.1f ms lost, the longest "
+		       "%.2f ms",
+		       c->cpu, (unsigned long long)c->stalls, (unsigned long long)c->long_stalls,
+		       BENCH_STALL_LONG_S * 1e3, c->lost * 1e3, c->longest * 1e3);
+		if (c->run_delay >= 0)
+			printf(", queued %.1f ms", c->run_delay * 1e3);
+		putchar('\n');
+	}
+}
+
+int bench_stall_main(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "secs", 1, 0, 't' },
+		{ "json", 1, 0, 'j' },
+		{ "help", 0, 0, 'h' },
+		{ 0, 0, 0, 0 },
+	};
+	struct bench_stall *s;
+	struct bench_json *j;
+	const char *json = NULL;
+	double secs = 5;
+	int c, rc;
+
+	while ((c = getopt_long(argc, argv, "t:j:h", lo, NULL)) != -1) {
+		switch (c) {
+		case 't':
+			if (bench_opt_real("stalls", "secs", optarg, 3600, &secs) < 0)
+				return 2;
+			break;
+		case 'j':
+			json = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc || secs <= 0) {
+		usage(stderr);
+		return 2;
+	}
+	if (!(s = malloc(sizeof(*s))))
+		abort();
+	if ((rc = bench_stall_probe(secs, s)) < 0) {
+		fprintf(stderr, "pna-bench stalls: %s\n", strerror(-rc));
+		free(s);
+		return 3;
+	}
+	bench_stall_print(stdout, "pna-bench stalls: ", s);
+	print_cpus(s);
+	rc = 0;
+	if (json && (rc = bench_json_open(json, &j)) == 0) {
+		bench_stall_json(j, NULL, s);
+		rc = bench_json_close(j);
+	}
+	if (rc < 0)
+		fprintf(stderr, "pna-bench stalls: %s: %s\n", json, strerror(-rc));
+	free(s);
+	return rc < 0 ? 3 : 0;
+}

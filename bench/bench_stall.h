@@ -1,0 +1,71 @@
+/* bench_stall: how long this host keeps a busy thread off its CPU. One
+ * spinner per CPU, pinned, reads CLOCK_MONOTONIC in a loop; a gap of more
+ * than BENCH_STALL_MIN_S between two reads is a stall: time the thread
+ * wanted the CPU and did not run. What fills a stall is told apart as far
+ * as the guest can see: its own scheduler's run-queue wait
+ * (/proc/thread-self/schedstat: another task on that CPU, a DAMON sample)
+ * and the rest (interrupts, and on a virtual machine the hypervisor
+ * holding the vCPU, which the guest counts as the thread's run time).
+ *
+ * A latency target has a floor here: a stage of the event path on a
+ * stalled CPU holds every notification behind it for the stall, and once
+ * pnad and its load need more than one CPU the other cannot absorb the
+ * work (docs/capacity.md). `pna-bench stalls` probes on its own; `pna-bench
+ * run` probes before it starts pnad and prints the figure beside its
+ * latency. Runs in the pna-bench process, while nothing else of it runs. */
+#ifndef PNA_BENCH_STALL_H
+#define PNA_BENCH_STALL_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "bench/bench_util.h"
+
+#define BENCH_STALL_MIN_S 200e-6 /* shorter gaps are the loop's own noise */
+#define BENCH_STALL_LONG_S 1e-3	 /* a stall this long misses a 1 ms target alone */
+#define BENCH_STALL_CPUS 64	 /* CPUs probed at most (the first in the mask) */
+
+struct bench_stall_cpu {
+	int cpu;
+	double secs;	 /* the spinner's wall time */
+	uint64_t stalls; /* gaps > BENCH_STALL_MIN_S */
+	uint64_t long_stalls;
+	double lost;	  /* seconds in those gaps */
+	double longest;	  /* seconds */
+	double run_delay; /* seconds the guest's scheduler kept it queued; < 0: unknown */
+};
+
+#define BENCH_STALL_OTHERS 3 /* the busiest other processes named */
+
+struct bench_stall_other {
+	char comm[16];
+	double cpu; /* seconds run during the probe */
+};
+
+struct bench_stall {
+	double secs; /* asked; 0: not probed */
+	uint32_t ncpu;
+	struct bench_stall_cpu cpu[BENCH_STALL_CPUS];
+	/* Over every CPU: */
+	uint64_t stalls, long_stalls;
+	double lost_frac; /* of the spinners' time */
+	double longest;
+	double queued_frac; /* of the lost time, the guest's run-queue wait; < 0: unknown */
+	/* What else ran meanwhile: the processes (kernel threads among them)
+	 * that used the most CPU during the probe, busiest first; cpu 0 ends. */
+	struct bench_stall_other others[BENCH_STALL_OTHERS];
+};
+
+/* Spin `secs` seconds on every CPU this process may run on (at most
+ * BENCH_STALL_CPUS), all at once. 0, or -errno (a thread not started). */
+int bench_stall_probe(double secs, struct bench_stall *out);
+
+/* One line: "stalls of busy CPUs: ..." after `indent`. */
+void bench_stall_print(FILE *f, const char *indent, const struct bench_stall *s);
+/* The result as member `key` of the current object. */
+void bench_stall_json(struct bench_json *j, const char *key, const struct bench_stall *s);
+
+/* `pna-bench stalls`. */
+int bench_stall_main(int argc, char **argv);
+
+#endif
