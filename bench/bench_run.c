@@ -351,6 +351,7 @@ static int stream(struct run_ctx *x, struct bench_pnad *p, const char *phase, do
 	double t0, last_move, shown = 0, cpu0 = bench_self_cpu_seconds();
 	double busy0 = bench_machine_busy_seconds(), kd0 = bench_kdamond_seconds();
 	double cap = phase_cap(x, rate);
+	struct bench_procs procs0 = { 0 };
 	uint64_t seen = 0;
 	int rc;
 
@@ -359,6 +360,7 @@ static int stream(struct run_ctx *x, struct bench_pnad *p, const char *phase, do
 		fprintf(stderr, "pna-bench run: %s\n", err);
 		return rc;
 	}
+	bench_procs_read(&procs0);
 	bench_sender_pace(x->snd, rate);
 	x->gate_done = 0;
 	if (rate <= 0 && x->o->in_flight &&
@@ -434,7 +436,9 @@ static int stream(struct run_ctx *x, struct bench_pnad *p, const char *phase, do
 	ph->wall = bench_now() - t0;
 	ph->busy = busy0 >= 0 ? bench_machine_busy_seconds() - busy0 : -1;
 	ph->kdamond = kd0 > 0 ? bench_kdamond_seconds() - kd0 : 0;
+	bench_procs_busiest(&procs0, "pnad", ph->others);
 out:
+	bench_procs_free(&procs0);
 	if (x->sink->trace && fclose(x->sink->trace) != 0 && rc == 0)
 		rc = -errno;
 	x->sink->trace = NULL;

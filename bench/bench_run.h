@@ -94,6 +94,8 @@ struct bench_phase {
 	 * seconds (/proc/stat; negative: unknown) and those of the DAMON
 	 * monitors; busy - pnad - bench_cpu is other load. */
 	double wall, busy, kdamond;
+	/* the busiest other processes meanwhile (not pnad's, not the bench) */
+	struct bench_stall_other others[BENCH_STALL_OTHERS];
 	uint64_t shm_bytes, rss_bytes;
 	struct bench_books b;
 };

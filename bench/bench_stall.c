@@ -123,25 +123,15 @@ static void sum_up(struct bench_stall *out)
 
 /* --- what else ran --- */
 
-struct proc_cpu {
-	pid_t pid;
-	double cpu;
-};
-
-struct procs {
-	struct proc_cpu *p;
-	size_t n, cap;
-};
-
 static int by_pid(const void *a, const void *b)
 {
-	pid_t x = ((const struct proc_cpu *)a)->pid, y = ((const struct proc_cpu *)b)->pid;
+	pid_t x = ((const struct bench_proc_cpu *)a)->pid,
+	      y = ((const struct bench_proc_cpu *)b)->pid;
 
 	return (x > y) - (x < y);
 }
 
-/* Every process but this one with its CPU seconds so far, by pid. */
-static void procs_read(struct procs *ps)
+void bench_procs_read(struct bench_procs *ps)
 {
 	DIR *d = opendir("/proc");
 	pid_t self = getpid();
@@ -159,7 +149,7 @@ static void procs_read(struct procs *ps)
 			if (!(ps->p = realloc(ps->p, ps->cap * sizeof(*ps->p))))
 				abort();
 		}
-		ps->p[ps->n++] = (struct proc_cpu){ pid, s };
+		ps->p[ps->n++] = (struct bench_proc_cpu){ pid, s };
 	}
 	if (d)
 		closedir(d);
@@ -167,7 +157,7 @@ static void procs_read(struct procs *ps)
 		qsort(ps->p, ps->n, sizeof(*ps->p), by_pid);
 }
 
-static const struct proc_cpu *procs_find(const struct procs *ps, pid_t pid)
+static const struct bench_proc_cpu *procs_find(const struct bench_procs *ps, pid_t pid)
 {
 	size_t lo = 0, hi = ps->n;
 
@@ -185,7 +175,7 @@ static const struct proc_cpu *procs_find(const struct procs *ps, pid_t pid)
 }
 
 /* Keep o sorted busiest first, the busiest BENCH_STALL_OTHERS. */
-static void others_add(struct bench_stall_other *o, pid_t pid, double cpu)
+static void others_add(struct bench_stall_other *o, const char *comm, double cpu)
 {
 	int i = BENCH_STALL_OTHERS;
 
@@ -195,23 +185,35 @@ static void others_add(struct bench_stall_other *o, pid_t pid, double cpu)
 		return;
 	memmove(&o[i + 1], &o[i], (BENCH_STALL_OTHERS - 1 - (size_t)i) * sizeof(*o));
 	o[i].cpu = cpu;
-	bench_proc_comm(pid, o[i].comm, sizeof(o[i].comm));
+	snprintf(o[i].comm, sizeof(o[i].comm), "%s", comm);
 }
 
-/* The processes that ran between `before` and now. */
-static void others_since(const struct procs *before, struct bench_stall_other *o)
+void bench_procs_busiest(const struct bench_procs *before, const char *skip,
+			 struct bench_stall_other *o)
 {
-	struct procs now = { 0 };
+	struct bench_procs now = { 0 };
+	size_t skip_len = skip ? strlen(skip) : 0;
 
-	procs_read(&now);
+	memset(o, 0, BENCH_STALL_OTHERS * sizeof(*o));
+	bench_procs_read(&now);
 	for (size_t i = 0; i < now.n; i++) {
-		const struct proc_cpu *b = procs_find(before, now.p[i].pid);
+		const struct bench_proc_cpu *b = procs_find(before, now.p[i].pid);
 		double cpu = now.p[i].cpu - (b ? b->cpu : 0);
+		char comm[16];
 
-		if (cpu > 0)
-			others_add(o, now.p[i].pid, cpu);
+		if (cpu <= 0)
+			continue;
+		bench_proc_comm(now.p[i].pid, comm, sizeof(comm));
+		if (!skip_len || strncmp(comm, skip, skip_len) != 0)
+			others_add(o, comm, cpu);
 	}
-	free(now.p);
+	bench_procs_free(&now);
+}
+
+void bench_procs_free(struct bench_procs *ps)
+{
+	free(ps->p);
+	*ps = (struct bench_procs){ 0 };
 }
 
 int bench_stall_probe(double secs, struct bench_stall *out)
@@ -219,7 +221,7 @@ int bench_stall_probe(double secs, struct bench_stall *out)
 	struct spinner sp[BENCH_STALL_CPUS];
 	int cpus[BENCH_STALL_CPUS];
 	int n = allowed_cpus(cpus), started = 0, go = 0, rc = 0;
-	struct procs before = { 0 };
+	struct bench_procs before = { 0 };
 
 	memset(out, 0, sizeof(*out));
 	memset(sp, 0, sizeof(sp));
@@ -233,14 +235,14 @@ int bench_stall_probe(double secs, struct bench_stall *out)
 			break;
 	}
 	if (started == n)
-		procs_read(&before);
+		bench_procs_read(&before);
 	__atomic_store_n(&go, started < n ? -1 : 1, __ATOMIC_RELEASE);
 	for (int i = 0; i < started; i++)
 		pthread_join(sp[i].t, NULL);
 	if (started < n)
 		return rc;
-	others_since(&before, out->others);
-	free(before.p);
+	bench_procs_busiest(&before, NULL, out->others);
+	bench_procs_free(&before);
 	out->ncpu = (uint32_t)n;
 	for (int i = 0; i < n; i++)
 		out->cpu[i] = sp[i].r;
@@ -257,8 +259,9 @@ void bench_stall_print(FILE *f, const char *indent, const struct bench_stall *s)
 		BENCH_STALL_MIN_S * 1e3, (unsigned long long)s->long_stalls,
 		BENCH_STALL_LONG_S * 1e3, s->longest * 1e3);
 	if (s->queued_frac >= 0 && s->stalls)
-		fprintf(f, "; %.0f %% of it queued behind other tasks, the rest interrupts or "
-			   "the hypervisor",
+		fprintf(f,
+			"; %.0f %% of it queued behind other tasks, the rest interrupts or "
+			"the hypervisor",
 			100 * s->queued_frac);
 	for (int i = 0; i < BENCH_STALL_OTHERS && s->others[i].cpu > 0; i++)
 		fprintf(f, "%s%s %.1f ms", i ? ", " : "; meanwhile ran ", s->others[i].comm,

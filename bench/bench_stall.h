@@ -17,6 +17,7 @@
 #define PNA_BENCH_STALL_H
 
 #include <stdint.h>
+#include <sys/types.h>
 #include <stdio.h>
 
 #include "bench/bench_util.h"
@@ -55,6 +56,26 @@ struct bench_stall {
 	 * that used the most CPU during the probe, busiest first; cpu 0 ends. */
 	struct bench_stall_other others[BENCH_STALL_OTHERS];
 };
+
+/* What else ran over a window: every process's CPU seconds (but this
+ * one's) at its start, then the busiest since. */
+struct bench_proc_cpu {
+	pid_t pid;
+	double cpu;
+};
+
+struct bench_procs {
+	struct bench_proc_cpu *p; /* by pid; owned */
+	size_t n, cap;
+};
+
+void bench_procs_read(struct bench_procs *ps);
+/* The BENCH_STALL_OTHERS processes that used the most CPU since `before`,
+ * busiest first (cpu 0 ends the list), leaving out those whose name
+ * starts with `skip` (NULL: none). */
+void bench_procs_busiest(const struct bench_procs *before, const char *skip,
+			 struct bench_stall_other *o);
+void bench_procs_free(struct bench_procs *ps);
 
 /* Spin `secs` seconds on every CPU this process may run on (at most
  * BENCH_STALL_CPUS), all at once. 0, or -errno (a thread not started). */

@@ -103,6 +103,10 @@ def test_run_books_balance_and_json(tmp_path):
         ticks = 2 * 0.01 * r["machine"]["cpus"] / c["seconds"]
         assert c["all"] + ticks >= c["pnad"] + c["load_generator"], c
         assert r[phase]["cpu_s"]["sender"] <= r[phase]["cpu_s"]["load_generator"]
+        # What else ran, busiest first: never pnad's own processes.
+        others = c["busiest_others"]
+        assert len(others) <= 3 and all(not o["comm"].startswith("pnad") for o in others)
+        assert [o["cores"] for o in others] == sorted((o["cores"] for o in others), reverse=True)
     for role in ("router", "shards", "sip"):
         assert r["max"]["cpu_s"][role] > 0, role
     # Paced, the event path's stages sleep between frames (the wake-ups that
