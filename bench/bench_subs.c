@@ -38,7 +38,7 @@ void bench_subs_usage(FILE *f)
 	fprintf(f,
 		"usage: pna-bench subs [options]\n"
 		"  -n, --subs N       subscriptions per table (default 1000000)\n"
-		"  -e, --events N     events per match case (default 4000000)\n"
+		"  -e, --events N     events per match case (default 2000000)\n"
 		"  -j, --json FILE    write every figure as JSON to FILE\n"
 		"  -c, --check        exit 1 when a target is missed (XMPP <= %.0f B,\n"
 		"                     SIP <= %.0f B per subscription, match < %.0f ns)\n"
@@ -58,7 +58,7 @@ static int parse(int argc, char **argv, struct subs_opts *o)
 	};
 	int c;
 
-	*o = (struct subs_opts){ .subs = 1000000, .events = 4000000 };
+	*o = (struct subs_opts){ .subs = 1000000, .events = 2000000 };
 	while ((c = getopt_long(argc, argv, "n:e:j:ch", longs, NULL)) != -1) {
 		switch (c) {
 		case 'n':
