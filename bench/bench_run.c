@@ -360,7 +360,7 @@ static int stream(struct run_ctx *x, struct bench_pnad *p, const char *phase, do
 		fprintf(stderr, "pna-bench run: %s\n", err);
 		return rc;
 	}
-	bench_procs_read(&procs0);
+	bool others = bench_procs_read(&procs0) == 0;
 	bench_sender_pace(x->snd, rate);
 	x->gate_done = 0;
 	if (rate <= 0 && x->o->in_flight &&
@@ -436,7 +436,9 @@ static int stream(struct run_ctx *x, struct bench_pnad *p, const char *phase, do
 	ph->wall = bench_now() - t0;
 	ph->busy = busy0 >= 0 ? bench_machine_busy_seconds() - busy0 : -1;
 	ph->kdamond = kd0 > 0 ? bench_kdamond_seconds() - kd0 : 0;
-	bench_procs_busiest(&procs0, "pnad", ph->others);
+	/* pnad's own processes are its figures, not other load */
+	if (others)
+		bench_procs_busiest(&procs0, p->procs, p->nprocs, ph->others);
 out:
 	bench_procs_free(&procs0);
 	if (x->sink->trace && fclose(x->sink->trace) != 0 && rc == 0)

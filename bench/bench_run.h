@@ -95,7 +95,7 @@ struct bench_phase {
 	 * monitors; busy - pnad - bench_cpu is other load. */
 	double wall, busy, kdamond;
 	/* the busiest other processes meanwhile (not pnad's, not the bench) */
-	struct bench_stall_other others[BENCH_STALL_OTHERS];
+	struct bench_proc_busy others[BENCH_PROCS_BUSIEST];
 	uint64_t shm_bytes, rss_bytes;
 	struct bench_books b;
 };

@@ -98,7 +98,7 @@ static bool phase_cores(const struct bench_phase *p, struct phase_cores *c)
 static void json_others(struct bench_json *j, const struct bench_phase *p)
 {
 	bench_json_arr(j, "busiest_others");
-	for (int i = 0; i < BENCH_STALL_OTHERS && p->others[i].cpu > 0; i++) {
+	for (int i = 0; i < BENCH_PROCS_BUSIEST && p->others[i].cpu > 0; i++) {
 		bench_json_obj(j, NULL);
 		bench_json_str(j, "comm", p->others[i].comm);
 		bench_json_num(j, "cores", p->others[i].cpu / p->wall);
@@ -117,7 +117,7 @@ static void print_machine(FILE *f, const struct bench_run_result *r, const struc
 		"  machine: %.2f of %ld cores busy: pnad %.2f, load generator %.2f, other %.2f "
 		"(DAMON monitors %.3f)",
 		c.busy, r->m.nproc, c.pnad, c.load, c.other, c.kdamond);
-	for (int i = 0; i < BENCH_STALL_OTHERS && p->others[i].cpu > 0; i++)
+	for (int i = 0; i < BENCH_PROCS_BUSIEST && p->others[i].cpu > 0; i++)
 		fprintf(f, "%s%s %.3f", i ? ", " : "; busiest others: ", p->others[i].comm,
 			p->others[i].cpu / p->wall);
 	fputc('\n', f);
@@ -364,7 +364,8 @@ void bench_run_json(struct bench_json *j, const char *key, const struct bench_ru
 	bench_json_str(j, "kernel", r->m.kernel);
 	bench_json_str(j, "date", r->m.date);
 	bench_json_int(j, "damon_monitors_on", r->m.damon_on);
-	bench_stall_json(j, "stalls", &r->stalls);
+	if (r->stalls.secs > 0) /* probed: zeros would read as a perfect host */
+		bench_stall_json(j, "stalls", &r->stalls);
 	bench_json_end(j);
 	bench_json_obj(j, "workload");
 	bench_json_int(j, "accounts", o->accounts);

@@ -1,6 +1,5 @@
 /* bench_stall: spinners that time how long the host keeps them off their
  * CPUs. See bench_stall.h. */
-#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <pthread.h>
@@ -50,7 +49,7 @@ static void *spin(void *arg)
 
 	/* all start together: the stalls of one CPU depend on the others' load */
 	while ((go = __atomic_load_n(s->go, __ATOMIC_ACQUIRE)) == 0)
-		;
+		sched_yield(); /* the main thread may need this CPU to start the rest */
 	if (go < 0)
 		return NULL;
 	d0 = run_delay();
@@ -66,15 +65,17 @@ static void *spin(void *arg)
 	return NULL;
 }
 
-/* The CPUs this process may run on, at most BENCH_STALL_CPUS: how many,
- * or -errno. */
-static int allowed_cpus(int *cpus)
+/* The first BENCH_STALL_CPUS of the CPUs this process may run on into
+ * cpus, and how many it may run on in all (*all): how many went into
+ * cpus, or -errno. */
+static int allowed_cpus(int *cpus, uint32_t *all)
 {
 	cpu_set_t set;
 	int n = 0;
 
 	if (sched_getaffinity(0, sizeof(set), &set) < 0)
 		return -errno;
+	*all = (uint32_t)CPU_COUNT(&set);
 	for (int c = 0; c < CPU_SETSIZE && n < BENCH_STALL_CPUS; c++)
 		if (CPU_ISSET(c, &set))
 			cpus[n++] = c;
@@ -121,107 +122,14 @@ static void sum_up(struct bench_stall *out)
 	out->queued_frac = !known ? -1 : lost > 0 ? queued / lost : 0;
 }
 
-/* --- what else ran --- */
-
-static int by_pid(const void *a, const void *b)
-{
-	pid_t x = ((const struct bench_proc_cpu *)a)->pid,
-	      y = ((const struct bench_proc_cpu *)b)->pid;
-
-	return (x > y) - (x < y);
-}
-
-void bench_procs_read(struct bench_procs *ps)
-{
-	DIR *d = opendir("/proc");
-	pid_t self = getpid();
-	struct dirent *e;
-
-	ps->n = 0;
-	while (d && (e = readdir(d))) {
-		pid_t pid = (pid_t)atoi(e->d_name);
-		double s;
-
-		if (pid <= 0 || pid == self || (s = bench_cpu_seconds(pid)) < 0)
-			continue;
-		if (ps->n == ps->cap) {
-			ps->cap = ps->cap ? 2 * ps->cap : 256;
-			if (!(ps->p = realloc(ps->p, ps->cap * sizeof(*ps->p))))
-				abort();
-		}
-		ps->p[ps->n++] = (struct bench_proc_cpu){ pid, s };
-	}
-	if (d)
-		closedir(d);
-	if (ps->n)
-		qsort(ps->p, ps->n, sizeof(*ps->p), by_pid);
-}
-
-static const struct bench_proc_cpu *procs_find(const struct bench_procs *ps, pid_t pid)
-{
-	size_t lo = 0, hi = ps->n;
-
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-
-		if (ps->p[mid].pid == pid)
-			return &ps->p[mid];
-		if (ps->p[mid].pid < pid)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return NULL;
-}
-
-/* Keep o sorted busiest first, the busiest BENCH_STALL_OTHERS. */
-static void others_add(struct bench_stall_other *o, const char *comm, double cpu)
-{
-	int i = BENCH_STALL_OTHERS;
-
-	while (i > 0 && o[i - 1].cpu < cpu)
-		i--;
-	if (i == BENCH_STALL_OTHERS)
-		return;
-	memmove(&o[i + 1], &o[i], (BENCH_STALL_OTHERS - 1 - (size_t)i) * sizeof(*o));
-	o[i].cpu = cpu;
-	snprintf(o[i].comm, sizeof(o[i].comm), "%s", comm);
-}
-
-void bench_procs_busiest(const struct bench_procs *before, const char *skip,
-			 struct bench_stall_other *o)
-{
-	struct bench_procs now = { 0 };
-	size_t skip_len = skip ? strlen(skip) : 0;
-
-	memset(o, 0, BENCH_STALL_OTHERS * sizeof(*o));
-	bench_procs_read(&now);
-	for (size_t i = 0; i < now.n; i++) {
-		const struct bench_proc_cpu *b = procs_find(before, now.p[i].pid);
-		double cpu = now.p[i].cpu - (b ? b->cpu : 0);
-		char comm[16];
-
-		if (cpu <= 0)
-			continue;
-		bench_proc_comm(now.p[i].pid, comm, sizeof(comm));
-		if (!skip_len || strncmp(comm, skip, skip_len) != 0)
-			others_add(o, comm, cpu);
-	}
-	bench_procs_free(&now);
-}
-
-void bench_procs_free(struct bench_procs *ps)
-{
-	free(ps->p);
-	*ps = (struct bench_procs){ 0 };
-}
-
 int bench_stall_probe(double secs, struct bench_stall *out)
 {
 	struct spinner sp[BENCH_STALL_CPUS];
 	int cpus[BENCH_STALL_CPUS];
-	int n = allowed_cpus(cpus), started = 0, go = 0, rc = 0;
+	uint32_t all = 0;
+	int n = allowed_cpus(cpus, &all), started = 0, go = 0, rc = 0;
 	struct bench_procs before = { 0 };
+	bool others;
 
 	memset(out, 0, sizeof(*out));
 	memset(sp, 0, sizeof(sp));
@@ -234,16 +142,17 @@ int bench_stall_probe(double secs, struct bench_stall *out)
 		if ((rc = start_spinner(&sp[started], cpus[started])) < 0)
 			break;
 	}
-	if (started == n)
-		bench_procs_read(&before);
+	others = started == n && bench_procs_read(&before) == 0;
 	__atomic_store_n(&go, started < n ? -1 : 1, __ATOMIC_RELEASE);
 	for (int i = 0; i < started; i++)
 		pthread_join(sp[i].t, NULL);
 	if (started < n)
 		return rc;
-	bench_procs_busiest(&before, NULL, out->others);
+	if (others)
+		bench_procs_busiest(&before, NULL, 0, out->others);
 	bench_procs_free(&before);
 	out->ncpu = (uint32_t)n;
+	out->ncpu_all = all;
 	for (int i = 0; i < n; i++)
 		out->cpu[i] = sp[i].r;
 	sum_up(out);
@@ -253,17 +162,17 @@ int bench_stall_probe(double secs, struct bench_stall *out)
 void bench_stall_print(FILE *f, const char *indent, const struct bench_stall *s)
 {
 	fprintf(f,
-		"%sstalls of busy CPUs (%.1f s, %u spinning): %.2f %% of their time lost in %llu "
-		"stalls > %.1f ms, %llu > %.0f ms, the longest %.2f ms",
-		indent, s->secs, s->ncpu, 100 * s->lost_frac, (unsigned long long)s->stalls,
-		BENCH_STALL_MIN_S * 1e3, (unsigned long long)s->long_stalls,
-		BENCH_STALL_LONG_S * 1e3, s->longest * 1e3);
+		"%sstalls of busy CPUs (%.1f s, %u of %u spinning): %.2f %% of their time lost in "
+		"%llu stalls > %.1f ms, %llu > %.0f ms, the longest %.2f ms",
+		indent, s->secs, s->ncpu, s->ncpu_all, 100 * s->lost_frac,
+		(unsigned long long)s->stalls, BENCH_STALL_MIN_S * 1e3,
+		(unsigned long long)s->long_stalls, BENCH_STALL_LONG_S * 1e3, s->longest * 1e3);
 	if (s->queued_frac >= 0 && s->stalls)
 		fprintf(f,
 			"; %.0f %% of it queued behind other tasks, the rest interrupts or "
 			"the hypervisor",
 			100 * s->queued_frac);
-	for (int i = 0; i < BENCH_STALL_OTHERS && s->others[i].cpu > 0; i++)
+	for (int i = 0; i < BENCH_PROCS_BUSIEST && s->others[i].cpu > 0; i++)
 		fprintf(f, "%s%s %.1f ms", i ? ", " : "; meanwhile ran ", s->others[i].comm,
 			s->others[i].cpu * 1e3);
 	fputc('\n', f);
@@ -273,13 +182,14 @@ void bench_stall_json(struct bench_json *j, const char *key, const struct bench_
 {
 	bench_json_obj(j, key);
 	bench_json_num(j, "seconds", s->secs);
+	bench_json_int(j, "cpus_allowed", s->ncpu_all);
 	bench_json_int(j, "stalls", (int64_t)s->stalls);
 	bench_json_int(j, "long_stalls", (int64_t)s->long_stalls);
 	bench_json_num(j, "lost_fraction", s->lost_frac);
 	bench_json_num(j, "longest_s", s->longest);
 	bench_json_num(j, "queued_fraction", s->queued_frac);
 	bench_json_arr(j, "others");
-	for (int i = 0; i < BENCH_STALL_OTHERS && s->others[i].cpu > 0; i++) {
+	for (int i = 0; i < BENCH_PROCS_BUSIEST && s->others[i].cpu > 0; i++) {
 		bench_json_obj(j, NULL);
 		bench_json_str(j, "comm", s->others[i].comm);
 		bench_json_num(j, "cpu_s", s->others[i].cpu);

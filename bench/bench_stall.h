@@ -11,15 +11,16 @@
  * stalled CPU holds every notification behind it for the stall, and once
  * pnad and its load need more than one CPU the other cannot absorb the
  * work (docs/capacity.md). `pna-bench stalls` probes on its own; `pna-bench
- * run` probes before it starts pnad and prints the figure beside its
- * latency. Runs in the pna-bench process, while nothing else of it runs. */
+ * run` probes between its max and latency phases, while no pnad runs, and
+ * prints the figure beside the latency. Runs in the pna-bench process,
+ * while nothing else of it runs. */
 #ifndef PNA_BENCH_STALL_H
 #define PNA_BENCH_STALL_H
 
 #include <stdint.h>
-#include <sys/types.h>
 #include <stdio.h>
 
+#include "bench/bench_procs.h"
 #include "bench/bench_util.h"
 
 #define BENCH_STALL_MIN_S 200e-6 /* shorter gaps are the loop's own noise */
@@ -36,16 +37,10 @@ struct bench_stall_cpu {
 	double run_delay; /* seconds the guest's scheduler kept it queued; < 0: unknown */
 };
 
-#define BENCH_STALL_OTHERS 3 /* the busiest other processes named */
-
-struct bench_stall_other {
-	char comm[16];
-	double cpu; /* seconds run during the probe */
-};
-
 struct bench_stall {
-	double secs; /* asked; 0: not probed */
-	uint32_t ncpu;
+	double secs;	   /* asked; 0: not probed */
+	uint32_t ncpu;	   /* spinning: the first BENCH_STALL_CPUS allowed */
+	uint32_t ncpu_all; /* allowed; those not spinning take other tasks */
 	struct bench_stall_cpu cpu[BENCH_STALL_CPUS];
 	/* Over every CPU: */
 	uint64_t stalls, long_stalls;
@@ -54,28 +49,8 @@ struct bench_stall {
 	double queued_frac; /* of the lost time, the guest's run-queue wait; < 0: unknown */
 	/* What else ran meanwhile: the processes (kernel threads among them)
 	 * that used the most CPU during the probe, busiest first; cpu 0 ends. */
-	struct bench_stall_other others[BENCH_STALL_OTHERS];
+	struct bench_proc_busy others[BENCH_PROCS_BUSIEST];
 };
-
-/* What else ran over a window: every process's CPU seconds (but this
- * one's) at its start, then the busiest since. */
-struct bench_proc_cpu {
-	pid_t pid;
-	double cpu;
-};
-
-struct bench_procs {
-	struct bench_proc_cpu *p; /* by pid; owned */
-	size_t n, cap;
-};
-
-void bench_procs_read(struct bench_procs *ps);
-/* The BENCH_STALL_OTHERS processes that used the most CPU since `before`,
- * busiest first (cpu 0 ends the list), leaving out those whose name
- * starts with `skip` (NULL: none). */
-void bench_procs_busiest(const struct bench_procs *before, const char *skip,
-			 struct bench_stall_other *o);
-void bench_procs_free(struct bench_procs *ps);
 
 /* Spin `secs` seconds on every CPU this process may run on (at most
  * BENCH_STALL_CPUS), all at once. 0, or -errno (a thread not started). */

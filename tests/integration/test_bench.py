@@ -61,10 +61,11 @@ def test_run_books_balance_and_json(tmp_path):
     # Just before the latency phase, a second of spinning on every CPU: how
     # long the host held them off (the floor under the phase's tail).
     st = r["machine"]["stalls"]
-    assert st["seconds"] == 1 and len(st["cpus"]) == len(os.sched_getaffinity(0))
-    assert 0 <= st["lost_fraction"] < 1 and st["long_stalls"] <= st["stalls"]
-    assert st["stalls"] == sum(c["stalls"] for c in st["cpus"])
-    assert "just before, this host's stalls of busy CPUs (1.0 s" in so
+    allowed = len(os.sched_getaffinity(0))
+    assert st["seconds"] == 1 and st["cpus_allowed"] == allowed
+    assert len(st["cpus"]) == min(allowed, 64) and 0 <= st["lost_fraction"] < 1
+    assert all(1.0 <= c["seconds"] < 1.5 for c in st["cpus"]), st  # each spun its second
+    assert f"just before, this host's stalls of busy CPUs (1.0 s, {min(allowed, 64)} of" in so
     # Two rounds after a warm-up, the events split over them; each balanced,
     # each with its own baseline; the reported one is the median.
     assert len(r["max_rounds"]) == 2 and r["balanced"] is True
@@ -103,7 +104,8 @@ def test_run_books_balance_and_json(tmp_path):
         ticks = 2 * 0.01 * r["machine"]["cpus"] / c["seconds"]
         assert c["all"] + ticks >= c["pnad"] + c["load_generator"], c
         assert r[phase]["cpu_s"]["sender"] <= r[phase]["cpu_s"]["load_generator"]
-        # What else ran, busiest first: never pnad's own processes.
+        # What else ran, busiest first: never pnad's own processes (left
+        # out by pid: a pnad not of this run would count).
         others = c["busiest_others"]
         assert len(others) <= 3 and all(not o["comm"].startswith("pnad") for o in others)
         assert [o["cores"] for o in others] == sorted((o["cores"] for o in others), reverse=True)
@@ -178,11 +180,14 @@ def test_stalls_sees_a_task_sharing_a_cpu(tmp_path):
     one CPU takes about half of it, in time slices; the probe must count
     that time as lost, in stalls over 1 ms, queued behind that task, and
     name it as what ran meanwhile."""
+    if not os.path.exists("/proc/thread-self/schedstat"):
+        pytest.skip("no /proc/thread-self/schedstat (CONFIG_SCHED_INFO): no queueing figure")
     cpu = min(os.sched_getaffinity(0))
     out = tmp_path / "stalls.json"
-    hog = subprocess.Popen(["taskset", "-c", str(cpu), sys.executable, "-c",
+    hog = subprocess.Popen([sys.executable, "-c",
                             "import sys; sys.stdout.write('go\\n'); sys.stdout.flush()\n"
-                            "while True: pass"], stdout=subprocess.PIPE, text=True)
+                            "while True: pass"], stdout=subprocess.PIPE, text=True,
+                           preexec_fn=lambda: os.sched_setaffinity(0, {cpu}))
     try:
         assert hog.stdout.readline() == "go\n"
         rc, so, se = bench("stalls", "-t", "1", "-j", str(out))

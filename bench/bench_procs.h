@@ -1,0 +1,43 @@
+/* bench_procs: which other processes ran over a window, and how much.
+ * A snapshot of every process's CPU clock at the window's start, then the
+ * busiest since. Counted are the processes alive at the end: one that
+ * exits inside the window takes its CPU time with it, one born inside
+ * counts whole, and a pid reused inside is compared with its predecessor
+ * (a negative difference is dropped). Enough to name what shared the
+ * machine with a benchmark (a monitor, an agent, a build), not to bill it
+ * exactly. */
+#ifndef PNA_BENCH_PROCS_H
+#define PNA_BENCH_PROCS_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#define BENCH_PROCS_BUSIEST 3 /* the busiest named */
+
+struct bench_proc_busy {
+	char comm[16];
+	double cpu; /* seconds run in the window; 0 ends a list */
+};
+
+struct bench_proc_cpu {
+	pid_t pid;
+	double cpu;
+};
+
+/* Zero-initialised before the first read; owns p (bench_procs_free). */
+struct bench_procs {
+	struct bench_proc_cpu *p; /* by pid */
+	size_t n, cap;
+};
+
+/* Every process but this one with its CPU seconds so far (replacing what
+ * ps held). 0, or -errno when /proc cannot be read (ps then empty). */
+int bench_procs_read(struct bench_procs *ps);
+/* Into o, the BENCH_PROCS_BUSIEST processes that ran the most since
+ * `before`, busiest first, leaving out this one and the nskip pids in
+ * skip. 0, or -errno (o then empty). */
+int bench_procs_busiest(const struct bench_procs *before, const pid_t *skip, size_t nskip,
+			struct bench_proc_busy *o);
+void bench_procs_free(struct bench_procs *ps);
+
+#endif
