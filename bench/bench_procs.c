@@ -111,3 +111,24 @@ void bench_procs_free(struct bench_procs *ps)
 	free(ps->p);
 	*ps = (struct bench_procs){ 0 };
 }
+
+void bench_procs_print(FILE *f, const char *lead, const struct bench_proc_busy *o, double scale,
+		       int decimals, const char *unit)
+{
+	for (int i = 0; i < BENCH_PROCS_BUSIEST && o[i].cpu > 0; i++)
+		fprintf(f, "%s%s %.*f%s", i ? ", " : lead, o[i].comm, decimals, o[i].cpu * scale,
+			unit);
+}
+
+void bench_procs_json(struct bench_json *j, const char *key, const struct bench_proc_busy *o,
+		      const char *figure, double scale)
+{
+	bench_json_arr(j, key);
+	for (int i = 0; i < BENCH_PROCS_BUSIEST && o[i].cpu > 0; i++) {
+		bench_json_obj(j, NULL);
+		bench_json_str(j, "comm", o[i].comm);
+		bench_json_num(j, figure, o[i].cpu * scale);
+		bench_json_end(j);
+	}
+	bench_json_end(j);
+}

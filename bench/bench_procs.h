@@ -10,7 +10,10 @@
 #define PNA_BENCH_PROCS_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include <sys/types.h>
+
+#include "bench/bench_util.h"
 
 #define BENCH_PROCS_BUSIEST 3 /* the busiest named */
 
@@ -39,5 +42,13 @@ int bench_procs_read(struct bench_procs *ps);
 int bench_procs_busiest(const struct bench_procs *before, const pid_t *skip, size_t nskip,
 			struct bench_proc_busy *o);
 void bench_procs_free(struct bench_procs *ps);
+
+/* The list o after `lead` (nothing when empty): "name 1.2 ms, ...", each
+ * cpu x scale with `decimals` and `unit`. */
+void bench_procs_print(FILE *f, const char *lead, const struct bench_proc_busy *o, double scale,
+		       int decimals, const char *unit);
+/* The list o as array `key` of {"comm", <figure>: cpu x scale}. */
+void bench_procs_json(struct bench_json *j, const char *key, const struct bench_proc_busy *o,
+		      const char *figure, double scale);
 
 #endif

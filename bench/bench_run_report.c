@@ -94,19 +94,6 @@ static bool phase_cores(const struct bench_phase *p, struct phase_cores *c)
 	return true;
 }
 
-/* The busiest other processes of a phase, in cores. */
-static void json_others(struct bench_json *j, const struct bench_phase *p)
-{
-	bench_json_arr(j, "busiest_others");
-	for (int i = 0; i < BENCH_PROCS_BUSIEST && p->others[i].cpu > 0; i++) {
-		bench_json_obj(j, NULL);
-		bench_json_str(j, "comm", p->others[i].comm);
-		bench_json_num(j, "cores", p->others[i].cpu / p->wall);
-		bench_json_end(j);
-	}
-	bench_json_end(j);
-}
-
 static void print_machine(FILE *f, const struct bench_run_result *r, const struct bench_phase *p)
 {
 	struct phase_cores c;
@@ -117,9 +104,7 @@ static void print_machine(FILE *f, const struct bench_run_result *r, const struc
 		"  machine: %.2f of %ld cores busy: pnad %.2f, load generator %.2f, other %.2f "
 		"(DAMON monitors %.3f)",
 		c.busy, r->m.nproc, c.pnad, c.load, c.other, c.kdamond);
-	for (int i = 0; i < BENCH_PROCS_BUSIEST && p->others[i].cpu > 0; i++)
-		fprintf(f, "%s%s %.3f", i ? ", " : "; busiest others: ", p->others[i].comm,
-			p->others[i].cpu / p->wall);
+	bench_procs_print(f, "; busiest others: ", p->others, 1 / p->wall, 3, "");
 	fputc('\n', f);
 }
 
@@ -327,7 +312,7 @@ static void json_phase(struct bench_json *j, const char *key, const struct bench
 			bench_json_num(j, "load_generator", c.load);
 			bench_json_num(j, "other", c.other);
 			bench_json_num(j, "damon_monitors", c.kdamond);
-			json_others(j, p);
+			bench_procs_json(j, "busiest_others", p->others, "cores", 1 / p->wall);
 			bench_json_end(j);
 		}
 	}

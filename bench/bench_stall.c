@@ -172,9 +172,7 @@ void bench_stall_print(FILE *f, const char *indent, const struct bench_stall *s)
 			"; %.0f %% of it queued behind other tasks, the rest interrupts or "
 			"the hypervisor",
 			100 * s->queued_frac);
-	for (int i = 0; i < BENCH_PROCS_BUSIEST && s->others[i].cpu > 0; i++)
-		fprintf(f, "%s%s %.1f ms", i ? ", " : "; meanwhile ran ", s->others[i].comm,
-			s->others[i].cpu * 1e3);
+	bench_procs_print(f, "; meanwhile ran ", s->others, 1e3, 1, " ms");
 	fputc('\n', f);
 }
 
@@ -188,14 +186,7 @@ void bench_stall_json(struct bench_json *j, const char *key, const struct bench_
 	bench_json_num(j, "lost_fraction", s->lost_frac);
 	bench_json_num(j, "longest_s", s->longest);
 	bench_json_num(j, "queued_fraction", s->queued_frac);
-	bench_json_arr(j, "others");
-	for (int i = 0; i < BENCH_PROCS_BUSIEST && s->others[i].cpu > 0; i++) {
-		bench_json_obj(j, NULL);
-		bench_json_str(j, "comm", s->others[i].comm);
-		bench_json_num(j, "cpu_s", s->others[i].cpu);
-		bench_json_end(j);
-	}
-	bench_json_end(j);
+	bench_procs_json(j, "others", s->others, "cpu_s", 1);
 	bench_json_arr(j, "cpus");
 	for (uint32_t i = 0; i < s->ncpu; i++) {
 		const struct bench_stall_cpu *c = &s->cpu[i];
