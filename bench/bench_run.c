@@ -352,6 +352,7 @@ static int stream(struct run_ctx *x, struct bench_pnad *p, const char *phase, do
 	double busy0 = bench_machine_busy_seconds(), kd0 = bench_kdamond_seconds();
 	double cap = phase_cap(x, rate);
 	struct bench_procs procs0 = { 0 };
+	bool others;
 	uint64_t seen = 0;
 	int rc;
 
@@ -360,7 +361,7 @@ static int stream(struct run_ctx *x, struct bench_pnad *p, const char *phase, do
 		fprintf(stderr, "pna-bench run: %s\n", err);
 		return rc;
 	}
-	bool others = bench_procs_read(&procs0) == 0;
+	others = bench_procs_read(&procs0) == 0;
 	bench_sender_pace(x->snd, rate);
 	x->gate_done = 0;
 	if (rate <= 0 && x->o->in_flight &&
