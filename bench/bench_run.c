@@ -754,7 +754,7 @@ static void probe_stalls(double secs, struct bench_run_result *r)
 	int rc;
 
 	bench_progress("run: probing the CPUs' stalls for %.1f s", secs);
-	if ((rc = bench_stall_probe(secs, &r->stalls)) < 0) {
+	if ((rc = bench_stall_probe(secs, 0, &r->stalls)) < 0) {
 		fprintf(stderr, "pna-bench run: stall probe: %s\n", strerror(-rc));
 		r->stalls.secs = 0;
 	}

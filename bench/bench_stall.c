@@ -122,7 +122,7 @@ static void sum_up(struct bench_stall *out)
 	out->queued_frac = !known ? -1 : lost > 0 ? queued / lost : 0;
 }
 
-int bench_stall_probe(double secs, struct bench_stall *out)
+int bench_stall_probe(double secs, uint32_t ncpu, struct bench_stall *out)
 {
 	struct spinner sp[BENCH_STALL_CPUS];
 	int cpus[BENCH_STALL_CPUS];
@@ -136,6 +136,7 @@ int bench_stall_probe(double secs, struct bench_stall *out)
 	out->secs = secs;
 	if (n <= 0)
 		return n < 0 ? n : -ENOENT;
+	n = ncpu && ncpu < (uint32_t)n ? (int)ncpu : n;
 	for (; started < n; started++) {
 		sp[started].go = &go;
 		sp[started].secs = secs;
@@ -211,6 +212,8 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: pna-bench stalls [options]\n"
 		   "  -t, --secs S          spin S seconds on every CPU at once (5)\n"
+		   "  -n, --cpus N          only on the first N CPUs: the others stay free\n"
+		   "                        for other tasks (0: every CPU)\n"
 		   "  -j, --json FILE       write the figures as JSON\n"
 		   "How long this host keeps a busy thread off its CPU: the floor under\n"
 		   "any latency measured here (docs/capacity.md).\n");
@@ -234,21 +237,24 @@ static void print_cpus(const struct bench_stall *s)
 int bench_stall_main(int argc, char **argv)
 {
 	static const struct option lo[] = {
-		{ "secs", 1, 0, 't' },
-		{ "json", 1, 0, 'j' },
-		{ "help", 0, 0, 'h' },
-		{ 0, 0, 0, 0 },
+		{ "secs", 1, 0, 't' }, { "cpus", 1, 0, 'n' }, { "json", 1, 0, 'j' },
+		{ "help", 0, 0, 'h' }, { 0, 0, 0, 0 },
 	};
 	struct bench_stall *s;
 	struct bench_json *j;
 	const char *json = NULL;
 	double secs = 5;
+	uint64_t ncpu = 0;
 	int c, rc;
 
-	while ((c = getopt_long(argc, argv, "t:j:h", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "t:n:j:h", lo, NULL)) != -1) {
 		switch (c) {
 		case 't':
 			if (bench_opt_real("stalls", "secs", optarg, 3600, &secs) < 0)
+				return 2;
+			break;
+		case 'n':
+			if (bench_opt_num("stalls", "cpus", optarg, 0, BENCH_STALL_CPUS, &ncpu) < 0)
 				return 2;
 			break;
 		case 'j':
@@ -268,7 +274,7 @@ int bench_stall_main(int argc, char **argv)
 	}
 	if (!(s = malloc(sizeof(*s))))
 		abort();
-	if ((rc = bench_stall_probe(secs, s)) < 0) {
+	if ((rc = bench_stall_probe(secs, (uint32_t)ncpu, s)) < 0) {
 		fprintf(stderr, "pna-bench stalls: %s\n", strerror(-rc));
 		free(s);
 		return 3;

@@ -39,7 +39,7 @@ struct bench_stall_cpu {
 
 struct bench_stall {
 	double secs;	   /* asked; 0: not probed */
-	uint32_t ncpu;	   /* spinning: the first BENCH_STALL_CPUS allowed */
+	uint32_t ncpu;	   /* spinning: the first ones allowed */
 	uint32_t ncpu_all; /* allowed; those not spinning take other tasks */
 	struct bench_stall_cpu cpu[BENCH_STALL_CPUS];
 	/* Over every CPU: */
@@ -52,9 +52,11 @@ struct bench_stall {
 	struct bench_proc_busy others[BENCH_PROCS_BUSIEST];
 };
 
-/* Spin `secs` seconds on every CPU this process may run on (at most
- * BENCH_STALL_CPUS), all at once. 0, or -errno (a thread not started). */
-int bench_stall_probe(double secs, struct bench_stall *out);
+/* Spin `secs` seconds on the first `ncpu` CPUs this process may run on
+ * (0: every one; at most BENCH_STALL_CPUS), all at once. With CPUs left
+ * idle, other tasks go there: the stalls that remain are those no free
+ * CPU absorbs. 0, or -errno (a thread not started). */
+int bench_stall_probe(double secs, uint32_t ncpu, struct bench_stall *out);
 
 /* One line: "stalls of busy CPUs: ..." after `indent`. */
 void bench_stall_print(FILE *f, const char *indent, const struct bench_stall *s);

@@ -204,6 +204,11 @@ def test_stalls_sees_a_task_sharing_a_cpu(tmp_path):
     assert r["others"][0]["comm"].startswith("python") and r["others"][0]["cpu_s"] > 0.25, r
     assert r["lost_fraction"] > 0.25 / len(r["cpus"])
     assert f"cpu {cpu}:" in so and "meanwhile ran python" in so
+    # -n: spin on the first CPUs only, the rest left free.
+    rc, so, se = bench("stalls", "-t", "0.2", "-n", "1", "-j", str(out))
+    r = json.loads(out.read_text())
+    assert rc == 0 and [c["cpu"] for c in r["cpus"]] == [cpu], so + se
+    assert r["cpus_allowed"] == len(os.sched_getaffinity(0))
     rc, so, se = bench("stalls", "-t", "x")
     assert rc == 2 and "--secs x: expected 0..3600" in se
 
