@@ -73,7 +73,7 @@ static bool skipped(pid_t pid, const pid_t *skip, size_t nskip)
 }
 
 /* Keep o sorted busiest first, the busiest BENCH_PROCS_BUSIEST. */
-static void add(struct bench_proc_busy *o, pid_t pid, double cpu)
+static void add(struct bench_proc_busy *o, const char *comm, double cpu)
 {
 	int i = BENCH_PROCS_BUSIEST;
 
@@ -83,24 +83,32 @@ static void add(struct bench_proc_busy *o, pid_t pid, double cpu)
 		return;
 	memmove(&o[i + 1], &o[i], (BENCH_PROCS_BUSIEST - 1 - (size_t)i) * sizeof(*o));
 	o[i].cpu = cpu;
-	bench_proc_comm(pid, o[i].comm, sizeof(o[i].comm));
+	snprintf(o[i].comm, sizeof(o[i].comm), "%s", comm);
 }
 
 int bench_procs_busiest(const struct bench_procs *before, const pid_t *skip, size_t nskip,
-			struct bench_proc_busy *o)
+			struct bench_proc_busy *o, struct bench_procs_sum *sum)
 {
 	struct bench_procs now = { 0 };
 	int rc;
 
 	memset(o, 0, BENCH_PROCS_BUSIEST * sizeof(*o));
+	if (sum)
+		sum->cpu = 0;
 	if ((rc = bench_procs_read(&now)) < 0)
 		return rc;
 	for (size_t i = 0; i < now.n; i++) {
 		const struct bench_proc_cpu *b = find(before, now.p[i].pid);
 		double cpu = now.p[i].cpu - (b ? b->cpu : 0);
+		char comm[16];
 
-		if (cpu > 0 && !skipped(now.p[i].pid, skip, nskip))
-			add(o, now.p[i].pid, cpu);
+		if (cpu <= 0)
+			continue; /* most processes: no name read */
+		bench_proc_comm(now.p[i].pid, comm, sizeof(comm));
+		if (sum && strncmp(comm, sum->prefix, strlen(sum->prefix)) == 0)
+			sum->cpu += cpu;
+		if (!skipped(now.p[i].pid, skip, nskip))
+			add(o, comm, cpu);
 	}
 	bench_procs_free(&now);
 	return 0;

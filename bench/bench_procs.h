@@ -38,9 +38,16 @@ struct bench_procs {
 int bench_procs_read(struct bench_procs *ps);
 /* Into o, the BENCH_PROCS_BUSIEST processes that ran the most since
  * `before`, busiest first, leaving out this one and the nskip pids in
- * skip. 0, or -errno (o then empty). */
+ * skip; with `sum`, also the CPU seconds of those whose name starts with
+ * sum->prefix (skipped or not: the DAMON monitors, "kdamond"). 0, or
+ * -errno (o empty, sum->cpu 0). */
+struct bench_procs_sum {
+	const char *prefix;
+	double cpu;
+};
+
 int bench_procs_busiest(const struct bench_procs *before, const pid_t *skip, size_t nskip,
-			struct bench_proc_busy *o);
+			struct bench_proc_busy *o, struct bench_procs_sum *sum);
 void bench_procs_free(struct bench_procs *ps);
 
 /* The list o after `lead` (nothing when empty): "name 1.2 ms, ...", each

@@ -349,7 +349,7 @@ static int stream(struct run_ctx *x, struct bench_pnad *p, const char *phase, do
 	struct snap a, b;
 	char err[256];
 	double t0, last_move, shown = 0, cpu0 = bench_self_cpu_seconds();
-	double busy0 = bench_machine_busy_seconds(), kd0 = bench_kdamond_seconds();
+	double busy0 = bench_machine_busy_seconds();
 	double cap = phase_cap(x, rate);
 	struct bench_procs procs0 = { 0 };
 	bool others;
@@ -436,10 +436,14 @@ static int stream(struct run_ctx *x, struct bench_pnad *p, const char *phase, do
 	ph->bench_cpu = bench_self_cpu_seconds() - cpu0;
 	ph->wall = bench_now() - t0;
 	ph->busy = busy0 >= 0 ? bench_machine_busy_seconds() - busy0 : -1;
-	ph->kdamond = kd0 > 0 ? bench_kdamond_seconds() - kd0 : 0;
-	/* pnad's own processes are its figures, not other load */
-	if (others)
-		bench_procs_busiest(&procs0, p->procs, p->nprocs, ph->others);
+	/* pnad's own processes are its figures, not other load; the DAMON
+	 * monitors are counted apart too */
+	if (others) {
+		struct bench_procs_sum kd = { .prefix = "kdamond" };
+
+		bench_procs_busiest(&procs0, p->procs, p->nprocs, ph->others, &kd);
+		ph->kdamond = kd.cpu;
+	}
 out:
 	bench_procs_free(&procs0);
 	if (x->sink->trace && fclose(x->sink->trace) != 0 && rc == 0)

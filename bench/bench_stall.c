@@ -102,24 +102,37 @@ static int start_spinner(struct spinner *s, int cpu)
 
 static void sum_up(struct bench_stall *out)
 {
-	double secs = 0, lost = 0, queued = 0;
-	bool known = true;
+	struct bench_stall_cpu *a = &out->all;
 
+	*a = (struct bench_stall_cpu){ .cpu = -1 };
 	for (uint32_t i = 0; i < out->ncpu; i++) {
 		const struct bench_stall_cpu *c = &out->cpu[i];
 
-		out->stalls += c->stalls;
-		out->long_stalls += c->long_stalls;
-		out->longest = c->longest > out->longest ? c->longest : out->longest;
-		secs += c->secs;
-		lost += c->lost;
-		/* the wait is counted from the first tick queued, so it
-		 * may show a little above the gaps it made */
-		queued += c->run_delay < c->lost ? c->run_delay : c->lost;
-		known = known && c->run_delay >= 0;
+		a->secs += c->secs;
+		a->stalls += c->stalls;
+		a->long_stalls += c->long_stalls;
+		a->lost += c->lost;
+		a->longest = c->longest > a->longest ? c->longest : a->longest;
+		/* the wait is counted from the first tick queued, so it may
+		 * show a little above the gaps it made */
+		if (a->run_delay >= 0)
+			a->run_delay = c->run_delay < 0 ? -1
+							: a->run_delay + (c->run_delay < c->lost
+										  ? c->run_delay
+										  : c->lost);
 	}
-	out->lost_frac = secs > 0 ? lost / secs : 0;
-	out->queued_frac = !known ? -1 : lost > 0 ? queued / lost : 0;
+}
+
+/* Of the spinners' time, the share lost in stalls. */
+static double lost_frac(const struct bench_stall_cpu *a)
+{
+	return a->secs > 0 ? a->lost / a->secs : 0;
+}
+
+/* Of the lost time, the share the guest kept them queued; < 0: unknown. */
+static double queued_frac(const struct bench_stall_cpu *a)
+{
+	return a->run_delay < 0 ? -1 : a->lost > 0 ? a->run_delay / a->lost : 0;
 }
 
 int bench_stall_probe(double secs, uint32_t ncpu, struct bench_stall *out)
@@ -150,7 +163,7 @@ int bench_stall_probe(double secs, uint32_t ncpu, struct bench_stall *out)
 	if (started < n)
 		return rc;
 	if (others)
-		bench_procs_busiest(&before, NULL, 0, out->others);
+		bench_procs_busiest(&before, NULL, 0, out->others, NULL);
 	bench_procs_free(&before);
 	out->ncpu = (uint32_t)n;
 	out->ncpu_all = all;
@@ -165,16 +178,27 @@ void bench_stall_print(FILE *f, const char *indent, const struct bench_stall *s)
 	fprintf(f,
 		"%sstalls of busy CPUs (%.1f s, %u of %u spinning): %.2f %% of their time lost in "
 		"%llu stalls > %.1f ms, %llu > %.0f ms, the longest %.2f ms",
-		indent, s->secs, s->ncpu, s->ncpu_all, 100 * s->lost_frac,
-		(unsigned long long)s->stalls, BENCH_STALL_MIN_S * 1e3,
-		(unsigned long long)s->long_stalls, BENCH_STALL_LONG_S * 1e3, s->longest * 1e3);
-	if (s->queued_frac >= 0 && s->stalls)
+		indent, s->secs, s->ncpu, s->ncpu_all, 100 * lost_frac(&s->all),
+		(unsigned long long)s->all.stalls, BENCH_STALL_MIN_S * 1e3,
+		(unsigned long long)s->all.long_stalls, BENCH_STALL_LONG_S * 1e3,
+		s->all.longest * 1e3);
+	if (queued_frac(&s->all) >= 0 && s->all.stalls)
 		fprintf(f,
 			"; %.0f %% of it queued behind other tasks, the rest interrupts or "
 			"the hypervisor",
-			100 * s->queued_frac);
+			100 * queued_frac(&s->all));
 	bench_procs_print(f, "; meanwhile ran ", s->others, 1e3, 1, " ms");
 	fputc('\n', f);
+}
+
+/* The figures a CPU and the sum share. */
+static void json_counts(struct bench_json *j, const struct bench_stall_cpu *c)
+{
+	bench_json_int(j, "stalls", (int64_t)c->stalls);
+	bench_json_int(j, "long_stalls", (int64_t)c->long_stalls);
+	bench_json_num(j, "lost_s", c->lost);
+	bench_json_num(j, "longest_s", c->longest);
+	bench_json_num(j, "run_delay_s", c->run_delay);
 }
 
 void bench_stall_json(struct bench_json *j, const char *key, const struct bench_stall *s)
@@ -182,24 +206,16 @@ void bench_stall_json(struct bench_json *j, const char *key, const struct bench_
 	bench_json_obj(j, key);
 	bench_json_num(j, "seconds", s->secs);
 	bench_json_int(j, "cpus_allowed", s->ncpu_all);
-	bench_json_int(j, "stalls", (int64_t)s->stalls);
-	bench_json_int(j, "long_stalls", (int64_t)s->long_stalls);
-	bench_json_num(j, "lost_fraction", s->lost_frac);
-	bench_json_num(j, "longest_s", s->longest);
-	bench_json_num(j, "queued_fraction", s->queued_frac);
+	json_counts(j, &s->all);
+	bench_json_num(j, "lost_fraction", lost_frac(&s->all));
+	bench_json_num(j, "queued_fraction", queued_frac(&s->all));
 	bench_procs_json(j, "others", s->others, "cpu_s", 1);
 	bench_json_arr(j, "cpus");
 	for (uint32_t i = 0; i < s->ncpu; i++) {
-		const struct bench_stall_cpu *c = &s->cpu[i];
-
 		bench_json_obj(j, NULL);
-		bench_json_int(j, "cpu", c->cpu);
-		bench_json_num(j, "seconds", c->secs);
-		bench_json_int(j, "stalls", (int64_t)c->stalls);
-		bench_json_int(j, "long_stalls", (int64_t)c->long_stalls);
-		bench_json_num(j, "lost_s", c->lost);
-		bench_json_num(j, "longest_s", c->longest);
-		bench_json_num(j, "run_delay_s", c->run_delay);
+		bench_json_int(j, "cpu", s->cpu[i].cpu);
+		bench_json_num(j, "seconds", s->cpu[i].secs);
+		json_counts(j, &s->cpu[i]);
 		bench_json_end(j);
 	}
 	bench_json_end(j);

@@ -28,13 +28,14 @@
 #define BENCH_STALL_CPUS 64	 /* CPUs probed at most (the first in the mask) */
 
 struct bench_stall_cpu {
-	int cpu;
-	double secs;	 /* the spinner's wall time */
+	int cpu;	 /* -1 in the sum over every CPU */
+	double secs;	 /* the spinner's wall time (summed: all of theirs) */
 	uint64_t stalls; /* gaps > BENCH_STALL_MIN_S */
 	uint64_t long_stalls;
 	double lost;	  /* seconds in those gaps */
 	double longest;	  /* seconds */
-	double run_delay; /* seconds the guest's scheduler kept it queued; < 0: unknown */
+	double run_delay; /* seconds the guest's scheduler kept it queued (summed: each
+			   * CPU's at most its lost time); < 0: unknown */
 };
 
 struct bench_stall {
@@ -42,11 +43,7 @@ struct bench_stall {
 	uint32_t ncpu;	   /* spinning: the first ones allowed */
 	uint32_t ncpu_all; /* allowed; those not spinning take other tasks */
 	struct bench_stall_cpu cpu[BENCH_STALL_CPUS];
-	/* Over every CPU: */
-	uint64_t stalls, long_stalls;
-	double lost_frac; /* of the spinners' time */
-	double longest;
-	double queued_frac; /* of the lost time, the guest's run-queue wait; < 0: unknown */
+	struct bench_stall_cpu all; /* summed over them, the longest of theirs */
 	/* What else ran meanwhile: the processes (kernel threads among them)
 	 * that used the most CPU during the probe, busiest first; cpu 0 ends. */
 	struct bench_proc_busy others[BENCH_PROCS_BUSIEST];

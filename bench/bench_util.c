@@ -466,30 +466,6 @@ void bench_proc_comm(pid_t pid, char *buf, size_t len)
 	buf[strcspn(buf, "\n")] = 0;
 }
 
-double bench_kdamond_seconds(void)
-{
-	DIR *d = opendir("/proc");
-	struct dirent *e;
-	double sum = 0;
-
-	if (!d)
-		return -1;
-	while ((e = readdir(d))) {
-		char comm[32];
-		pid_t pid;
-		double s;
-
-		if (e->d_name[0] < '1' || e->d_name[0] > '9')
-			continue;
-		pid = (pid_t)atoi(e->d_name);
-		bench_proc_comm(pid, comm, sizeof(comm));
-		if (strncmp(comm, "kdamond", 7) == 0 && (s = bench_cpu_seconds(pid)) > 0)
-			sum += s;
-	}
-	closedir(d);
-	return sum;
-}
-
 static uint32_t damon_running(void)
 {
 	uint32_t on = 0;

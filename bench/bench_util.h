@@ -104,9 +104,6 @@ double bench_machine_busy_seconds(void);
 /* The name of process `pid` (/proc/<pid>/comm, no newline) into buf, ""
  * when gone. */
 void bench_proc_comm(pid_t pid, char *buf, size_t len);
-/* CPU seconds used so far by the DAMON monitor threads (kdamond.N,
- * bench_cpu_seconds): 0 without any, negative when /proc is unreadable. */
-double bench_kdamond_seconds(void);
 
 /* Copy the last `tail` bytes of file `path` to stderr, each line prefixed
  * with `prefix`. */
