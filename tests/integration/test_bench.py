@@ -108,9 +108,11 @@ def test_run_books_balance_and_json(tmp_path):
         # out by pid: a pnad not of this run would count).
         others = c["busiest_others"]
         assert len(others) <= 3 and all(not o["comm"].startswith("pnad") for o in others)
-        # A DAMON monitor that is on samples every phase (kdamond.N's CPU).
-        if r["machine"]["damon_monitors_on"]:
-            assert c["damon_monitors"] > 0, c
+        # kdamond.N's CPU: none without a monitor on. With one on, a phase
+        # shorter than its sampling interval may still see none (CI did).
+        assert c["damon_monitors"] >= 0
+        if not r["machine"]["damon_monitors_on"]:
+            assert c["damon_monitors"] == 0, c
         assert [o["cores"] for o in others] == sorted((o["cores"] for o in others), reverse=True)
     for role in ("router", "shards", "sip"):
         assert r["max"]["cpu_s"][role] > 0, role
