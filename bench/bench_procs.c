@@ -1,6 +1,5 @@
 /* bench_procs: the busiest other processes over a window. See
  * bench_procs.h. */
-#include <dirent.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -19,29 +18,28 @@ static int by_pid(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+static void note_cpu(pid_t pid, void *arg)
+{
+	struct bench_procs *ps = arg;
+	double s;
+
+	if (pid == getpid() || (s = bench_cpu_seconds(pid)) < 0)
+		return; /* this one, or gone since the listing */
+	if (ps->n == ps->cap) {
+		ps->cap = ps->cap ? 2 * ps->cap : 256;
+		if (!(ps->p = realloc(ps->p, ps->cap * sizeof(*ps->p))))
+			abort();
+	}
+	ps->p[ps->n++] = (struct bench_proc_cpu){ pid, s };
+}
+
 int bench_procs_read(struct bench_procs *ps)
 {
-	DIR *d = opendir("/proc");
-	pid_t self = getpid();
-	struct dirent *e;
+	int rc;
 
 	ps->n = 0;
-	if (!d)
-		return -errno;
-	while ((e = readdir(d))) {
-		pid_t pid = (pid_t)atoi(e->d_name);
-		double s;
-
-		if (pid <= 0 || pid == self || (s = bench_cpu_seconds(pid)) < 0)
-			continue; /* not a process, or gone since the listing */
-		if (ps->n == ps->cap) {
-			ps->cap = ps->cap ? 2 * ps->cap : 256;
-			if (!(ps->p = realloc(ps->p, ps->cap * sizeof(*ps->p))))
-				abort();
-		}
-		ps->p[ps->n++] = (struct bench_proc_cpu){ pid, s };
-	}
-	closedir(d);
+	if ((rc = bench_proc_each(note_cpu, ps)) < 0)
+		return rc;
 	if (ps->n)
 		qsort(ps->p, ps->n, sizeof(*ps->p), by_pid);
 	return 0;

@@ -279,32 +279,53 @@ static pid_t ppid_of(pid_t pid)
 	return (pid_t)strtol(rp + 4, NULL, 10);
 }
 
+int bench_proc_each(void (*fn)(pid_t pid, void *arg), void *arg)
+{
+	DIR *dir = opendir("/proc");
+	struct dirent *d;
+
+	if (!dir)
+		return -errno;
+	while ((d = readdir(dir))) {
+		pid_t pid = (pid_t)atoi(d->d_name);
+
+		if (pid > 0)
+			fn(pid, arg);
+	}
+	closedir(dir);
+	return 0;
+}
+
+struct proc_parents {
+	pid_t pid[4096], parent[4096];
+	size_t n;
+};
+
+static void note_parent(pid_t pid, void *arg)
+{
+	struct proc_parents *pp = arg;
+
+	if (pp->n < sizeof(pp->pid) / sizeof(pp->pid[0])) {
+		pp->pid[pp->n] = pid;
+		pp->parent[pp->n++] = ppid_of(pid);
+	}
+}
+
 size_t bench_proc_tree(pid_t pid, pid_t *out, size_t cap)
 {
-	pid_t pids[4096], parents[4096];
-	size_t n = 0, nout = 0;
-	struct dirent *d;
-	DIR *dir;
+	struct proc_parents pp;
+	size_t nout = 0;
 
 	if (cap == 0)
 		return 0;
+	pp.n = 0;
 	out[nout++] = pid;
-	dir = opendir("/proc");
-	if (!dir)
-		return nout;
-	while ((d = readdir(dir)) && n < 4096) {
-		if (d->d_name[0] < '1' || d->d_name[0] > '9')
-			continue;
-		pids[n] = (pid_t)atoi(d->d_name);
-		parents[n] = ppid_of(pids[n]);
-		n++;
-	}
-	closedir(dir);
+	bench_proc_each(note_parent, &pp);
 	/* Breadth first: out[] grows while it is scanned. */
 	for (size_t k = 0; k < nout; k++)
-		for (size_t i = 0; i < n && nout < cap; i++)
-			if (parents[i] == out[k])
-				out[nout++] = pids[i];
+		for (size_t i = 0; i < pp.n && nout < cap; i++)
+			if (pp.parent[i] == out[k])
+				out[nout++] = pp.pid[i];
 	return nout;
 }
 
@@ -466,20 +487,22 @@ void bench_proc_comm(pid_t pid, char *buf, size_t len)
 	buf[strcspn(buf, "\n")] = 0;
 }
 
+static void count_kdamond(pid_t pid, void *arg)
+{
+	char comm[16];
+
+	bench_proc_comm(pid, comm, sizeof(comm));
+	*(uint32_t *)arg += strncmp(comm, "kdamond", 7) == 0;
+}
+
+/* The DAMON monitors running: their kdamond.N threads, whichever
+ * interface started them (the sysfs admin one lists only its own, not
+ * DAMON_RECLAIM's or DAMON_STAT's). */
 static uint32_t damon_running(void)
 {
 	uint32_t on = 0;
 
-	for (int i = 0; i < 64; i++) {
-		char path[96], state[8] = "";
-		FILE *f;
-
-		snprintf(path, sizeof(path), "/sys/kernel/mm/damon/admin/kdamonds/%d/state", i);
-		if (!(f = fopen(path, "r")))
-			break;
-		on += fgets(state, sizeof(state), f) && !strncmp(state, "on", 2);
-		fclose(f);
-	}
+	bench_proc_each(count_kdamond, &on);
 	return on;
 }
 

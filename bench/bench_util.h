@@ -82,6 +82,9 @@ int bench_stop(pid_t pid, int sig, double timeout, int *wstatus);
 /* Describe a wait status ("exit status 2", "signal 11") into buf. */
 const char *bench_wstatus(char *buf, size_t len, int wstatus);
 
+/* Call fn(pid, arg) for every process listed in /proc (it may be gone by
+ * the call). 0, or -errno when /proc cannot be read. */
+int bench_proc_each(void (*fn)(pid_t pid, void *arg), void *arg);
 /* `pid` and its descendants (one /proc scan), at most cap of them. How
  * many were written to out. */
 size_t bench_proc_tree(pid_t pid, pid_t *out, size_t cap);
@@ -122,9 +125,9 @@ struct bench_machine {
 	char host[72];
 	char date[32]; /* UTC, ISO 8601 */
 	uint64_t mem_bytes;
-	/* DAMON monitors running (/sys/kernel/mm/damon/admin/kdamonds/N/state
-	 * "on"): each sample stalls a vCPU for milliseconds, which a latency
-	 * tail on such a machine includes (docs/capacity.md). */
+	/* DAMON monitors running (kdamond.N threads, however started): each
+	 * sample stalls a vCPU for milliseconds, which a latency tail on such
+	 * a machine includes (docs/capacity.md). */
 	uint32_t damon_on;
 };
 
